@@ -1,0 +1,47 @@
+"""The append-only activity log: every transition and human action becomes one event."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.ids import new_id
+from agent.models import ActivityEvent
+
+SYSTEM = "system"
+
+
+def record(session: AsyncSession, *, workspace_id: str, actor: str, kind: str, campaign_id: str | None = None,
+           contact_id: str | None = None, enrollment_id: str | None = None, outreach_id: str | None = None,
+           payload: dict[str, Any] | None = None) -> ActivityEvent:
+    """Add an event to the session's transaction (it lands or rolls back with the change it records)."""
+    event = ActivityEvent(id=new_id("evt"), workspace_id=workspace_id, actor=actor, kind=kind,
+                          campaign_id=campaign_id, contact_id=contact_id, enrollment_id=enrollment_id,
+                          outreach_id=outreach_id, payload=payload or {})
+    session.add(event)
+    return event
+
+
+async def list_events(session: AsyncSession, *, workspace_id: str, campaign_id: str, kinds: list[str] | None = None,
+                      contact_id: str | None = None, since: dt.datetime | None = None,
+                      until: dt.datetime | None = None, cursor: str | None = None,
+                      limit: int = 50) -> tuple[list[ActivityEvent], str | None]:
+    """Newest first, keyset-paginated on the (time-ordered) id."""
+    q = select(ActivityEvent).where(ActivityEvent.workspace_id == workspace_id,
+                                    ActivityEvent.campaign_id == campaign_id)
+    if kinds:
+        q = q.where(ActivityEvent.kind.in_(kinds))
+    if contact_id:
+        q = q.where(ActivityEvent.contact_id == contact_id)
+    if since:
+        q = q.where(ActivityEvent.created_at >= since)
+    if until:
+        q = q.where(ActivityEvent.created_at < until)
+    if cursor:
+        q = q.where(ActivityEvent.id < cursor)
+    rows = list((await session.execute(q.order_by(ActivityEvent.id.desc()).limit(limit + 1))).scalars())
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_cursor

@@ -1,0 +1,1 @@
+"""Campaigns: settings, lifecycle (state machine moves) and CRUD."""

@@ -1,0 +1,115 @@
+"""Applies campaign and channel moves: checks ``agent.states``, compare-and-sets, logs the event.
+
+The API and the workers both move campaigns and channels only through these functions. A move
+the tables do not allow raises ``InvalidTransition`` before anything is written; a move that
+loses a race (the row changed underneath) raises it too and the caller's transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent import activity
+from agent.db import utcnow
+from agent.errors import InvalidTransition
+from agent.models import Campaign, Channel
+from agent.states import (
+    CAMPAIGN_CHANNEL_EFFECT,
+    CAMPAIGN_TRANSITIONS,
+    CHANNEL_ACTION_CAMPAIGN_STATES,
+    CHANNEL_TRANSITIONS,
+    CampaignAction,
+    CampaignStatus,
+    ChannelAction,
+    ChannelStatus,
+    campaign_status_from_channels,
+)
+
+
+async def _cas_campaign(session: AsyncSession, campaign: Campaign, to: CampaignStatus) -> None:
+    values: dict = {"status": to.value, "updated_at": utcnow()}
+    if campaign.status == CampaignStatus.draft and to == CampaignStatus.active:
+        values["went_live_at"] = utcnow()
+    result = await session.execute(
+        update(Campaign).where(Campaign.id == campaign.id, Campaign.status == campaign.status).values(**values)
+    )
+    if result.rowcount != 1:
+        raise InvalidTransition(f"campaign {campaign.id} changed while moving it; try again")
+    for k, v in values.items():
+        setattr(campaign, k, v)
+
+
+async def _cas_channel(session: AsyncSession, channel: Channel, to: ChannelStatus) -> None:
+    result = await session.execute(
+        update(Channel).where(Channel.id == channel.id, Channel.status == channel.status)
+        .values(status=to.value, updated_at=utcnow())
+    )
+    if result.rowcount != 1:
+        raise InvalidTransition(f"channel {channel.id} changed while moving it; try again")
+    channel.status = to.value
+
+
+async def _channels(session: AsyncSession, campaign_id: str) -> list[Channel]:
+    q = select(Channel).where(Channel.campaign_id == campaign_id).order_by(Channel.position)
+    return list((await session.execute(q)).scalars())
+
+
+async def campaign_action(session: AsyncSession, campaign: Campaign, action: CampaignAction, actor: str) -> Campaign:
+    allowed, to = CAMPAIGN_TRANSITIONS[action]
+    current = CampaignStatus(campaign.status)
+    if current not in allowed:
+        raise InvalidTransition(
+            f"cannot {action.value} a campaign that is {current.value}",
+            errors=[{"loc": ["status"], "message": f"{action.value} needs one of {sorted(s.value for s in allowed)}"}],
+            current_status=current.value,
+        )
+    channels = await _channels(session, campaign.id)
+    if action == CampaignAction.go_live and not channels:
+        raise InvalidTransition("a campaign needs at least one channel to go live",
+                                errors=[{"loc": ["channels"], "message": "no channels"}], current_status=current.value)
+    await _cas_campaign(session, campaign, to)
+    moved = []
+    effect = CAMPAIGN_CHANNEL_EFFECT.get(action)
+    if effect is not None:
+        ch_allowed, ch_to = CHANNEL_TRANSITIONS[effect]
+        for ch in channels:
+            if ChannelStatus(ch.status) in ch_allowed:
+                moved.append({"channel_id": ch.id, "from": ch.status, "to": ch_to.value})
+                await _cas_channel(session, ch, ch_to)
+    activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind=f"campaign.{action.value}",
+                    campaign_id=campaign.id, payload={"from": current.value, "to": to.value, "channels": moved})
+    return campaign
+
+
+async def channel_action(session: AsyncSession, campaign: Campaign, channel: Channel, action: ChannelAction,
+                         actor: str) -> Channel:
+    campaign_ok = CHANNEL_ACTION_CAMPAIGN_STATES[action]
+    if CampaignStatus(campaign.status) not in campaign_ok:
+        raise InvalidTransition(
+            f"cannot {action.value} a channel while the campaign is {campaign.status}",
+            errors=[{"loc": ["campaign", "status"], "message": f"needs one of {sorted(s.value for s in campaign_ok)}"}],
+            current_status=channel.status,
+        )
+    allowed, to = CHANNEL_TRANSITIONS[action]
+    current = ChannelStatus(channel.status)
+    if current not in allowed:
+        raise InvalidTransition(
+            f"cannot {action.value} a channel that is {current.value}",
+            errors=[{"loc": ["status"], "message": f"{action.value} needs one of {sorted(s.value for s in allowed)}"}],
+            current_status=current.value,
+        )
+    await _cas_channel(session, channel, to)
+    activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind=f"channel.{action.value}",
+                    campaign_id=campaign.id, payload={"channel_id": channel.id, "kind": channel.kind,
+                                                      "from": current.value, "to": to.value})
+    # The campaign follows its channels.
+    statuses = [ChannelStatus(c.status) for c in await _channels(session, campaign.id)]
+    before = CampaignStatus(campaign.status)
+    after = campaign_status_from_channels(before, statuses)
+    if after != before:
+        await _cas_campaign(session, campaign, after)
+        activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="campaign.status_followed",
+                        campaign_id=campaign.id,
+                        payload={"from": before.value, "to": after.value, "channel_id": channel.id})
+    return channel

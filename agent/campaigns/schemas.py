@@ -1,0 +1,179 @@
+"""Pydantic shapes of a campaign at the edge: create/update input and the settings' ranges.
+
+Ranges and defaults follow what users of the reference tools expect: retries 0-10 (default 2),
+spam threshold 1-9 (default 7), calls per number per day 1-1,000 (default 100), call interval
+and ring timeout from fixed choices, durations in minutes, hours or days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agent.states import CampaignType, ChannelKind, ExecutionMode
+
+CallInterval = Literal["5s", "10s", "20s", "30s", "1min", "2min", "5min", "10min", "20min", "30min"]
+RingTimeout = Literal["10s", "15s", "20s", "25s", "30s", "45s", "60s"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+_UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'America/New_York')") from None
+    return value
+
+
+class Duration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: int = Field(ge=1, le=10_000)
+    unit: Literal["minutes", "hours", "days"]
+
+    @property
+    def seconds(self) -> int:
+        return self.value * _UNIT_SECONDS[self.unit]
+
+
+class CampaignSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_retry_attempts: int = Field(2, ge=0, le=10, description="Retries after the first attempt.")
+    retry_interval: Duration = Duration(value=1, unit="days")
+    call_interval: CallInterval = "30s"
+    ring_timeout: RingTimeout = "30s"
+    amd_mode: Literal["text", "ml"] = "text"
+    contact_completion_timeout: Duration = Field(
+        Duration(value=1, unit="hours"),
+        description="Wait after a conversation before evaluating it, so the contact can call back.",
+    )
+    rotation_strategy: Literal["round_robin", "lowest_spam", "least_used_today", "weighted"] = "round_robin"
+    spam_threshold: int = Field(7, ge=1, le=9)
+    max_calls_per_number_per_day: int = Field(100, ge=1, le=1000)
+
+    @property
+    def max_attempts(self) -> int:
+        return 1 + self.max_retry_attempts
+
+
+class TimeWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: str
+    end: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeWindow":
+        for v in (self.start, self.end):
+            if not _HHMM.match(v):
+                raise ValueError(f"{v!r} is not a time like '09:00'")
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+def _weekdays() -> dict[str, list[TimeWindow]]:
+    return {d: [TimeWindow(start="09:00", end="17:00")] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+class Schedule(BaseModel):
+    """Business hours in the campaign's time zone (or the schedule's own)."""
+
+    model_config = ConfigDict(extra="forbid")
+    timezone: str | None = None
+    business_hours: dict[Weekday, list[TimeWindow]] = Field(default_factory=_weekdays)
+
+    _tz = field_validator("timezone")(lambda v: v if v is None else check_timezone(v))
+
+
+class ChannelIn(BaseModel):
+    """A channel of the campaign; fields besides ``kind`` are its configuration."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: ChannelKind
+
+
+class _CampaignFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    execution_mode: ExecutionMode | None = None
+    manual_review: bool | None = None
+    brief: str | None = Field(None, max_length=20_000)
+    start_at: dt.datetime | None = None
+    end_at: dt.datetime | None = None
+    timezone: str | None = None
+    schedule: Schedule | None = None
+    settings: CampaignSettings | None = None
+    ai_variables: dict[str, str] | None = None
+    notes: str | None = Field(None, max_length=20_000)
+    add_inbound_contacts: bool | None = None
+    inbound_rules: dict[str, Any] | None = None
+    inbound_prompt: str | None = Field(None, max_length=20_000)
+
+    _tz = field_validator("timezone")(lambda v: v if v is None else check_timezone(v))
+
+    @field_validator("start_at", "end_at")
+    @classmethod
+    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give the time with its UTC offset, e.g. 2026-12-01T09:00:00-05:00")
+        return v
+
+    @model_validator(mode="after")
+    def _window(self) -> "_CampaignFields":
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            raise ValueError("end_at must be after start_at")
+        return self
+
+
+class CampaignCreate(_CampaignFields):
+    name: str = Field(min_length=1, max_length=200)
+    type: CampaignType = CampaignType.one_time
+    channels: list[ChannelIn] = Field(default_factory=list, max_length=20)
+    execution_mode: ExecutionMode = ExecutionMode.scheduled
+    manual_review: bool = True
+    brief: str = Field("", max_length=20_000)
+    timezone: str = "UTC"
+
+
+class CampaignUpdate(_CampaignFields):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    type: CampaignType | None = None
+    channels: list[ChannelIn] | None = Field(None, max_length=20)
+
+
+class ChannelOut(BaseModel):
+    id: str
+    kind: ChannelKind
+    status: str
+    position: int
+    config: dict[str, Any]
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str
+    type: CampaignType
+    status: str
+    execution_mode: ExecutionMode
+    manual_review: bool
+    brief: str
+    start_at: dt.datetime | None
+    end_at: dt.datetime | None
+    timezone: str
+    schedule: Schedule | None
+    settings: CampaignSettings
+    ai_variables: dict[str, str]
+    notes: str
+    add_inbound_contacts: bool
+    inbound_rules: dict[str, Any] | None
+    inbound_prompt: str
+    channels: list[ChannelOut]
+    contacts_count: int
+    duplicated_from_id: str | None
+    went_live_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime

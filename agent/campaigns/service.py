@@ -1,0 +1,206 @@
+"""Campaign CRUD: create, read, list, edit, duplicate and delete, scoped to a workspace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent import activity
+from agent.campaigns.schemas import CampaignCreate, CampaignOut, CampaignSettings, CampaignUpdate, ChannelIn, ChannelOut
+from agent.db import utcnow
+from agent.errors import Conflict, NotFound, ValidationFailed
+from agent.ids import new_id
+from agent.models import Analysis, Campaign, Channel, Enrollment, Goal
+from agent.pagination import keyset, page
+from agent.states import CAMPAIGN_READ_ONLY, CampaignStatus, ChannelStatus, EnrollmentStatus
+
+SORTS = {"name": Campaign.name, "status": Campaign.status, "created_at": None}
+
+
+async def get(session: AsyncSession, workspace_id: str, campaign_id: str, *, for_update: bool = False) -> Campaign:
+    q = select(Campaign).where(Campaign.id == campaign_id, Campaign.workspace_id == workspace_id)
+    if for_update:
+        q = q.with_for_update()
+    campaign = (await session.execute(q)).scalar_one_or_none()
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    return campaign
+
+
+async def get_channel(session: AsyncSession, campaign: Campaign, channel_id: str) -> Channel:
+    q = select(Channel).where(Channel.id == channel_id, Channel.campaign_id == campaign.id)
+    channel = (await session.execute(q)).scalar_one_or_none()
+    if channel is None:
+        raise NotFound(f"no channel {channel_id} in campaign {campaign.id}")
+    return channel
+
+
+def _channel_rows(campaign_id: str, channels: list[ChannelIn]) -> list[Channel]:
+    return [Channel(id=new_id("chn"), campaign_id=campaign_id, kind=c.kind.value, position=i,
+                    status=ChannelStatus.ready.value, config=dict(c.model_extra or {}))
+            for i, c in enumerate(channels)]
+
+
+async def create(session: AsyncSession, workspace_id: str, data: CampaignCreate, actor: str) -> Campaign:
+    campaign = Campaign(
+        id=new_id("cmp"), workspace_id=workspace_id, name=data.name, type=data.type.value,
+        status=CampaignStatus.draft.value, execution_mode=data.execution_mode.value,
+        manual_review=data.manual_review, brief=data.brief, start_at=data.start_at, end_at=data.end_at,
+        timezone=data.timezone, schedule=data.schedule.model_dump() if data.schedule else None,
+        settings=(data.settings or CampaignSettings()).model_dump(), ai_variables=data.ai_variables or {},
+        notes=data.notes or "", add_inbound_contacts=bool(data.add_inbound_contacts),
+        inbound_rules=data.inbound_rules, inbound_prompt=data.inbound_prompt or "",
+    )
+    session.add(campaign)
+    session.add_all(_channel_rows(campaign.id, data.channels))
+    await session.flush()
+    activity.record(session, workspace_id=workspace_id, actor=actor, kind="campaign.created",
+                    campaign_id=campaign.id, payload={"name": campaign.name})
+    return campaign
+
+
+async def update(session: AsyncSession, campaign: Campaign, data: CampaignUpdate, actor: str) -> Campaign:
+    if CampaignStatus(campaign.status) in CAMPAIGN_READ_ONLY:
+        raise Conflict("an archived campaign is read-only", code="campaign_archived")
+    fields = data.model_dump(exclude_unset=True)
+    structural = {"channels", "type"} & fields.keys()
+    if structural and campaign.status != CampaignStatus.draft:
+        # Once live the step structure is locked: duplicate the campaign to change it.
+        raise Conflict("the campaign's channels and type are locked once it has gone live",
+                       code="campaign_locked",
+                       errors=[{"loc": ["body", f], "message": "locked after go-live"} for f in sorted(structural)])
+    for key in ("channels", "type", "schedule", "settings"):
+        fields.pop(key, None)
+    if data.type is not None:
+        campaign.type = data.type.value
+    if "schedule" in data.model_fields_set:
+        campaign.schedule = data.schedule.model_dump() if data.schedule else None
+    if data.settings is not None:
+        campaign.settings = data.settings.model_dump()
+    start = fields.get("start_at", campaign.start_at)
+    end = fields.get("end_at", campaign.end_at)
+    if start and end and end <= start:
+        raise ValidationFailed("end_at must be after start_at", errors=[{"loc": ["body", "end_at"],
+                                                                        "message": "must be after start_at"}])
+    for key, value in fields.items():
+        if value is None and key not in ("start_at", "end_at", "inbound_rules"):
+            raise ValidationFailed(f"{key} cannot be null", errors=[{"loc": ["body", key], "message": "may not be null"}])
+        setattr(campaign, key, value.value if hasattr(value, "value") else value)
+    if data.channels is not None:
+        await session.execute(delete(Channel).where(Channel.campaign_id == campaign.id))
+        session.add_all(_channel_rows(campaign.id, data.channels))
+    campaign.updated_at = utcnow()
+    await session.flush()
+    activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="campaign.updated",
+                    campaign_id=campaign.id, payload={"fields": sorted(data.model_fields_set)})
+    return campaign
+
+
+async def duplicate(session: AsyncSession, source: Campaign, actor: str) -> Campaign:
+    """A new draft with the same configuration, channels, goals and analyses (no contacts)."""
+    copy = Campaign(
+        id=new_id("cmp"), workspace_id=source.workspace_id, name=f"{source.name} (copy)"[:200], type=source.type,
+        status=CampaignStatus.draft.value, execution_mode=source.execution_mode,
+        manual_review=source.manual_review, brief=source.brief, start_at=source.start_at, end_at=source.end_at,
+        timezone=source.timezone, schedule=source.schedule, settings=dict(source.settings),
+        ai_variables=dict(source.ai_variables), notes=source.notes, add_inbound_contacts=source.add_inbound_contacts,
+        inbound_rules=source.inbound_rules, inbound_prompt=source.inbound_prompt, duplicated_from_id=source.id,
+    )
+    session.add(copy)
+    for ch in await channels_of(session, source.id):
+        session.add(Channel(id=new_id("chn"), campaign_id=copy.id, kind=ch.kind, position=ch.position,
+                            status=ChannelStatus.ready.value, config=dict(ch.config)))
+    goals = (await session.execute(select(Goal).where(Goal.campaign_id == source.id, Goal.archived_at.is_(None))
+                                   .order_by(Goal.id))).scalars()
+    for g in goals:
+        session.add(Goal(id=new_id("goal"), campaign_id=copy.id, name=g.name, description=g.description,
+                         is_primary=g.is_primary))
+    analyses = (await session.execute(select(Analysis).where(Analysis.campaign_id == source.id,
+                                                             Analysis.archived_at.is_(None))
+                                      .order_by(Analysis.id))).scalars()
+    for a in analyses:
+        session.add(Analysis(id=new_id("ana"), campaign_id=copy.id, name=a.name, description=a.description,
+                             type=a.type, options=a.options, scale_min=a.scale_min, scale_max=a.scale_max,
+                             data_type=a.data_type, active=a.active))
+    await session.flush()
+    activity.record(session, workspace_id=source.workspace_id, actor=actor, kind="campaign.duplicated",
+                    campaign_id=source.id, payload={"copy_id": copy.id})
+    activity.record(session, workspace_id=source.workspace_id, actor=actor, kind="campaign.created",
+                    campaign_id=copy.id, payload={"name": copy.name, "duplicated_from_id": source.id})
+    return copy
+
+
+async def remove(session: AsyncSession, campaign: Campaign, actor: str) -> None:
+    """Delete the campaign with its channels and enrollments (the database cascades)."""
+    activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="campaign.deleted",
+                    payload={"campaign_id": campaign.id, "name": campaign.name})
+    await session.execute(delete(Campaign).where(Campaign.id == campaign.id))
+
+
+async def channels_of(session: AsyncSession, campaign_id: str) -> list[Channel]:
+    q = select(Channel).where(Channel.campaign_id == campaign_id).order_by(Channel.position)
+    return list((await session.execute(q)).scalars())
+
+
+def _active_enrollments():
+    return select(func.count(Enrollment.id)).where(Enrollment.status != EnrollmentStatus.removed.value)
+
+
+async def to_out(session: AsyncSession, campaign: Campaign, contacts_count: int | None = None,
+                 channels: list[Channel] | None = None) -> CampaignOut:
+    if contacts_count is None:
+        contacts_count = (await session.execute(
+            _active_enrollments().where(Enrollment.campaign_id == campaign.id))).scalar_one()
+    if channels is None:
+        channels = await channels_of(session, campaign.id)
+    channel_out = [ChannelOut(id=c.id, kind=c.kind, status=c.status, position=c.position, config=c.config)
+                   for c in channels]
+    return CampaignOut(
+        id=campaign.id, name=campaign.name, type=campaign.type, status=campaign.status,
+        execution_mode=campaign.execution_mode, manual_review=campaign.manual_review, brief=campaign.brief,
+        start_at=campaign.start_at, end_at=campaign.end_at, timezone=campaign.timezone, schedule=campaign.schedule,
+        settings=CampaignSettings.model_validate(campaign.settings), ai_variables=campaign.ai_variables,
+        notes=campaign.notes, add_inbound_contacts=campaign.add_inbound_contacts,
+        inbound_rules=campaign.inbound_rules, inbound_prompt=campaign.inbound_prompt, channels=channel_out,
+        contacts_count=contacts_count, duplicated_from_id=campaign.duplicated_from_id,
+        went_live_at=campaign.went_live_at, created_at=campaign.created_at, updated_at=campaign.updated_at,
+    )
+
+
+async def list_campaigns(session: AsyncSession, workspace_id: str, *, statuses: list[str] | None, q: str | None,
+                         sort: str, cursor: str | None, limit: int) -> tuple[list[CampaignOut], str | None]:
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        raise ValidationFailed(f"sort must be one of {sorted(SORTS)} (prefix '-' for descending)",
+                               errors=[{"loc": ["query", "sort"], "message": "unknown sort"}])
+    sort_col = SORTS[key]
+    stmt = select(Campaign).where(Campaign.workspace_id == workspace_id)
+    if statuses:
+        bad = [s for s in statuses if s not in CampaignStatus.__members__]
+        if bad:
+            raise ValidationFailed(f"unknown status {bad[0]!r}", errors=[{"loc": ["query", "status"],
+                                                                          "message": "unknown status"}])
+        stmt = stmt.where(Campaign.status.in_(statuses))
+    else:
+        # Archived campaigns leave the main list; ask for status=archived to see them.
+        stmt = stmt.where(Campaign.status != CampaignStatus.archived.value)
+    if q:
+        stmt = stmt.where(or_(Campaign.name.ilike(f"%{q}%"), Campaign.notes.ilike(f"%{q}%")))
+    stmt = keyset(stmt, sort_col=sort_col, id_col=Campaign.id, cursor=cursor, descending=descending, limit=limit)
+    rows = list((await session.execute(stmt)).scalars())
+    kept, next_cursor = page(rows, limit, lambda c: (getattr(c, key) if sort_col is not None else None, c.id))
+    counts: dict[str, Any] = {}
+    channels: dict[str, list[Channel]] = {c.id: [] for c in kept}
+    if kept:
+        ids = [c.id for c in kept]
+        cq = (select(Enrollment.campaign_id, func.count(Enrollment.id))
+              .where(Enrollment.campaign_id.in_(ids), Enrollment.status != EnrollmentStatus.removed.value)
+              .group_by(Enrollment.campaign_id))
+        counts = dict((await session.execute(cq)).all())
+        chq = select(Channel).where(Channel.campaign_id.in_(ids)).order_by(Channel.position)
+        for ch in (await session.execute(chq)).scalars():
+            channels[ch.campaign_id].append(ch)
+    return [await to_out(session, c, counts.get(c.id, 0), channels[c.id]) for c in kept], next_cursor

@@ -1,0 +1,1 @@
+"""Contacts: normalisation, CSV import, dedup and campaign enrollment."""

@@ -1,0 +1,130 @@
+"""CSV imports as background jobs: refused whole up front, then normalised with progress and
+written in one transaction, so an import lands completely or not at all."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent import activity
+from agent.contacts.csvfile import CsvRefused, ParsedCsv, parse_csv, row_input
+from agent.contacts.service import AddResult, check_accepts_contacts, enroll, normalize_rows, workspace_region
+from agent.db import session_scope, utcnow
+from agent.errors import NotFound, OvertureError
+from agent.ids import new_id
+from agent.models import Campaign, ImportJob
+from agent.queue import enqueue
+from agent.states import JobStatus
+
+LEASE = dt.timedelta(minutes=10)  # a running job older than this is taken over (its worker died)
+Listener = Callable[[ImportJob], Awaitable[None] | None]
+
+
+def refused(exc: CsvRefused) -> OvertureError:
+    return OvertureError(exc.message, code=exc.code, status=exc.status, errors=exc.errors)
+
+
+async def parse(data: bytes, mapping: dict[str, str] | None) -> ParsedCsv:
+    try:
+        return await anyio.to_thread.run_sync(parse_csv, data, mapping)
+    except CsvRefused as exc:
+        raise refused(exc) from None
+
+
+async def create_job(session: AsyncSession, campaign: Campaign, data: bytes, *, filename: str,
+                     mapping: dict[str, str] | None, actor: str) -> ImportJob:
+    """Check the file as a whole (size, rows, header, mapping) and queue the job; nothing is imported yet."""
+    check_accepts_contacts(campaign)
+    parsed = await parse(data, mapping)
+    job = ImportJob(id=new_id("imp"), workspace_id=campaign.workspace_id, campaign_id=campaign.id,
+                    status=JobStatus.queued.value, filename=filename[:255], content=data, mapping=mapping,
+                    total=len(parsed.rows), created_by=actor, errors=[], warnings=[])
+    session.add(job)
+    await session.flush()
+    activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="import.queued",
+                    campaign_id=campaign.id, payload={"job_id": job.id, "filename": job.filename, "rows": job.total})
+    enqueue(session, "contacts.import", job_id=job.id)
+    return job
+
+
+async def get_job(session: AsyncSession, workspace_id: str, job_id: str) -> ImportJob:
+    job = (await session.execute(select(ImportJob).where(ImportJob.id == job_id,
+                                                         ImportJob.workspace_id == workspace_id))).scalar_one_or_none()
+    if job is None:
+        raise NotFound(f"no import {job_id}")
+    return job
+
+
+async def _claim(job_id: str) -> bool:
+    """Compare-and-set queued (or an expired running lease) -> running; False if another run owns it."""
+    now = utcnow()
+    async with session_scope() as s:
+        moved = await s.execute(
+            update(ImportJob).where(
+                ImportJob.id == job_id,
+                or_(ImportJob.status == JobStatus.queued.value,
+                    (ImportJob.status == JobStatus.running.value) & (ImportJob.started_at < now - LEASE)))
+            .values(status=JobStatus.running.value, started_at=now, processed=0))
+        return moved.rowcount == 1
+
+
+async def _finish(s: AsyncSession, job: ImportJob, status: JobStatus, result: AddResult | None,
+                  error_code: str | None = None, error: dict[str, Any] | None = None) -> None:
+    values: dict[str, Any] = {"status": status.value, "finished_at": utcnow(), "content": None,
+                              "error_code": error_code}
+    if result is not None:
+        values.update(processed=job.total, added=result.added, updated=result.updated,
+                      duplicates=result.duplicates, errors=result.errors, warnings=result.warnings)
+    elif error is not None:
+        values["errors"] = [error]
+    await s.execute(update(ImportJob).where(ImportJob.id == job.id).values(**values))
+    activity.record(s, workspace_id=job.workspace_id, actor=job.created_by or activity.SYSTEM,
+                    kind=f"import.{status.value}", campaign_id=job.campaign_id,
+                    payload={"job_id": job.id, "error_code": error_code,
+                             **({"added": result.added, "updated": result.updated, "duplicates": result.duplicates,
+                                 "errors": len(result.errors)} if result else {})})
+
+
+async def run_job(job_id: str, on_progress: Callable[[int, int], Awaitable[None]] | None = None) -> None:
+    """The job itself (the ``contacts.import`` actor and ``overture import`` both call it)."""
+    if not await _claim(job_id):
+        return
+    async with session_scope() as s:
+        job = await s.get(ImportJob, job_id)
+        if job is None:
+            return
+        region = await workspace_region(s, job.workspace_id)
+    try:
+        parsed = parse_csv(job.content or b"", job.mapping)
+    except CsvRefused as exc:  # the upload check passed, so only a changed limit can land here
+        async with session_scope() as s:
+            await _finish(s, job, JobStatus.failed, None, exc.code, {"loc": [], "message": exc.message})
+        return
+
+    async def progress(n: int) -> None:
+        async with session_scope() as s:
+            await s.execute(update(ImportJob).where(ImportJob.id == job_id).values(processed=n))
+        if on_progress is not None:
+            await on_progress(n, job.total)
+
+    result = AddResult()
+    rows = await normalize_rows(((rec, row_input(parsed, values)) for rec, values in parsed.rows), region=region,
+                                result=result, progress=progress)
+    async with session_scope() as s:
+        campaign = await s.get(Campaign, job.campaign_id)
+        try:
+            if campaign is None:
+                raise NotFound("the campaign was deleted")
+            check_accepts_contacts(campaign)
+        except OvertureError as exc:
+            await _finish(s, job, JobStatus.failed, None, exc.code, {"loc": [], "message": exc.detail})
+            return
+        await enroll(s, campaign, rows, actor=job.created_by or activity.SYSTEM, source="csv", result=result)
+        await _finish(s, job, JobStatus.succeeded, result)
+    if on_progress is not None:
+        await on_progress(job.total, job.total)

@@ -1,0 +1,222 @@
+"""Adding contacts to a campaign: normalise, dedup (phone first, then case-folded email) and enroll.
+
+One path serves the JSON batch endpoint, the CSV import job and the CLI. Everything a batch
+writes lands in one transaction, so a failure leaves nothing half-applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent import activity
+from agent.contacts.normalize import ContactInput, NormalizedContact, RowProblem, normalize_contact
+from agent.db import utcnow
+from agent.errors import Conflict, NotFound
+from agent.ids import new_id
+from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Workspace
+from agent.states import CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentStatus
+
+_CHUNK = 500  # keeps IN (...) lists far below every backend's parameter limit
+Progress = Callable[[int], Awaitable[None]]
+
+
+@dataclass
+class AddResult:
+    added: int = 0  # new contacts, enrolled
+    updated: int = 0  # existing workspace contacts (missing fields filled), enrolled
+    duplicates: int = 0  # rows repeating an earlier row or a contact already in the campaign
+    errors: list[dict[str, Any]] = field(default_factory=list)  # rows skipped, with the reason
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # rows kept, something dropped or noted
+
+
+def problem_dict(p: RowProblem, loc_prefix: tuple[Any, ...] = ()) -> dict[str, Any]:
+    loc = [*loc_prefix, p.field] if p.field else list(loc_prefix)
+    return {"row": p.row, "loc": loc, "code": p.code, "message": p.message}
+
+
+def check_accepts_contacts(campaign: Campaign) -> None:
+    if CampaignStatus(campaign.status) not in CAMPAIGN_ACCEPTS_CONTACTS:
+        raise Conflict(f"a {campaign.status} campaign takes no new contacts", code="campaign_closed")
+
+
+async def normalize_rows(rows: Iterable[tuple[int, ContactInput]], *, region: str, result: AddResult,
+                         progress: Progress | None = None, every: int = 1000,
+                         loc_prefix: Callable[[int], tuple[Any, ...]] = lambda row: ()) -> list[tuple[int, NormalizedContact]]:
+    """Normalise each row; errors and warnings go into ``result``; ``progress(n)`` every ``every`` rows."""
+    out: list[tuple[int, NormalizedContact]] = []
+    n = 0
+    for row, inp in rows:
+        contact, errors, warnings = normalize_contact(inp, region=region, row=row)
+        result.errors.extend(problem_dict(p, loc_prefix(row)) for p in errors)
+        result.warnings.extend(problem_dict(p, loc_prefix(row)) for p in warnings)
+        if contact is not None:
+            out.append((row, contact))
+        n += 1
+        if progress is not None and n % every == 0:
+            await progress(n)
+    return out
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+async def _existing(session: AsyncSession, workspace_id: str, phones: list[str], emails: list[str]) -> list[Any]:
+    cols = (Contact.id, Contact.phone, Contact.email, Contact.email_key, Contact.first_name, Contact.last_name,
+            Contact.timezone, Contact.properties)
+    found: dict[str, Any] = {}
+    for column, values in ((Contact.phone, phones), (Contact.email_key, emails)):
+        for chunk in _chunks(values):
+            q = select(*cols).where(Contact.workspace_id == workspace_id, column.in_(chunk))
+            for r in await session.execute(q):
+                found[r.id] = r
+    return list(found.values())
+
+
+async def _enrollment_status(session: AsyncSession, campaign_id: str, contact_ids: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for chunk in _chunks(contact_ids):
+        q = select(Enrollment.contact_id, Enrollment.status).where(Enrollment.campaign_id == campaign_id,
+                                                                   Enrollment.contact_id.in_(chunk))
+        out.update({r.contact_id: r.status for r in await session.execute(q)})
+    return out
+
+
+def _merge(existing: Any, c: NormalizedContact, phone_taken: bool, email_taken: bool) -> dict[str, Any]:
+    """Fields an existing contact gains from a matching row: blanks filled, properties merged."""
+    changes: dict[str, Any] = {}
+    if not existing.first_name and c.first_name:
+        changes["first_name"] = c.first_name
+    if not existing.last_name and c.last_name:
+        changes["last_name"] = c.last_name
+    if existing.phone is None and c.phone and not phone_taken:
+        changes["phone"] = c.phone
+    if existing.email is None and c.email and not email_taken:
+        changes["email"], changes["email_key"] = c.email, c.email_key
+    if existing.timezone is None and c.timezone:
+        changes["timezone"] = c.timezone
+    merged = {**(existing.properties or {}), **c.properties}
+    if merged != (existing.properties or {}):
+        changes["properties"] = merged
+    return changes
+
+
+async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int, NormalizedContact]], *,
+                 actor: str, source: str, result: AddResult,
+                 loc_prefix: Callable[[int], tuple[Any, ...]] = lambda row: ()) -> AddResult:
+    """Dedup ``rows`` inside the batch and against the workspace, then write contacts and enrollments."""
+    ws = campaign.workspace_id
+    phones = sorted({c.phone for _, c in rows if c.phone})
+    emails = sorted({c.email_key for _, c in rows if c.email_key})
+    existing = await _existing(session, ws, phones, emails)
+    by_phone = {e.phone: e for e in existing if e.phone}
+    by_email = {e.email_key: e for e in existing if e.email_key}
+    enrolled = await _enrollment_status(session, campaign.id, [e.id for e in existing])
+
+    seen_phone: dict[str, int] = {}
+    seen_email: dict[str, int] = {}
+    new_contacts: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    enroll_ids: list[str] = []
+    now = utcnow()
+    for row, c in rows:
+        first = (seen_phone.get(c.phone) if c.phone else None) or (seen_email.get(c.email_key) if c.email_key else None)
+        if first is not None:
+            result.duplicates += 1
+            result.warnings.append({"row": row, "loc": list(loc_prefix(row)), "code": "duplicate_row",
+                                    "message": f"same contact as row {first}"})
+            continue
+        if c.phone:
+            seen_phone[c.phone] = row
+        if c.email_key:
+            seen_email[c.email_key] = row
+        match = (by_phone.get(c.phone) if c.phone else None) or (by_email.get(c.email_key) if c.email_key else None)
+        if match is None:
+            cid = new_id("con")
+            new_contacts.append({"id": cid, "workspace_id": ws, "first_name": c.first_name, "last_name": c.last_name,
+                                 "email": c.email, "email_key": c.email_key, "phone": c.phone,
+                                 "timezone": c.timezone, "properties": c.properties, "tags": [],
+                                 "priority": "normal", "created_at": now, "updated_at": now})
+            enroll_ids.append(cid)
+            result.added += 1
+            continue
+        status = enrolled.get(match.id)
+        if status == EnrollmentStatus.removed:
+            result.errors.append({"row": row, "loc": list(loc_prefix(row)), "code": "contact_removed",
+                                  "message": "this contact was removed from the campaign and cannot be added again"})
+            continue
+        if status is not None:
+            result.duplicates += 1
+            result.warnings.append({"row": row, "loc": list(loc_prefix(row)), "code": "already_enrolled",
+                                    "message": "the contact is already in this campaign"})
+            continue
+        delta = _merge(match, c, phone_taken=c.phone in by_phone, email_taken=c.email_key in by_email)
+        if delta:
+            changes.append({"b_id": match.id, "updated_at": now, **delta})
+        enroll_ids.append(match.id)
+        result.updated += 1
+
+    if new_contacts:
+        await session.execute(insert(Contact), new_contacts)
+    for delta in changes:
+        cid = delta.pop("b_id")
+        await session.execute(update(Contact).where(Contact.id == cid).values(**delta))
+    if enroll_ids:
+        enrollments = [{"id": new_id("enr"), "workspace_id": ws, "campaign_id": campaign.id, "contact_id": cid,
+                        "status": EnrollmentStatus.not_started.value, "attempts": 0, "source": source, "version": 1,
+                        "created_at": now, "updated_at": now} for cid in enroll_ids]
+        await session.execute(insert(Enrollment), enrollments)
+        await session.execute(insert(ActivityEvent), [
+            {"id": new_id("evt"), "workspace_id": ws, "campaign_id": campaign.id, "contact_id": e["contact_id"],
+             "enrollment_id": e["id"], "actor": actor, "kind": "contact.enrolled", "payload": {"source": source},
+             "created_at": now} for e in enrollments])
+    activity.record(session, workspace_id=ws, actor=actor, kind="contacts.added", campaign_id=campaign.id,
+                    payload={"source": source, "added": result.added, "updated": result.updated,
+                             "duplicates": result.duplicates, "errors": len(result.errors)})
+    return result
+
+
+async def workspace_region(session: AsyncSession, workspace_id: str) -> str:
+    return (await session.execute(select(Workspace.default_region).where(Workspace.id == workspace_id))).scalar_one()
+
+
+async def add_contacts(session: AsyncSession, campaign: Campaign, inputs: list[ContactInput], *, actor: str,
+                       source: str = "api") -> AddResult:
+    """The JSON batch path: rows are numbered by their index in the request."""
+    check_accepts_contacts(campaign)
+    result = AddResult()
+    region = await workspace_region(session, campaign.workspace_id)
+    prefix = lambda row: ("body", "contacts", row)  # noqa: E731
+    rows = await normalize_rows(enumerate(inputs), region=region, result=result, loc_prefix=prefix)
+    return await enroll(session, campaign, rows, actor=actor, source=source, result=result, loc_prefix=prefix)
+
+
+async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: str, actor: str) -> None:
+    """Take the contact out of the campaign for good (it can never be added back)."""
+    enrollment = (await session.execute(
+        select(Enrollment).where(Enrollment.campaign_id == campaign.id, Enrollment.contact_id == contact_id)
+    )).scalar_one_or_none()
+    if enrollment is None or enrollment.status == EnrollmentStatus.removed:
+        raise NotFound(f"contact {contact_id} is not in campaign {campaign.id}")
+    before = enrollment.status
+    moved = await session.execute(
+        update(Enrollment).where(Enrollment.id == enrollment.id, Enrollment.status == before)
+        .values(status=EnrollmentStatus.removed.value, substatus=None, removed_at=utcnow(),
+                version=Enrollment.version + 1, updated_at=utcnow()))
+    if moved.rowcount != 1:
+        raise Conflict("the contact's status changed while removing it; try again", code="stale")
+    activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="contact.removed",
+                    campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,
+                    payload={"from": before})
+
+
+def search_filter(q: str):
+    like = f"%{q}%"
+    return or_(Contact.first_name.ilike(like), Contact.last_name.ilike(like), Contact.email.ilike(like),
+               Contact.phone.ilike(like))

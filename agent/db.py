@@ -1,0 +1,79 @@
+"""Database engines and sessions.
+
+One async engine per (event loop, URL): asyncpg and aiosqlite connections belong to the loop
+that opened them, and the in-process worker runs its actors on a loop of its own. SQLite runs
+in WAL mode with foreign keys on and a busy timeout, so the embedded worker and API share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from agent.settings import get_settings
+
+_engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI objects
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=15000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 15})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def get_engine(url: str | None = None) -> AsyncEngine:
+    """The engine for ``url`` (default: the settings' database) on the running event loop."""
+    url = url or get_settings().db_url
+    loop = asyncio.get_running_loop()
+    per_loop = _engines.setdefault(loop, {})
+    engine = per_loop.get(url)
+    if engine is None:
+        engine = per_loop[url] = make_engine(url)
+    return engine
+
+
+async def dispose_engines() -> None:
+    """Close the running loop's engines (call before the loop ends)."""
+    loop = asyncio.get_running_loop()
+    for engine in _engines.pop(loop, {}).values():
+        await engine.dispose()
+
+
+def sessionmaker(url: str | None = None) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+@asynccontextmanager
+async def session_scope(url: str | None = None) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction commits on success and rolls back on error."""
+    async with sessionmaker(url)() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

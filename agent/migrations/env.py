@@ -1,0 +1,42 @@
+"""Alembic environment: runs migrations over the async engine for the configured URL."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agent.db import make_engine
+from agent.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _run(connection) -> None:  # noqa: ANN001
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.run_sync(_run)
+        await conn.commit()
+    await engine.dispose()
+
+
+def run() -> None:
+    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    asyncio.run(_run_async(engine))
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported; run `overture migrate`")
+run()

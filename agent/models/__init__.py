@@ -1,0 +1,16 @@
+"""The whole Overture domain as SQLAlchemy 2 typed models."""
+
+from agent.models.base import Base
+from agent.models.campaign import Analysis, CallerNumber, Campaign, Channel, Goal
+from agent.models.contact import Contact, Enrollment, Suppression
+from agent.models.conversation import AnalysisAnswer, Conversation, ConversationTurn, Evaluation, GoalResult
+from agent.models.jobs import ActivityEvent, ExportJob, ImportJob, PlanningRun, PlanningRunItem
+from agent.models.outreach import Outreach, OutreachRevision
+from agent.models.workspace import ApiKey, IdempotencyRecord, Workspace
+
+__all__ = [
+    "ActivityEvent", "Analysis", "AnalysisAnswer", "ApiKey", "Base", "CallerNumber", "Campaign",
+    "Channel", "Contact", "Conversation", "ConversationTurn", "Enrollment", "Evaluation", "ExportJob",
+    "Goal", "GoalResult", "IdempotencyRecord", "ImportJob", "Outreach", "OutreachRevision",
+    "PlanningRun", "PlanningRunItem", "Suppression", "Workspace",
+]

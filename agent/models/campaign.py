@@ -1,0 +1,95 @@
+"""Campaigns, their channels, goals, analyses and caller numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Boolean, Float, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agent.models.base import Base, created_column, fk, id_column, updated_column
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = fk("workspaces.id")
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    execution_mode: Mapped[str] = mapped_column(String(20))
+    manual_review: Mapped[bool] = mapped_column(Boolean, default=True)
+    brief: Mapped[str] = mapped_column(Text, default="")
+    start_at: Mapped[dt.datetime | None]
+    end_at: Mapped[dt.datetime | None]
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    schedule: Mapped[dict[str, Any] | None]
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ai_variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    add_inbound_contacts: Mapped[bool] = mapped_column(Boolean, default=False)
+    inbound_rules: Mapped[dict[str, Any] | None]
+    inbound_prompt: Mapped[str] = mapped_column(Text, default="")
+    duplicated_from_id: Mapped[str | None] = mapped_column(String(40))
+    went_live_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = created_column()
+    updated_at: Mapped[dt.datetime] = updated_column()
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+    id: Mapped[str] = id_column()
+    campaign_id: Mapped[str] = fk("campaigns.id")
+    kind: Mapped[str] = mapped_column(String(10))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = created_column()
+    updated_at: Mapped[dt.datetime] = updated_column()
+
+
+class CallerNumber(Base):
+    """An outbound number of a campaign, for rotation and daily caps."""
+
+    __tablename__ = "caller_numbers"
+    id: Mapped[str] = id_column()
+    campaign_id: Mapped[str] = fk("campaigns.id")
+    number: Mapped[str] = mapped_column(String(20))
+    friendly_name: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active, disabled, excluded
+    spam_score: Mapped[float] = mapped_column(Float, default=0)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    calls_today: Mapped[int] = mapped_column(Integer, default=0)
+    calls_total: Mapped[int] = mapped_column(Integer, default=0)
+    calls_day: Mapped[dt.date | None]
+    created_at: Mapped[dt.datetime] = created_column()
+
+
+class Goal(Base):
+    __tablename__ = "goals"
+    id: Mapped[str] = id_column()
+    campaign_id: Mapped[str] = fk("campaigns.id")
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = created_column()
+    updated_at: Mapped[dt.datetime] = updated_column()
+
+
+class Analysis(Base):
+    __tablename__ = "analyses"
+    id: Mapped[str] = id_column()
+    campaign_id: Mapped[str] = fk("campaigns.id")
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(20))
+    options: Mapped[list[Any] | None]
+    scale_min: Mapped[int | None] = mapped_column(Integer)
+    scale_max: Mapped[int | None] = mapped_column(Integer)
+    data_type: Mapped[str | None] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    archived_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = created_column()
+    updated_at: Mapped[dt.datetime] = updated_column()

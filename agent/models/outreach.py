@@ -1,0 +1,56 @@
+"""Planned touches (outreaches) and their edit history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agent.models.base import Base, created_column, fk, id_column, updated_column
+
+
+class Outreach(Base):
+    __tablename__ = "outreaches"
+    __table_args__ = (Index("ix_outreaches_ws_status_id", "workspace_id", "status", "id"),)
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = fk("workspaces.id", index=False)
+    campaign_id: Mapped[str] = fk("campaigns.id")
+    enrollment_id: Mapped[str] = fk("enrollments.id")
+    channel_id: Mapped[str | None] = fk("channels.id", ondelete="SET NULL", nullable=True)
+    planning_run_id: Mapped[str | None] = fk("planning_runs.id", ondelete="SET NULL", nullable=True)
+    supersedes_id: Mapped[str | None] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10))
+    step: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(30))
+    scheduled_at: Mapped[dt.datetime | None]
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    instruction: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200), default="")
+    prompt_version: Mapped[str] = mapped_column(String(64), default="")
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0)
+    idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[str | None] = mapped_column(String(40))
+    approved_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = created_column()
+    updated_at: Mapped[dt.datetime] = updated_column()
+
+
+class OutreachRevision(Base):
+    __tablename__ = "outreach_revisions"
+    id: Mapped[str] = id_column()
+    outreach_id: Mapped[str] = fk("outreaches.id")
+    number: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    scheduled_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = created_column()

@@ -1,0 +1,52 @@
+"""Keyset pagination: opaque cursors over (sort value, id)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from agent.errors import ValidationFailed
+
+
+def encode_cursor(value: Any, row_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([value, row_id]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, row_id = json.loads(raw)
+        if not isinstance(row_id, str):
+            raise ValueError
+        return value, row_id
+    except ValueError:
+        raise ValidationFailed("cursor is not one this API issued",
+                               errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}]) from None
+
+
+def keyset(q: Select, *, sort_col: InstrumentedAttribute | None, id_col: InstrumentedAttribute,
+           cursor: str | None, descending: bool, limit: int) -> Select:
+    """Order ``q`` by (sort_col, id) and start after ``cursor``; fetches ``limit + 1`` rows."""
+    cols = [sort_col, id_col] if sort_col is not None else [id_col]
+    if cursor:
+        value, row_id = decode_cursor(cursor)
+        if sort_col is None:
+            q = q.where(id_col < row_id if descending else id_col > row_id)
+        elif descending:
+            q = q.where(or_(sort_col < value, and_(sort_col == value, id_col < row_id)))
+        else:
+            q = q.where(or_(sort_col > value, and_(sort_col == value, id_col > row_id)))
+    order = [c.desc() if descending else c.asc() for c in cols]
+    return q.order_by(*order).limit(limit + 1)
+
+
+def page(rows: list[Any], limit: int, key: Any) -> tuple[list[Any], str | None]:
+    """Cut the extra row and make the next cursor from the last row kept (``key(row) -> (value, id)``)."""
+    if len(rows) <= limit:
+        return rows, None
+    kept = rows[:limit]
+    return kept, encode_cursor(*key(kept[-1]))

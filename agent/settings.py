@@ -1,0 +1,72 @@
+"""Process settings from the environment (``OVERTURE_`` prefix) and an optional ``.env``.
+
+Every setting left unset selects the embedded default: a SQLite file under the data
+directory, an in-memory broker with a worker inside ``overture serve``, the offline model
+and sandbox channels.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _async_url(url: str) -> str:
+    """Give a database URL the async driver Overture uses for its dialect."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("postgresql+psycopg2://"):
+        return "postgresql+asyncpg://" + url[len("postgresql+psycopg2://") :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OVERTURE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./overture-data"), description="Where embedded state lives.")
+    database_url: str | None = Field(default=None, description="Unset: SQLite file under data_dir.")
+    broker_url: str | None = Field(default=None, description="Unset: in-memory broker, in-process worker.")
+    model: str = Field(default="offline", description="litellm model name; 'offline' is the built-in model.")
+    webhook_secret: SecretStr | None = None
+    default_region: str = Field(default="US", description="Phone region for numbers written without '+'.")
+    worker_threads: int = Field(default=4, ge=1, le=64)
+    public_url: str | None = Field(default=None, description="Base URL printed for the inbox.")
+
+    @cached_property
+    def db_url(self) -> str:
+        if self.database_url:
+            return _async_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'overture.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker_url
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings (loaded on first use)."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def use_settings(settings: Settings) -> Settings:
+    """Install ``settings`` as the process-wide settings (the CLI and tests do this)."""
+    global _current
+    _current = settings
+    return settings

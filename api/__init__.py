@@ -1,0 +1,1 @@
+"""HTTP edge: FastAPI app, auth, problem+json errors and routes per resource."""

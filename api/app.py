@@ -1,0 +1,46 @@
+"""The FastAPI application: routers, problem+json errors and, when embedded, the in-process worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from agent.db import dispose_engines
+from agent.migrate import upgrade
+from agent.queue import setup_broker, start_worker
+from agent.settings import Settings, get_settings, use_settings
+from api import errors
+from api.routes import activity, campaigns, contacts, health
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
+    """Build the app. ``run_worker`` defaults to True on the embedded broker."""
+    settings = use_settings(settings or get_settings())
+    broker = setup_broker(settings)
+    if run_worker is None:
+        run_worker = settings.embedded_broker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.is_sqlite:
+            upgrade(settings.db_url)
+        worker = start_worker(broker) if run_worker else None
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            await dispose_engines()
+
+    app = FastAPI(title="Overture", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Self-hosted AI outreach agent with a human review queue.")
+    errors.install(app)
+    for module in (health, campaigns, contacts, activity):
+        app.include_router(module.router)
+    app.state.settings = settings
+    return app

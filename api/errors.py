@@ -1,0 +1,78 @@
+"""Every error leaves as application/problem+json with a stable machine-readable ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agent.errors import OvertureError
+
+PROBLEM = "application/problem+json"
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+           409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Validation failed",
+           428: "Precondition required", 500: "Internal server error"}
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+          500: "internal_error"}
+
+
+class ProblemError(BaseModel):
+    loc: list[str | int]
+    message: str
+    row: int | None = None
+    code: str | None = None
+
+
+class Problem(BaseModel):
+    """The body of every error answer (RFC 9457 plus ``code`` and ``errors``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[ProblemError] | None = None
+
+
+def problem(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"https://overture.dev/problems/{code}", "title": _TITLES.get(status, "Error"),
+                            "status": status, "detail": detail, "code": code}
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _loc(loc: Any) -> list[str | int]:
+    return [p if isinstance(p, int) else str(p) for p in loc]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(OvertureError)
+    async def _overture(_: Request, exc: OvertureError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem(exc.status, exc.code, exc.detail, exc.errors, headers=headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": _loc(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "message": "invalid request"}
+        detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['message']}"
+        return problem(422, "validation_error", detail, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, _CODES.get(exc.status_code, "error"), str(exc.detail),
+                       headers=dict(exc.headers or {}) or None)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM: {}}, "description": _TITLES[status]}
+    for status in (401, 403, 404, 409, 422)
+}

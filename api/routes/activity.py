@@ -1,0 +1,51 @@
+"""The campaign activity log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from agent import activity
+from agent.campaigns import service as campaigns
+from api.deps import Reader, SessionDep
+from api.errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/v1/campaigns", tags=["activity"], responses=ERROR_RESPONSES)
+
+
+class EventOut(BaseModel):
+    id: str
+    kind: str
+    actor: str
+    campaign_id: str | None
+    contact_id: str | None
+    enrollment_id: str | None
+    outreach_id: str | None
+    payload: dict[str, Any]
+    created_at: dt.datetime
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+@router.get("/{campaign_id}/activity", response_model=EventPage)
+async def campaign_activity(
+    campaign_id: str, session: SessionDep, who: Reader,
+    kind: Annotated[list[str] | None, Query(description="Event kinds, e.g. campaign.pause; repeat or comma-separate")] = None,
+    contact_id: str | None = None,
+    since: Annotated[dt.datetime | None, Query(description="Events at or after this time")] = None,
+    until: Annotated[dt.datetime | None, Query(description="Events before this time")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> EventPage:
+    await campaigns.get(session, who.workspace_id, campaign_id)
+    kinds = [k.strip() for item in kind or [] for k in item.split(",") if k.strip()]
+    rows, next_cursor = await activity.list_events(session, workspace_id=who.workspace_id, campaign_id=campaign_id,
+                                                   kinds=kinds, contact_id=contact_id, since=since, until=until,
+                                                   cursor=cursor, limit=limit)
+    return EventPage(items=[EventOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor)

@@ -1,0 +1,112 @@
+"""Campaign endpoints: CRUD, lifecycle actions and channel actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from agent.campaigns import lifecycle
+from agent.campaigns import service as campaigns
+from agent.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
+from agent.errors import OvertureError
+from agent.states import CAMPAIGN_TRANSITIONS, CHANNEL_TRANSITIONS, CampaignAction, ChannelAction
+from api.deps import Admin, Reader, SessionDep
+from api.errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignOut]
+    next_cursor: str | None
+
+
+@router.post("", status_code=201, response_model=CampaignOut)
+async def create_campaign(body: CampaignCreate, session: SessionDep, who: Admin) -> CampaignOut:
+    campaign = await campaigns.create(session, who.workspace_id, body, who.key_id)
+    return await campaigns.to_out(session, campaign, 0)
+
+
+@router.get("", response_model=CampaignPage)
+async def list_campaigns(
+    session: SessionDep, who: Reader,
+    status: Annotated[str | None, Query(description="Comma-separated statuses; archived only when named")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in the name or notes")] = None,
+    sort: Annotated[str, Query(description="name, status or created_at; '-' prefix for descending")] = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> CampaignPage:
+    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+    items, next_cursor = await campaigns.list_campaigns(session, who.workspace_id, statuses=statuses, q=q, sort=sort,
+                                                        cursor=cursor, limit=limit)
+    return CampaignPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+async def get_campaign(campaign_id: str, session: SessionDep, who: Reader) -> CampaignOut:
+    return await campaigns.to_out(session, await campaigns.get(session, who.workspace_id, campaign_id))
+
+
+@router.patch("/{campaign_id}", response_model=CampaignOut)
+async def update_campaign(campaign_id: str, body: CampaignUpdate, session: SessionDep, who: Admin) -> CampaignOut:
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
+    await campaigns.update(session, campaign, body, who.key_id)
+    return await campaigns.to_out(session, campaign)
+
+
+@router.delete("/{campaign_id}", status_code=204, response_class=Response)
+async def delete_campaign(
+    campaign_id: str, session: SessionDep, who: Admin,
+    confirm: Annotated[bool, Query(description="Must be true: deleting removes channels and enrollments")] = False,
+) -> Response:
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
+    if not confirm:
+        raise OvertureError("deleting a campaign removes its channels and enrollments for good; "
+                            "repeat with ?confirm=true (or archive it instead)", code="confirmation_required",
+                            status=428, errors=[{"loc": ["query", "confirm"], "message": "must be true"}])
+    await campaigns.remove(session, campaign, who.key_id)
+    return Response(status_code=204)
+
+
+@router.post("/{campaign_id}/duplicate", status_code=201, response_model=CampaignOut)
+async def duplicate_campaign(campaign_id: str, session: SessionDep, who: Admin) -> CampaignOut:
+    source = await campaigns.get(session, who.workspace_id, campaign_id)
+    return await campaigns.to_out(session, await campaigns.duplicate(session, source, who.key_id), 0)
+
+
+def _campaign_action_route(action: CampaignAction) -> None:
+    async def endpoint(campaign_id: str, session: SessionDep, who: Admin) -> CampaignOut:
+        campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
+        await lifecycle.campaign_action(session, campaign, action, who.key_id)
+        return await campaigns.to_out(session, campaign)
+
+    allowed, to = CAMPAIGN_TRANSITIONS[action]
+    router.add_api_route(
+        f"/{{campaign_id}}/{action.value}", endpoint, methods=["POST"], response_model=CampaignOut,
+        name=f"campaign_{action.name}", summary=f"{action.value.capitalize()} a campaign",
+        description=f"Moves a campaign from {', '.join(sorted(s.value for s in allowed))} to {to.value}; "
+                    "any other status answers 409 invalid_transition and changes nothing.")
+
+
+def _channel_action_route(action: ChannelAction) -> None:
+    async def endpoint(campaign_id: str, channel_id: str, session: SessionDep, who: Admin) -> CampaignOut:
+        campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
+        channel = await campaigns.get_channel(session, campaign, channel_id)
+        await lifecycle.channel_action(session, campaign, channel, action, who.key_id)
+        return await campaigns.to_out(session, campaign)
+
+    allowed, to = CHANNEL_TRANSITIONS[action]
+    router.add_api_route(
+        f"/{{campaign_id}}/channels/{{channel_id}}/{action.value}", endpoint, methods=["POST"],
+        response_model=CampaignOut, name=f"channel_{action.name}", summary=f"{action.value.capitalize()} a channel",
+        description=f"Moves a channel from {', '.join(sorted(s.value for s in allowed))} to {to.value}; the "
+                    "campaign's status then follows its channels. Answers the campaign.")
+
+
+for _action in CampaignAction:
+    _campaign_action_route(_action)
+# "finish" is the workers' move (a channel ran out of contacts), not a user's.
+for _action in (ChannelAction.start, ChannelAction.pause, ChannelAction.resume, ChannelAction.stop):
+    _channel_action_route(_action)

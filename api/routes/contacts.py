@@ -1,0 +1,246 @@
+"""Contacts of a campaign: batch add, CSV import jobs, listing, detail and permanent removal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from agent import activity
+from agent.campaigns import service as campaigns
+from agent.campaigns.schemas import CampaignSettings
+from agent.contacts import imports
+from agent.contacts import service as contacts
+from agent.contacts.csvfile import MAX_BYTES
+from agent.contacts.normalize import ContactInput
+from agent.errors import NotFound, OvertureError, ValidationFailed
+from agent.models import Contact, Enrollment, Outreach
+from agent.pagination import keyset, page
+from agent.states import EnrollmentStatus, OutreachStatus
+from api.deps import Admin, Reader, SessionDep
+from api.errors import ERROR_RESPONSES
+
+router = APIRouter(tags=["contacts"], responses=ERROR_RESPONSES)
+
+
+class ContactIn(BaseModel):
+    first_name: str = Field("", max_length=200)
+    last_name: str = Field("", max_length=200)
+    name: str = Field("", max_length=400, description="A full name, split when first/last are empty")
+    email: str = Field("", max_length=320)
+    phone: str = Field("", max_length=40)
+    timezone: str = Field("", max_length=64)
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+class ContactsIn(BaseModel):
+    contacts: list[ContactIn] = Field(min_length=1, max_length=1000)
+
+
+class RowIssue(BaseModel):
+    row: int
+    loc: list[str | int]
+    code: str
+    message: str
+
+
+class AddOut(BaseModel):
+    added: int
+    updated: int
+    duplicates: int
+    errors: list[RowIssue]
+    warnings: list[RowIssue]
+
+
+class ImportQueued(BaseModel):
+    job_id: str
+    status: str
+    total: int
+
+
+class ImportOut(BaseModel):
+    id: str
+    campaign_id: str
+    status: str
+    filename: str
+    total: int
+    processed: int
+    added: int
+    updated: int
+    duplicates: int
+    errors: list[dict[str, Any]]
+    warnings: list[dict[str, Any]]
+    error_code: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class ContactOut(BaseModel):
+    id: str
+    first_name: str
+    last_name: str
+    name: str
+    email: str | None
+    phone: str | None
+    timezone: str | None
+    properties: dict[str, Any]
+    tags: list[Any]
+    priority: str
+
+
+class EnrollmentOut(BaseModel):
+    id: str
+    contact: ContactOut
+    status: str
+    substatus: str | None
+    attempts: int
+    max_attempts: int
+    source: str
+    next_attempt_at: dt.datetime | None
+    last_attempt_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class EnrollmentPage(BaseModel):
+    items: list[EnrollmentOut]
+    next_cursor: str | None
+
+
+class OutreachBrief(BaseModel):
+    id: str
+    channel: str
+    status: str
+    scheduled_at: dt.datetime | None
+    subject: str | None
+    body: str
+    sent_at: dt.datetime | None
+
+
+class EnrollmentDetail(EnrollmentOut):
+    next_outreach: OutreachBrief | None
+    history: list[OutreachBrief]
+    activity: list[dict[str, Any]]
+
+
+def _contact_out(c: Contact) -> ContactOut:
+    return ContactOut(id=c.id, first_name=c.first_name, last_name=c.last_name,
+                      name=" ".join(p for p in (c.first_name, c.last_name) if p), email=c.email, phone=c.phone,
+                      timezone=c.timezone, properties=c.properties, tags=c.tags, priority=c.priority)
+
+
+def _enrollment_out(e: Enrollment, c: Contact, max_attempts: int) -> dict[str, Any]:
+    return dict(id=e.id, contact=_contact_out(c), status=e.status, substatus=e.substatus, attempts=e.attempts,
+                max_attempts=max_attempts, source=e.source, next_attempt_at=e.next_attempt_at,
+                last_attempt_at=e.last_attempt_at, created_at=e.created_at)
+
+
+@router.post("/v1/campaigns/{campaign_id}/contacts", response_model=AddOut)
+async def add_contacts(campaign_id: str, body: ContactsIn, session: SessionDep, who: Admin) -> AddOut:
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
+    inputs = [ContactInput(**c.model_dump()) for c in body.contacts]
+    result = await contacts.add_contacts(session, campaign, inputs, actor=who.key_id)
+    return AddOut(added=result.added, updated=result.updated, duplicates=result.duplicates,
+                  errors=result.errors, warnings=result.warnings)
+
+
+@router.post("/v1/campaigns/{campaign_id}/contacts/import", status_code=202, response_model=ImportQueued,
+             responses={413: ERROR_RESPONSES[422] | {"description": "File over 5 MB"}})
+async def import_contacts(
+    campaign_id: str, session: SessionDep, who: Admin,
+    file: Annotated[UploadFile, File(description="CSV with a header row; at most 10,000 rows and 5 MB")],
+    mapping: Annotated[str | None, Form(description='JSON object: column -> field, e.g. {"Mobile": "phone"}')] = None,
+) -> ImportQueued:
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id)
+    data = await file.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise OvertureError(f"the file is over the {MAX_BYTES} byte limit", code="csv_too_large", status=413,
+                            errors=[{"loc": ["body", "file"], "message": "over 5 MB"}])
+    parsed_mapping = None
+    if mapping:
+        try:
+            parsed_mapping = json.loads(mapping)
+            if not isinstance(parsed_mapping, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in parsed_mapping.items()):
+                raise ValueError
+        except ValueError:
+            raise ValidationFailed("mapping must be a JSON object of column name -> field",
+                                   errors=[{"loc": ["body", "mapping"], "message": "not a JSON object of strings"}])
+    job = await imports.create_job(session, campaign, data, filename=file.filename or "", mapping=parsed_mapping,
+                                   actor=who.key_id)
+    return ImportQueued(job_id=job.id, status=job.status, total=job.total)
+
+
+@router.get("/v1/imports/{job_id}", response_model=ImportOut)
+async def get_import(job_id: str, session: SessionDep, who: Reader) -> ImportOut:
+    job = await imports.get_job(session, who.workspace_id, job_id)
+    return ImportOut.model_validate(job, from_attributes=True)
+
+
+@router.get("/v1/campaigns/{campaign_id}/contacts", response_model=EnrollmentPage)
+async def list_contacts(
+    campaign_id: str, session: SessionDep, who: Reader,
+    status: Annotated[str | None, Query(description="Comma-separated enrollment statuses; removed only when named")] = None,
+    substatus: str | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in the name, email or phone")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> EnrollmentPage:
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id)
+    stmt = (select(Enrollment, Contact).join(Contact, Contact.id == Enrollment.contact_id)
+            .where(Enrollment.campaign_id == campaign.id))
+    if status:
+        statuses = [s.strip() for s in status.split(",") if s.strip()]
+        unknown = [s for s in statuses if s not in EnrollmentStatus.__members__]
+        if unknown:
+            raise ValidationFailed(f"unknown status {unknown[0]!r}",
+                                   errors=[{"loc": ["query", "status"], "message": "unknown status"}])
+        stmt = stmt.where(Enrollment.status.in_(statuses))
+    else:
+        stmt = stmt.where(Enrollment.status != EnrollmentStatus.removed.value)
+    if substatus:
+        stmt = stmt.where(Enrollment.substatus == substatus)
+    if q:
+        stmt = stmt.where(contacts.search_filter(q))
+    stmt = keyset(stmt, sort_col=None, id_col=Enrollment.id, cursor=cursor, descending=False, limit=limit)
+    rows = (await session.execute(stmt)).all()
+    kept, next_cursor = page(list(rows), limit, lambda r: (None, r[0].id))
+    max_attempts = CampaignSettings.model_validate(campaign.settings).max_attempts
+    return EnrollmentPage(items=[_enrollment_out(e, c, max_attempts) for e, c in kept], next_cursor=next_cursor)
+
+
+@router.get("/v1/campaigns/{campaign_id}/contacts/{contact_id}", response_model=EnrollmentDetail)
+async def get_contact(campaign_id: str, contact_id: str, session: SessionDep, who: Reader) -> EnrollmentDetail:
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id)
+    row = (await session.execute(
+        select(Enrollment, Contact).join(Contact, Contact.id == Enrollment.contact_id)
+        .where(Enrollment.campaign_id == campaign.id, Enrollment.contact_id == contact_id))).first()
+    if row is None:
+        raise NotFound(f"contact {contact_id} is not in campaign {campaign_id}")
+    enrollment, contact = row
+    outreaches = list((await session.execute(
+        select(Outreach).where(Outreach.enrollment_id == enrollment.id).order_by(Outreach.id))).scalars())
+    pending = {OutreachStatus.awaiting_approval, OutreachStatus.approved, OutreachStatus.awaiting_execution}
+    upcoming = [o for o in outreaches if o.status in pending]
+    events, _ = await activity.list_events(session, workspace_id=who.workspace_id, campaign_id=campaign.id,
+                                           contact_id=contact_id, limit=100)
+    brief = lambda o: OutreachBrief.model_validate(o, from_attributes=True)  # noqa: E731
+    max_attempts = CampaignSettings.model_validate(campaign.settings).max_attempts
+    return EnrollmentDetail(
+        **_enrollment_out(enrollment, contact, max_attempts),
+        next_outreach=brief(upcoming[-1]) if upcoming else None,
+        history=[brief(o) for o in outreaches if o.status not in pending],
+        activity=[{"kind": e.kind, "actor": e.actor, "payload": e.payload, "created_at": e.created_at.isoformat()}
+                  for e in events],
+    )
+
+
+@router.delete("/v1/campaigns/{campaign_id}/contacts/{contact_id}", status_code=204, response_class=Response)
+async def remove_contact(campaign_id: str, contact_id: str, session: SessionDep, who: Admin) -> Response:
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id)
+    await contacts.remove_contact(session, campaign, contact_id, who.key_id)
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Goal and analysis judges for finished conversations."""

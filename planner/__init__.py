@@ -1,0 +1,1 @@
+"""LangGraph planner that drafts each contact's next outreach."""

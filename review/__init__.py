@@ -1,0 +1,1 @@
+"""Review queue: approve, edit, reject and execute drafted outreaches."""

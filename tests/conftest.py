@@ -1,0 +1,116 @@
+"""Shared fixtures: a migrated database per test (SQLite always, PostgreSQL when
+``OVERTURE_TEST_DATABASE_URL`` names one), the app with its in-process worker, and keys."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from agent.auth import create_key, get_or_create_workspace  # noqa: E402
+from agent.db import dispose_engines, session_scope  # noqa: E402
+from agent.migrate import upgrade  # noqa: E402
+from agent.models import Base  # noqa: E402
+from agent.queue import QUEUE, get_broker  # noqa: E402
+from agent.settings import Settings, _async_url, use_settings  # noqa: E402
+from agent.states import Role  # noqa: E402
+
+PG_URL = os.environ.get("OVERTURE_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "overture.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    assert PG_URL
+    url = _async_url(PG_URL)
+
+    async def reset() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+
+    anyio.run(reset)
+    upgrade(url)
+    return url
+
+
+async def _truncate(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "data" / "overture.db"
+        path.parent.mkdir()
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url = request.getfixturevalue("pg_migrated")
+    request.addfinalizer(lambda: anyio.run(_truncate, url))
+    return url
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return use_settings(Settings(_env_file=None, data_dir=tmp_path / "data", database_url=db_url, broker_url=None,
+                                 worker_threads=2))
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator:
+    from api.app import create_app
+
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+    await dispose_engines()
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://overture.test") as c:
+        yield c
+
+
+async def make_key(role: Role | str = Role.admin, workspace: str = "acme") -> str:
+    async with session_scope() as session:
+        ws = await get_or_create_workspace(session, workspace)
+        _, raw = await create_key(session, ws.id, Role(role))
+    return raw
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def admin(app) -> dict[str, str]:
+    return bearer(await make_key(Role.admin))
+
+
+async def drain_queue() -> None:
+    """Wait until the in-process worker has handled every queued message."""
+    broker = get_broker()
+    await anyio.to_thread.run_sync(lambda: broker.join(QUEUE, timeout=60_000))

@@ -13,7 +13,8 @@ from agent.migrate import upgrade
 from agent.queue import setup_broker, start_worker
 from agent.settings import Settings, get_settings, use_settings
 from api import errors
-from api.routes import activity, campaigns, contacts, health
+from api.idempotency import IdempotencyMiddleware
+from api.routes import activity, campaigns, contacts, health, web
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app = FastAPI(title="Overture", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Self-hosted AI outreach agent with a human review queue.")
     errors.install(app)
-    for module in (health, campaigns, contacts, activity):
+    app.add_middleware(IdempotencyMiddleware)
+    for module in (health, campaigns, contacts, activity, web):
         app.include_router(module.router)
     app.state.settings = settings
     return app

@@ -37,8 +37,11 @@ async def parse(data: bytes, mapping: dict[str, str] | None) -> ParsedCsv:
 
 
 async def create_job(session: AsyncSession, campaign: Campaign, data: bytes, *, filename: str,
-                     mapping: dict[str, str] | None, actor: str) -> ImportJob:
-    """Check the file as a whole (size, rows, header, mapping) and queue the job; nothing is imported yet."""
+                     mapping: dict[str, str] | None, actor: str, queue: bool = True) -> ImportJob:
+    """Check the file as a whole (size, rows, header, mapping) and queue the job; nothing is imported yet.
+
+    ``queue=False`` leaves the job for the caller to run (``overture import`` runs it in-process).
+    """
     check_accepts_contacts(campaign)
     parsed = await parse(data, mapping)
     job = ImportJob(id=new_id("imp"), workspace_id=campaign.workspace_id, campaign_id=campaign.id,
@@ -48,7 +51,8 @@ async def create_job(session: AsyncSession, campaign: Campaign, data: bytes, *, 
     await session.flush()
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="import.queued",
                     campaign_id=campaign.id, payload={"job_id": job.id, "filename": job.filename, "rows": job.total})
-    enqueue(session, "contacts.import", job_id=job.id)
+    if queue:
+        enqueue(session, "contacts.import", job_id=job.id)
     return job
 
 

@@ -1,0 +1,176 @@
+"""The ``overture`` command line: serve, worker, migrate, keys and import (the top edge, like the API)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agent.settings import get_settings
+from agent.states import Role
+
+app = typer.Typer(help="Overture: self-hosted AI outreach with a human review queue.", no_args_is_help=True,
+                  add_completion=False)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _run(coro):  # noqa: ANN001, ANN202 - a coroutine in, its result out
+    """Run ``coro`` on a fresh loop and close that loop's engines before it ends."""
+    from agent.db import dispose_engines
+
+    async def main():  # noqa: ANN202
+        try:
+            return await coro
+        finally:
+            await dispose_engines()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    from agent.migrate import upgrade
+
+    upgrade()
+    _err("database is up to date")
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+          demo: Annotated[bool, typer.Option("--demo", help="Seed a demo workspace and print an admin key")] = False) -> None:
+    """Run the API and inbox (and, on the embedded defaults, the worker) in this process."""
+    import uvicorn
+
+    from agent.migrate import upgrade
+    from api.app import create_app
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        upgrade()
+    base = settings.public_url or f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
+    if demo:
+        from agent.db import session_scope
+        from agent.demo import seed
+
+        async def do_seed() -> str:
+            async with session_scope() as session:
+                _, raw = await seed(session)
+            return raw
+
+        key = _run(do_seed())
+        typer.echo(f"Overture demo is starting.\n  Inbox:     {base}/inbox\n  API:       {base}/v1\n"
+                   f"  Admin key: {key}\n(The key is shown once; a new one is issued on each --demo start.)")
+    else:
+        typer.echo(f"Overture is starting.\n  Inbox: {base}/inbox\n  API:   {base}/v1")
+    where = settings.db_url.split("@")[-1] if not settings.is_sqlite else settings.db_url.split("///")[-1]
+    _err(f"database: {where}; broker: {'in-process' if settings.embedded_broker else 'external'}; model: {settings.model}")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(threads: Annotated[int | None, typer.Option(help="Worker threads")] = None) -> None:
+    """Consume the queue on the broker named by OVERTURE_BROKER_URL (scaled deployments)."""
+    from agent.queue import setup_broker, start_worker
+
+    settings = get_settings()
+    if settings.embedded_broker:
+        _err("OVERTURE_BROKER_URL is not set: the in-memory queue lives inside `overture serve`, "
+             "which already runs its worker. Set a redis:// or amqp:// URL to run separate workers.")
+        raise typer.Exit(2)
+    broker = setup_broker(settings)
+    w = start_worker(broker, threads)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    _err(f"worker consuming with {w.worker_threads} threads; Ctrl-C to stop")
+    stop.wait()
+    w.stop()
+
+
+@keys_app.command("create")
+def keys_create(workspace: Annotated[str, typer.Option(help="Workspace name (created if new)")],
+                role: Annotated[Role, typer.Option(help="admin, approver or viewer")],
+                name: Annotated[str, typer.Option(help="A label for the key")] = "") -> None:
+    """Create an API key and print it once on stdout (nothing else goes to stdout)."""
+    from agent.auth import create_key, get_or_create_workspace
+    from agent.db import session_scope
+
+    async def make() -> str:
+        async with session_scope() as session:
+            ws = await get_or_create_workspace(session, workspace)
+            _, raw = await create_key(session, ws.id, role, name=name)
+        return raw
+
+    if get_settings().is_sqlite:
+        from agent.migrate import upgrade
+
+        upgrade()
+    typer.echo(_run(make()))
+
+
+@app.command("import")
+def import_csv(campaign_id: Annotated[str, typer.Argument(help="The campaign to add contacts to")],
+               file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+               mapping: Annotated[str | None, typer.Option(help='JSON column -> field, e.g. {"Mobile": "phone"}')] = None) -> None:
+    """Import a CSV into a campaign with a progress bar; prints the result as JSON."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agent.contacts import imports
+    from agent.db import session_scope
+    from agent.errors import OvertureError
+    from agent.models import Campaign
+
+    parsed_mapping = json.loads(mapping) if mapping else None
+    data = file.read_bytes()
+
+    async def go() -> dict:
+        async with session_scope() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None:
+                raise OvertureError(f"no campaign {campaign_id}", code="not_found", status=404)
+            job = await imports.create_job(session, campaign, data, filename=file.name, mapping=parsed_mapping,
+                                           actor="cli", queue=False)
+            job_id, total = job.id, job.total
+        with Progress(TextColumn("importing {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=_console()) as bar:
+            task = bar.add_task("import", total=total, name=file.name)
+
+            async def on_progress(done: int, _total: int) -> None:
+                bar.update(task, completed=done)
+
+            await imports.run_job(job_id, on_progress)
+        async with session_scope() as session:
+            job = await imports.get_job(session, campaign.workspace_id, job_id)
+            return {"job_id": job.id, "status": job.status, "total": job.total, "added": job.added,
+                    "updated": job.updated, "duplicates": job.duplicates, "errors": job.errors,
+                    "error_code": job.error_code}
+
+    try:
+        result = _run(go())
+    except OvertureError as exc:
+        _err(f"error: {exc.code}: {exc.detail}")
+        for e in exc.errors or []:
+            _err(f"  {e}")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result, indent=2))
+    if result["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def _console():  # noqa: ANN202
+    from rich.console import Console
+
+    return Console(file=sys.stderr)

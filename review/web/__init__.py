@@ -1,0 +1,1 @@
+"""Server-rendered pages of the review inbox (Jinja2 templates, no front-end build)."""

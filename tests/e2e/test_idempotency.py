@@ -1,0 +1,56 @@
+"""Idempotency-Key on mutating POSTs: a repeat returns the first answer and does the work once."""
+
+from sqlalchemy import func, select
+
+from agent.db import session_scope
+from agent.models import Campaign
+from tests.conftest import bearer, make_key
+
+
+async def _count_campaigns() -> int:
+    async with session_scope() as s:
+        return (await s.execute(select(func.count(Campaign.id)))).scalar_one()
+
+
+async def test_repeated_post_with_same_key_creates_once_and_replays_answer(client, admin):
+    headers = {**admin, "Idempotency-Key": "create-q1"}
+    first = await client.post("/v1/campaigns", json={"name": "Q1"}, headers=headers)
+    again = await client.post("/v1/campaigns", json={"name": "Q1"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await _count_campaigns() == 1
+
+
+async def test_same_key_for_a_different_request_is_refused(client, admin):
+    headers = {**admin, "Idempotency-Key": "k1"}
+    assert (await client.post("/v1/campaigns", json={"name": "A"}, headers=headers)).status_code == 201
+    r = await client.post("/v1/campaigns", json={"name": "B"}, headers=headers)
+    assert r.status_code == 422 and r.json()["code"] == "idempotency_key_reused"
+    assert await _count_campaigns() == 1
+
+
+async def test_refused_action_is_replayed_not_retried(client, admin):
+    cid = (await client.post("/v1/campaigns", json={"name": "A"}, headers=admin)).json()["id"]
+    headers = {**admin, "Idempotency-Key": "pause-1"}
+    first = await client.post(f"/v1/campaigns/{cid}/pause", headers=headers)
+    assert first.status_code == 409
+    again = await client.post(f"/v1/campaigns/{cid}/pause", headers=headers)
+    assert again.status_code == 409 and again.json() == first.json()
+    assert again.headers["content-type"] == "application/problem+json"
+
+
+async def test_keys_are_scoped_to_the_workspace(client, admin):
+    other = bearer(await make_key("admin", workspace="other"))
+    a = await client.post("/v1/campaigns", json={"name": "A"}, headers={**admin, "Idempotency-Key": "same"})
+    b = await client.post("/v1/campaigns", json={"name": "A"}, headers={**other, "Idempotency-Key": "same"})
+    assert a.status_code == b.status_code == 201
+    assert a.json()["id"] != b.json()["id"]
+
+
+async def test_unauthenticated_request_with_key_gets_401_and_stores_nothing(client, admin):
+    r = await client.post("/v1/campaigns", json={"name": "A"},
+                          headers={"Authorization": "Bearer ovk_nope", "Idempotency-Key": "x"})
+    assert r.status_code == 401
+    ok = await client.post("/v1/campaigns", json={"name": "A"}, headers={**admin, "Idempotency-Key": "x"})
+    assert ok.status_code == 201

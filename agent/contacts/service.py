@@ -6,14 +6,15 @@ writes lands in one transaction, so a failure leaves nothing half-applied.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity
+from agent import activity, bulk
 from agent.contacts.normalize import ContactInput, NormalizedContact, RowProblem, normalize_contact
 from agent.db import utcnow
 from agent.errors import Conflict, NotFound
@@ -22,6 +23,7 @@ from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Workspace
 from agent.states import CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentStatus
 
 _CHUNK = 500  # keeps IN (...) lists far below every backend's parameter limit
+_NAME_MAX = min(Contact.first_name.type.length, Contact.last_name.type.length)
 Progress = Callable[[int], Awaitable[None]]
 
 
@@ -45,21 +47,40 @@ def check_accepts_contacts(campaign: Campaign) -> None:
 
 
 async def normalize_rows(rows: Iterable[tuple[int, ContactInput]], *, region: str, result: AddResult,
-                         progress: Progress | None = None, every: int = 1000,
+                         progress: Progress | None = None, every: float = 0.5,
                          loc_prefix: Callable[[int], tuple[Any, ...]] = lambda row: ()) -> list[tuple[int, NormalizedContact]]:
-    """Normalise each row; errors and warnings go into ``result``; ``progress(n)`` every ``every`` rows."""
+    """Normalise each row; errors and warnings go into ``result``; ``progress(n)`` at most every ``every`` s."""
     out: list[tuple[int, NormalizedContact]] = []
     n = 0
+    last_report = time.monotonic()
     for row, inp in rows:
-        contact, errors, warnings = normalize_contact(inp, region=region, row=row)
+        contact, errors, warnings = normalize_contact(_without_nul(inp), region=region, row=row)
+        if contact is not None and max(len(contact.first_name), len(contact.last_name)) > _NAME_MAX:
+            # Longer names do not fit the columns: PostgreSQL would fail the whole batch, SQLite store them.
+            errors = [RowProblem(row, "name", "name_too_long",
+                                 f"The first or last name is longer than {_NAME_MAX} characters.")]
+            contact = None
         result.errors.extend(problem_dict(p, loc_prefix(row)) for p in errors)
         result.warnings.extend(problem_dict(p, loc_prefix(row)) for p in warnings)
         if contact is not None:
             out.append((row, contact))
         n += 1
-        if progress is not None and n % every == 0:
+        # Time-based, not per N rows: each report is a commit, cheap for the reader, not for the import.
+        if progress is not None and n % 200 == 0 and time.monotonic() - last_report >= every:
             await progress(n)
+            last_report = time.monotonic()
     return out
+
+
+def _without_nul(inp: ContactInput) -> ContactInput:
+    """Drop NUL characters: PostgreSQL text cannot hold them (the insert fails), SQLite would keep them."""
+    if "\x00" not in "".join((inp.first_name, inp.last_name, inp.name, inp.email, inp.phone, inp.timezone,
+                               *inp.properties.keys(), *inp.properties.values())):
+        return inp
+    clean = lambda v: v.replace("\x00", "")  # noqa: E731
+    return replace(inp, first_name=clean(inp.first_name), last_name=clean(inp.last_name), name=clean(inp.name),
+                   email=clean(inp.email), phone=clean(inp.phone), timezone=clean(inp.timezone),
+                   properties={clean(k): clean(v) for k, v in inp.properties.items()})
 
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
@@ -101,7 +122,8 @@ def _merge(existing: Any, c: NormalizedContact, phone_taken: bool, email_taken: 
         changes["email"], changes["email_key"] = c.email, c.email_key
     if existing.timezone is None and c.timezone:
         changes["timezone"] = c.timezone
-    merged = {**(existing.properties or {}), **c.properties}
+    # An empty cell is a blank, not an instruction to erase what the contact already has.
+    merged = {**(existing.properties or {}), **{k: v for k, v in c.properties.items() if v}}
     if merged != (existing.properties or {}):
         changes["properties"] = merged
     return changes
@@ -121,12 +143,16 @@ async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int
 
     seen_phone: dict[str, int] = {}
     seen_email: dict[str, int] = {}
+    seen_contact: dict[str, int] = {}  # existing contact id -> first row enrolling it
     new_contacts: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     enroll_ids: list[str] = []
     now = utcnow()
     for row, c in rows:
-        first = (seen_phone.get(c.phone) if c.phone else None) or (seen_email.get(c.email_key) if c.email_key else None)
+        # Explicit None tests: row numbers start at 0 in a JSON batch, and row 0 is a real earlier row.
+        first = seen_phone.get(c.phone) if c.phone else None
+        if first is None and c.email_key:
+            first = seen_email.get(c.email_key)
         if first is not None:
             result.duplicates += 1
             result.warnings.append({"row": row, "loc": list(loc_prefix(row)), "code": "duplicate_row",
@@ -156,14 +182,19 @@ async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int
             result.warnings.append({"row": row, "loc": list(loc_prefix(row)), "code": "already_enrolled",
                                     "message": "the contact is already in this campaign"})
             continue
+        if match.id in seen_contact:  # an earlier row found the same contact by its other key
+            result.duplicates += 1
+            result.warnings.append({"row": row, "loc": list(loc_prefix(row)), "code": "duplicate_row",
+                                    "message": f"same contact as row {seen_contact[match.id]}"})
+            continue
+        seen_contact[match.id] = row
         delta = _merge(match, c, phone_taken=c.phone in by_phone, email_taken=c.email_key in by_email)
         if delta:
             changes.append({"b_id": match.id, "updated_at": now, **delta})
         enroll_ids.append(match.id)
         result.updated += 1
 
-    if new_contacts:
-        await session.execute(insert(Contact), new_contacts)
+    await bulk.insert_rows(session, Contact.__table__, new_contacts)
     for delta in changes:
         cid = delta.pop("b_id")
         await session.execute(update(Contact).where(Contact.id == cid).values(**delta))
@@ -171,8 +202,8 @@ async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int
         enrollments = [{"id": new_id("enr"), "workspace_id": ws, "campaign_id": campaign.id, "contact_id": cid,
                         "status": EnrollmentStatus.not_started.value, "attempts": 0, "source": source, "version": 1,
                         "created_at": now, "updated_at": now} for cid in enroll_ids]
-        await session.execute(insert(Enrollment), enrollments)
-        await session.execute(insert(ActivityEvent), [
+        await bulk.insert_rows(session, Enrollment.__table__, enrollments)
+        await bulk.insert_rows(session, ActivityEvent.__table__, [
             {"id": new_id("evt"), "workspace_id": ws, "campaign_id": campaign.id, "contact_id": e["contact_id"],
              "enrollment_id": e["id"], "actor": actor, "kind": "contact.enrolled", "payload": {"source": source},
              "created_at": now} for e in enrollments])
@@ -217,6 +248,7 @@ async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: 
 
 
 def search_filter(q: str):
-    like = f"%{q}%"
-    return or_(Contact.first_name.ilike(like), Contact.last_name.ilike(like), Contact.email.ilike(like),
-               Contact.phone.ilike(like))
+    # Escape LIKE wildcards so "_" and "%" in the text match themselves.
+    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return or_(*(col.ilike(like, escape="\\") for col in (Contact.first_name, Contact.last_name, Contact.email,
+                                                          Contact.phone)))

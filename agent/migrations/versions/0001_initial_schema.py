@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 15:55:24.850249
+Create Date: 2026-11-23 16:07:51.180968
 """
 
 from __future__ import annotations
@@ -145,8 +145,6 @@ def upgrade() -> None:
     with op.batch_alter_table('activity_events', schema=None) as batch_op:
         batch_op.create_index('ix_activity_campaign_id', ['campaign_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_activity_events_contact_id'), ['contact_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_activity_events_kind'), ['kind'], unique=False)
-        batch_op.create_index(batch_op.f('ix_activity_events_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('analyses',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -226,7 +224,6 @@ def upgrade() -> None:
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.create_index('ix_enrollments_campaign_status', ['campaign_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_enrollments_contact_id'), ['contact_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_enrollments_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('export_jobs',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -567,7 +564,6 @@ def downgrade() -> None:
 
     op.drop_table('export_jobs')
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_enrollments_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_enrollments_contact_id'))
         batch_op.drop_index('ix_enrollments_campaign_status')
 
@@ -585,8 +581,6 @@ def downgrade() -> None:
 
     op.drop_table('analyses')
     with op.batch_alter_table('activity_events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_activity_events_workspace_id'))
-        batch_op.drop_index(batch_op.f('ix_activity_events_kind'))
         batch_op.drop_index(batch_op.f('ix_activity_events_contact_id'))
         batch_op.drop_index('ix_activity_campaign_id')
 

@@ -1,0 +1,61 @@
+"""The served OpenAPI schema lists the contract of API.md and documents its errors."""
+
+import pytest
+
+EXPECTED = {
+    ("post", "/v1/campaigns"), ("get", "/v1/campaigns"), ("get", "/v1/campaigns/{campaign_id}"),
+    ("patch", "/v1/campaigns/{campaign_id}"), ("delete", "/v1/campaigns/{campaign_id}"),
+    *{("post", f"/v1/campaigns/{{campaign_id}}/{a}")
+      for a in ("go-live", "pause", "resume", "complete", "cancel", "archive", "duplicate")},
+    *{("post", f"/v1/campaigns/{{campaign_id}}/channels/{{channel_id}}/{a}")
+      for a in ("start", "pause", "resume", "stop")},
+    ("post", "/v1/campaigns/{campaign_id}/contacts"), ("get", "/v1/campaigns/{campaign_id}/contacts"),
+    ("post", "/v1/campaigns/{campaign_id}/contacts/import"), ("get", "/v1/imports/{job_id}"),
+    ("get", "/v1/campaigns/{campaign_id}/contacts/{contact_id}"),
+    ("delete", "/v1/campaigns/{campaign_id}/contacts/{contact_id}"),
+    ("get", "/v1/campaigns/{campaign_id}/activity"), ("get", "/healthz"), ("get", "/readyz"),
+}
+
+
+@pytest.fixture
+async def schema(client):
+    r = await client.get("/openapi.json")
+    assert r.status_code == 200
+    return r.json()
+
+
+async def test_every_contract_operation_is_in_the_schema(schema):
+    present = {(m, p) for p, ops in schema["paths"].items() for m in ops}
+    assert EXPECTED <= present, sorted(EXPECTED - present)
+
+
+async def test_every_v1_operation_documents_problem_errors(schema):
+    for path, ops in schema["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, op in ops.items():
+            for status in ("401", "403", "404", "422"):
+                assert status in op["responses"], f"{method} {path} lacks {status}"
+                content = op["responses"][status]["content"]
+                assert "application/problem+json" in content, f"{method} {path} {status}"
+
+
+async def test_a_real_error_matches_the_documented_problem_shape(client, admin, schema):
+    problem = schema["components"]["schemas"]["Problem"]
+    r = await client.post("/v1/campaigns", json={"name": "", "settings": {"spam_threshold": 12}}, headers=admin)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert set(problem["required"]) <= set(body)
+    assert body["code"] == "validation_error"
+    locs = [e["loc"] for e in body["errors"]]
+    assert ["body", "name"] in locs and ["body", "settings", "spam_threshold"] in locs
+
+
+async def test_settings_ranges_and_choices_are_in_the_schema(schema):
+    settings = schema["components"]["schemas"]["CampaignSettings"]["properties"]
+    assert (settings["max_retry_attempts"]["minimum"], settings["max_retry_attempts"]["maximum"]) == (0, 10)
+    assert settings["max_retry_attempts"]["default"] == 2
+    assert (settings["spam_threshold"]["minimum"], settings["spam_threshold"]["maximum"]) == (1, 9)
+    assert settings["max_calls_per_number_per_day"]["maximum"] == 1000
+    assert "1min" in settings["call_interval"]["enum"] and "15s" not in settings["call_interval"]["enum"]
+    assert settings["ring_timeout"]["enum"] == ["10s", "15s", "20s", "25s", "30s", "45s", "60s"]

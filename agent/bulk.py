@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from typing import Any
 
+import asyncpg
 from sqlalchemy import JSON, Table, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.models.base import UTCDateTime
@@ -46,11 +49,15 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, 
     conv = _converters(table, columns, sqlite)
     records = [tuple(c(r[k]) if c else r[k] for k, c in zip(columns, conv, strict=True)) for r in rows]
     raw = (await conn.get_raw_connection()).driver_connection
-    if sqlite:
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        await raw.executemany(sql, records)
-    else:
-        # SQLAlchemy opens the asyncpg transaction lazily on its first statement; make sure it is
-        # open, or COPY would autocommit outside the caller's transaction.
-        await conn.execute(text("SELECT 1"))
-        await raw.copy_records_to_table(table.name, records=records, columns=columns)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    try:
+        if sqlite:
+            await raw.executemany(sql, records)
+        else:
+            # SQLAlchemy opens the asyncpg transaction lazily on its first statement; make sure it
+            # is open, or COPY would autocommit outside the caller's transaction.
+            await conn.execute(text("SELECT 1"))
+            await raw.copy_records_to_table(table.name, records=records, columns=columns)
+    except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
+        # Callers handle constraint races the same way whichever path wrote the rows.
+        raise IntegrityError(sql, None, exc) from exc

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.errors import OvertureError
@@ -65,6 +66,12 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"loc": [], "message": "invalid request"}
         detail = f"{'.'.join(str(p) for p in first['loc'])}: {first['message']}"
         return problem(422, "validation_error", detail, errors)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests wrote the same unique row at once; the loser's transaction rolled back whole.
+        return problem(409, "conflict", "another request changed the same records at the same time; "
+                       "nothing was applied, retry the request")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

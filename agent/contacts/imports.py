@@ -4,11 +4,13 @@ written in one transaction, so an import lands completely or not at all."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
@@ -21,6 +23,8 @@ from agent.models import Campaign, ImportJob
 from agent.queue import enqueue
 from agent.states import JobStatus
 
+log = logging.getLogger(__name__)
+_WRITE_ATTEMPTS = 3
 LEASE = dt.timedelta(minutes=10)  # a running job older than this is taken over (its worker died)
 Listener = Callable[[ImportJob], Awaitable[None] | None]
 
@@ -98,6 +102,20 @@ async def run_job(job_id: str, on_progress: Callable[[int, int], Awaitable[None]
     """The job itself (the ``contacts.import`` actor and ``overture import`` both call it)."""
     if not await _claim(job_id):
         return
+    try:
+        await _run_claimed(job_id, on_progress)
+    except Exception:
+        # Without this the job would stay "running": a retried message cannot claim it again.
+        log.exception("import %s crashed", job_id)
+        async with session_scope() as s:
+            job = await s.get(ImportJob, job_id)
+            if job is not None and job.status == JobStatus.running.value:
+                await _finish(s, job, JobStatus.failed, None, "import_crashed",
+                              {"loc": [], "message": "The import stopped on an unexpected error and imported nothing; "
+                                                     "upload the file again."})
+
+
+async def _run_claimed(job_id: str, on_progress: Callable[[int, int], Awaitable[None]] | None) -> None:
     async with session_scope() as s:
         job = await s.get(ImportJob, job_id)
         if job is None:
@@ -116,19 +134,30 @@ async def run_job(job_id: str, on_progress: Callable[[int, int], Awaitable[None]
         if on_progress is not None:
             await on_progress(n, job.total)
 
-    result = AddResult()
+    normalised = AddResult()
     rows = await normalize_rows(((rec, row_input(parsed, values)) for rec, values in parsed.rows), region=region,
-                                result=result, progress=progress)
-    async with session_scope() as s:
-        campaign = await s.get(Campaign, job.campaign_id)
+                                result=normalised, progress=progress)
+    for attempt in range(1, _WRITE_ATTEMPTS + 1):
+        result = AddResult(errors=list(normalised.errors), warnings=list(normalised.warnings))
         try:
-            if campaign is None:
-                raise NotFound("the campaign was deleted")
-            check_accepts_contacts(campaign)
-        except OvertureError as exc:
-            await _finish(s, job, JobStatus.failed, None, exc.code, {"loc": [], "message": exc.detail})
-            return
-        await enroll(s, campaign, rows, actor=job.created_by or activity.SYSTEM, source="csv", result=result)
-        await _finish(s, job, JobStatus.succeeded, result)
+            async with session_scope() as s:
+                # Locked, so a cancel cannot slip in between this check and the commit.
+                campaign = (await s.execute(select(Campaign).where(Campaign.id == job.campaign_id)
+                                            .with_for_update())).scalar_one_or_none()
+                try:
+                    if campaign is None:
+                        raise NotFound("the campaign was deleted")
+                    check_accepts_contacts(campaign)
+                except OvertureError as exc:
+                    await _finish(s, job, JobStatus.failed, None, exc.code, {"loc": [], "message": exc.detail})
+                    return
+                await enroll(s, campaign, rows, actor=job.created_by or activity.SYSTEM, source="csv", result=result)
+                await _finish(s, job, JobStatus.succeeded, result)
+            break
+        except IntegrityError:
+            # Another writer added one of these contacts meanwhile; dedup again against it.
+            if attempt == _WRITE_ATTEMPTS:
+                raise
+            log.info("import %s raced another writer; retrying (%d)", job_id, attempt)
     if on_progress is not None:
         await on_progress(job.total, job.total)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.db import utcnow
 from agent.ids import new_id
 from agent.models import ApiKey, Workspace
+from agent.settings import get_settings
 from agent.states import Role
 
 KEY_PREFIX = "ovk_"
@@ -37,7 +38,7 @@ def hash_key(raw: str) -> str:
 async def get_or_create_workspace(session: AsyncSession, name: str) -> Workspace:
     ws = (await session.execute(select(Workspace).where(Workspace.name == name))).scalar_one_or_none()
     if ws is None:
-        ws = Workspace(id=new_id("ws"), name=name)
+        ws = Workspace(id=new_id("ws"), name=name, default_region=get_settings().default_region.upper())
         session.add(ws)
         await session.flush()
     return ws

@@ -247,8 +247,13 @@ async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: 
                     payload={"from": before})
 
 
-def search_filter(q: str):
+def search_filter(q: str, region: str = "US"):
+    """Text in a name, email or phone; a query that reads as a phone number also matches its E.164 form."""
     # Escape LIKE wildcards so "_" and "%" in the text match themselves.
     like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return or_(*(col.ilike(like, escape="\\") for col in (Contact.first_name, Contact.last_name, Contact.email,
-                                                          Contact.phone)))
+    clauses = [col.ilike(like, escape="\\") for col in (Contact.first_name, Contact.last_name, Contact.email,
+                                                         Contact.phone)]
+    phone, _, _ = normalize_contact(ContactInput(name="q", phone=q), region=region, row=0)
+    if phone is not None and phone.phone:
+        clauses.append(Contact.phone == phone.phone)
+    return or_(*clauses)

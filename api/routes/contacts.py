@@ -205,7 +205,7 @@ async def list_contacts(
     if substatus:
         stmt = stmt.where(Enrollment.substatus == substatus)
     if q:
-        stmt = stmt.where(contacts.search_filter(q))
+        stmt = stmt.where(contacts.search_filter(q, await contacts.workspace_region(session, who.workspace_id)))
     stmt = keyset(stmt, sort_col=None, id_col=Enrollment.id, cursor=cursor, descending=False, limit=limit)
     rows = (await session.execute(stmt)).all()
     kept, next_cursor = page(list(rows), limit, lambda r: (None, r[0].id))

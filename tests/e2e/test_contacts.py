@@ -325,3 +325,12 @@ async def test_another_workspace_sees_none_of_the_contacts(client, admin):
               await client.delete(f"/v1/campaigns/{cid}/contacts/{item['contact']['id']}", headers=other)):
         assert r.status_code == 404, r.text
     assert await count(Contact) == 1 and len(await listed(client, admin, cid)) == 1
+
+
+async def test_search_by_a_formatted_phone_finds_the_stored_number(client, admin):
+    cid = (await client.post("/v1/campaigns", json={"name": "Search"}, headers=admin)).json()["id"]
+    await client.post(f"/v1/campaigns/{cid}/contacts", headers=admin, json={"contacts": [
+        {"name": "Ann Lee", "phone": "+1 212 555 0100"}, {"name": "Bo Chen", "phone": "+1 415 555 2671"}]})
+    for q in ("(212) 555-0100", "212.555.0100", "5550100"):
+        found = (await client.get(f"/v1/campaigns/{cid}/contacts", params={"q": q}, headers=admin)).json()["items"]
+        assert [i["contact"]["first_name"] for i in found] == ["Ann"], q

@@ -65,9 +65,16 @@ async def campaign_action(session: AsyncSession, campaign: Campaign, action: Cam
             current_status=current.value,
         )
     channels = await _channels(session, campaign.id)
-    if action == CampaignAction.go_live and not channels:
-        raise InvalidTransition("a campaign needs at least one channel to go live",
-                                errors=[{"loc": ["channels"], "message": "no channels"}], current_status=current.value)
+    if action == CampaignAction.go_live:
+        startable, _ = CHANNEL_TRANSITIONS[CAMPAIGN_CHANNEL_EFFECT[action]]
+        if not any(ChannelStatus(c.status) in startable for c in channels):
+            # Going live starts the ready channels. With none (no channels, or all stopped while
+            # a draft) the campaign would be "active" with nothing that could ever run, and no
+            # channel move left that could complete it.
+            raise InvalidTransition("a campaign needs a ready channel to go live",
+                                    errors=[{"loc": ["channels"],
+                                             "message": "no ready channel" if channels else "no channels"}],
+                                    current_status=current.value)
     await _cas_campaign(session, campaign, to)
     moved = []
     effect = CAMPAIGN_CHANNEL_EFFECT.get(action)

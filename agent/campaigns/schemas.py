@@ -12,7 +12,7 @@ import re
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from agent.states import CampaignType, ChannelKind, ExecutionMode
 
@@ -122,11 +122,14 @@ class _CampaignFields(BaseModel):
             raise ValueError("give the time with its UTC offset, e.g. 2026-12-01T09:00:00-05:00")
         return v
 
-    @model_validator(mode="after")
-    def _window(self) -> "_CampaignFields":
-        if self.start_at and self.end_at and self.end_at <= self.start_at:
+    @field_validator("end_at")
+    @classmethod
+    def _window(cls, v: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        # A field validator (start_at is validated first), so the error's loc names end_at.
+        start = info.data.get("start_at")
+        if v is not None and start is not None and v <= start:
             raise ValueError("end_at must be after start_at")
-        return self
+        return v
 
 
 class CampaignCreate(_CampaignFields):

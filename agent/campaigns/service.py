@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
@@ -78,7 +79,9 @@ async def update(session: AsyncSession, campaign: Campaign, data: CampaignUpdate
     if "schedule" in data.model_fields_set:
         campaign.schedule = data.schedule.model_dump() if data.schedule else None
     if data.settings is not None:
-        campaign.settings = data.settings.model_dump()
+        # PATCH merges: settings the request does not name keep their values.
+        given = data.settings.model_dump(exclude_unset=True)
+        campaign.settings = CampaignSettings.model_validate({**campaign.settings, **given}).model_dump()
     start = fields.get("start_at", campaign.start_at)
     end = fields.get("end_at", campaign.end_at)
     if start and end and end <= start:
@@ -148,6 +151,11 @@ def _active_enrollments():
     return select(func.count(Enrollment.id)).where(Enrollment.status != EnrollmentStatus.removed.value)
 
 
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # Freshly written rows still hold the caller's offset; answer UTC as a re-read would.
+    return value.astimezone(dt.UTC) if value is not None else None
+
+
 async def to_out(session: AsyncSession, campaign: Campaign, contacts_count: int | None = None,
                  channels: list[Channel] | None = None) -> CampaignOut:
     if contacts_count is None:
@@ -160,7 +168,8 @@ async def to_out(session: AsyncSession, campaign: Campaign, contacts_count: int 
     return CampaignOut(
         id=campaign.id, name=campaign.name, type=campaign.type, status=campaign.status,
         execution_mode=campaign.execution_mode, manual_review=campaign.manual_review, brief=campaign.brief,
-        start_at=campaign.start_at, end_at=campaign.end_at, timezone=campaign.timezone, schedule=campaign.schedule,
+        start_at=_utc(campaign.start_at), end_at=_utc(campaign.end_at), timezone=campaign.timezone,
+        schedule=campaign.schedule,
         settings=CampaignSettings.model_validate(campaign.settings), ai_variables=campaign.ai_variables,
         notes=campaign.notes, add_inbound_contacts=campaign.add_inbound_contacts,
         inbound_rules=campaign.inbound_rules, inbound_prompt=campaign.inbound_prompt, channels=channel_out,
@@ -188,7 +197,9 @@ async def list_campaigns(session: AsyncSession, workspace_id: str, *, statuses: 
         # Archived campaigns leave the main list; ask for status=archived to see them.
         stmt = stmt.where(Campaign.status != CampaignStatus.archived.value)
     if q:
-        stmt = stmt.where(or_(Campaign.name.ilike(f"%{q}%"), Campaign.notes.ilike(f"%{q}%")))
+        # autoescape: a "%" or "_" in the search text means itself, not a wildcard
+        stmt = stmt.where(or_(Campaign.name.icontains(q, autoescape=True),
+                              Campaign.notes.icontains(q, autoescape=True)))
     stmt = keyset(stmt, sort_col=sort_col, id_col=Campaign.id, cursor=cursor, descending=descending, limit=limit)
     rows = list((await session.execute(stmt)).scalars())
     kept, next_cursor = page(rows, limit, lambda c: (getattr(c, key) if sort_col is not None else None, c.id))

@@ -55,6 +55,9 @@ async def create_key(session: AsyncSession, workspace_id: str, role: Role, name:
 
 
 async def revoke_keys(session: AsyncSession, workspace_id: str, name: str) -> None:
+    """Revoke the workspace's keys labelled ``name`` (never the unlabelled ones wholesale)."""
+    if not name:
+        raise ValueError("revoke_keys needs a key label")
     await session.execute(
         update(ApiKey)
         .where(ApiKey.workspace_id == workspace_id, ApiKey.name == name, ApiKey.revoked_at.is_(None))

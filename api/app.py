@@ -13,6 +13,7 @@ from agent.migrate import upgrade
 from agent.queue import setup_broker, start_worker
 from agent.settings import Settings, get_settings, use_settings
 from api import errors
+from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
 from api.routes import activity, campaigns, contacts, health, web
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                   description="Self-hosted AI outreach agent with a human review queue.")
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequireBearer)  # outermost: runs first
     for module in (health, campaigns, contacts, activity, web):
         app.include_router(module.router)
     app.state.settings = settings

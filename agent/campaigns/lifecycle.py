@@ -16,6 +16,7 @@ from agent.errors import InvalidTransition
 from agent.models import Campaign, Channel
 from agent.states import (
     CAMPAIGN_CHANNEL_EFFECT,
+    CAMPAIGN_FINAL,
     CAMPAIGN_TRANSITIONS,
     CHANNEL_ACTION_CAMPAIGN_STATES,
     CHANNEL_TRANSITIONS,
@@ -78,8 +79,12 @@ async def campaign_action(session: AsyncSession, campaign: Campaign, action: Cam
     await _cas_campaign(session, campaign, to)
     moved = []
     effect = CAMPAIGN_CHANNEL_EFFECT.get(action)
-    if effect is not None:
-        ch_allowed, ch_to = CHANNEL_TRANSITIONS[effect]
+    effects = [effect] if effect is not None else []
+    if to in CAMPAIGN_FINAL:
+        # Under a finished campaign nothing may stay startable: channels that never ran stop.
+        effects.append(ChannelAction.stop)
+    for ch_action in effects:
+        ch_allowed, ch_to = CHANNEL_TRANSITIONS[ch_action]
         for ch in channels:
             if ChannelStatus(ch.status) in ch_allowed:
                 moved.append({"channel_id": ch.id, "from": ch.status, "to": ch_to.value})

@@ -182,3 +182,9 @@ async def test_other_workspace_never_lists_the_campaign(client, admin, target):
         assert names["cid"] not in {c["id"] for c in page["items"]}
     assert [c["id"] for c in (await listed(client, stranger))["items"]] == [mine]
     assert [c["id"] for c in (await listed(client, admin, status="archived"))["items"]] == [names["cid"]]
+
+
+async def test_anonymous_malformed_body_gets_401_not_validation_details(client):
+    r = await client.post("/v1/campaigns", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer" and "errors" not in r.json()

@@ -138,13 +138,14 @@ async def test_cancel_and_archive_stop_every_channel(client, admin, action):
     assert statuses(after) == ["stopped"] * 3
 
 
-async def test_complete_finishes_running_and_paused_channels(client, admin):
+async def test_complete_finishes_running_and_paused_channels_and_stops_unstarted_ones(client, admin):
     draft = await create(client, admin, channels=[{"kind": "email"}, {"kind": "sms"}, {"kind": "voice"}])
     await channel(client, admin, draft, 0, "start")
     await channel(client, admin, draft, 1, "start")
     await channel(client, admin, draft, 1, "pause")
     after = await act(client, admin, draft["id"], "complete")
-    assert after["status"] == "completed" and statuses(after) == ["completed", "completed", "ready"]
+    # A channel that never ran cannot be left startable under a finished campaign.
+    assert after["status"] == "completed" and statuses(after) == ["completed", "completed", "stopped"]
 
 
 # --- channel actions --------------------------------------------------------------
@@ -216,11 +217,11 @@ async def test_channel_action_needs_a_campaign_status_that_allows_it(client, adm
         assert (r.json()["status"], statuses(r.json())) == (expected, after)
 
 
-async def test_completed_campaign_refuses_to_start_its_leftover_ready_channel(client, admin):
+async def test_completed_campaign_refuses_to_start_its_never_started_channel(client, admin):
     draft = await create(client, admin)
     await channel(client, admin, draft, 1, "start")
     before = await act(client, admin, draft["id"], "complete")
-    assert statuses(before) == ["ready", "completed"]
+    assert statuses(before) == ["stopped", "completed"]
     body = await refused(client, admin, await post_channel(client, admin, draft, 0, "start"), before)
     assert "completed" in body["detail"]
 

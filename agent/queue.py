@@ -25,7 +25,8 @@ from agent.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 QUEUE = "overture"
-# Modules whose @task functions are actors; imported when the broker is set up.
+# Modules whose @task functions are actors, imported when the broker is set up. The API and the
+# CLI (top of the layering) pass the full list; agent/ itself only knows its own.
 TASK_MODULES = ["agent.contacts.tasks"]
 _OUTBOX = "overture_outbox"
 
@@ -64,13 +65,13 @@ def _make_broker(settings: Settings) -> Broker:
     return broker
 
 
-def setup_broker(settings: Settings | None = None) -> Broker:
+def setup_broker(settings: Settings | None = None, task_modules: list[str] | None = None) -> Broker:
     """Create the broker for the settings, make it dramatiq's global one and declare every actor."""
     global _broker
     settings = settings or get_settings()
     broker = _make_broker(settings)
     dramatiq.set_broker(broker)
-    for module in TASK_MODULES:
+    for module in task_modules or TASK_MODULES:
         importlib.import_module(module)
     for name, fn in _tasks.items():
         dramatiq.actor(fn, actor_name=name, queue_name=QUEUE, broker=broker, max_retries=3,

@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     default_region: str = Field(default="US", description="Phone region for numbers written without '+'.")
     worker_threads: int = Field(default=4, ge=1, le=64)
     public_url: str | None = Field(default=None, description="Base URL printed for the inbox.")
+    # The model layer (agent/llm/config.py); unset falls back to its defaults.
+    model_timeout: float | None = Field(default=None, gt=0, description="Seconds per model attempt.")
+    model_retries: int | None = Field(default=None, ge=0, le=10)
+    model_backoff: float | None = Field(default=None, ge=0)
+    model_concurrency: int | None = Field(default=None, ge=1, le=1024)
+    model_fallbacks: str | None = Field(default=None, description="Comma-separated fallback models.")
+    model_api_base: str | None = Field(default=None, description="Endpoint for every non-offline model.")
+    model_api_key: SecretStr | None = None
 
     @cached_property
     def db_url(self) -> str:

@@ -15,15 +15,18 @@ from agent.settings import Settings, get_settings, use_settings
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
-from api.routes import activity, campaigns, contacts, health, web
+from api.routes import activity, campaigns, contacts, health, planning, web
 
 log = logging.getLogger(__name__)
+
+# Every package's actors; the API process and `overture worker` declare the same set.
+TASK_MODULES = ["agent.contacts.tasks", "planner.tasks"]
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
     """Build the app. ``run_worker`` defaults to True on the embedded broker."""
     settings = use_settings(settings or get_settings())
-    broker = setup_broker(settings)
+    broker = setup_broker(settings, TASK_MODULES)
     if run_worker is None:
         run_worker = settings.embedded_broker
 
@@ -44,7 +47,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequireBearer)  # outermost: runs first
-    for module in (health, campaigns, contacts, activity, web):
+    for module in (health, campaigns, contacts, activity, planning, web):
         app.include_router(module.router)
     app.state.settings = settings
     return app

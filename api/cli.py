@@ -84,13 +84,14 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
 def worker(threads: Annotated[int | None, typer.Option(help="Worker threads")] = None) -> None:
     """Consume the queue on the broker named by OVERTURE_BROKER_URL (scaled deployments)."""
     from agent.queue import setup_broker, start_worker
+    from api.app import TASK_MODULES
 
     settings = get_settings()
     if settings.embedded_broker:
         _err("OVERTURE_BROKER_URL is not set: the in-memory queue lives inside `overture serve`, "
              "which already runs its worker. Set a redis:// or amqp:// URL to run separate workers.")
         raise typer.Exit(2)
-    broker = setup_broker(settings)
+    broker = setup_broker(settings, TASK_MODULES)
     w = start_worker(broker, threads)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

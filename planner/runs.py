@@ -1,0 +1,95 @@
+"""Planning runs: one message per enrollment, counters kept exact by compare-and-set per item."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent import activity, bulk
+from agent.db import utcnow
+from agent.errors import InvalidTransition, NotFound, ValidationFailed
+from agent.ids import new_id
+from agent.models import Campaign, Enrollment, PlanningRun, PlanningRunItem
+from agent.queue import enqueue
+from agent.states import CampaignStatus, JobStatus
+
+# Runs are refused on campaigns that cannot send (a paused campaign is planned: its contacts
+# then rest in campaign_paused).
+RUNNABLE = frozenset({CampaignStatus.active, CampaignStatus.paused})
+
+
+class ItemResult(StrEnum):
+    planned = "planned"
+    failed = "failed"
+    skipped = "skipped"
+
+
+async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[str] | None, actor: str) -> PlanningRun:
+    """Queue planning for the campaign's plannable enrollments (or the given contacts')."""
+    from planner.service import PLANNABLE  # service imports this module
+
+    if CampaignStatus(campaign.status) not in RUNNABLE:
+        raise InvalidTransition(f"a {campaign.status} campaign cannot be planned; go live first"
+                                if campaign.status == CampaignStatus.draft else
+                                f"a {campaign.status} campaign cannot be planned",
+                                current_status=campaign.status)
+    q = select(Enrollment.id, Enrollment.contact_id).where(Enrollment.campaign_id == campaign.id,
+                                                          Enrollment.status.in_([p.value for p in PLANNABLE]))
+    if contact_ids is not None:
+        known = set((await s.execute(select(Enrollment.contact_id).where(
+            Enrollment.campaign_id == campaign.id, Enrollment.contact_id.in_(contact_ids)))).scalars())
+        missing = [c for c in contact_ids if c not in known]
+        if missing:
+            raise ValidationFailed(f"{len(missing)} contact(s) are not in this campaign",
+                                   errors=[{"loc": ["body", "contact_ids", contact_ids.index(c)],
+                                            "message": f"{c} is not in this campaign"} for c in missing])
+        q = q.where(Enrollment.contact_id.in_(contact_ids))
+    enrollment_ids = [r.id for r in await s.execute(q.order_by(Enrollment.id))]
+    now = utcnow()
+    run = PlanningRun(id=new_id("run"), workspace_id=campaign.workspace_id, campaign_id=campaign.id,
+                      status=(JobStatus.queued if enrollment_ids else JobStatus.succeeded).value,
+                      total=len(enrollment_ids), requested_by=actor,
+                      finished_at=None if enrollment_ids else now)
+    s.add(run)
+    await s.flush()
+    await bulk.insert_rows(s, PlanningRunItem.__table__, [
+        {"id": new_id("pri"), "run_id": run.id, "enrollment_id": e, "status": "queued", "updated_at": now}
+        for e in enrollment_ids])
+    activity.record(s, workspace_id=campaign.workspace_id, actor=actor, kind="planning.run_queued",
+                    campaign_id=campaign.id, payload={"run_id": run.id, "total": run.total})
+    for enrollment_id in enrollment_ids:
+        enqueue(s, "planner.plan_enrollment", enrollment_id=enrollment_id, run_id=run.id)
+    return run
+
+
+async def record_item(s: AsyncSession, run_id: str, enrollment_id: str, result: ItemResult, error: str | None) -> None:
+    """Count one enrollment's result once (a redelivered message finds the item already settled)."""
+    moved = await s.execute(
+        update(PlanningRunItem).where(PlanningRunItem.run_id == run_id, PlanningRunItem.enrollment_id == enrollment_id,
+                                      PlanningRunItem.status == "queued")
+        .values(status=result.value, error=error, updated_at=utcnow()))
+    if moved.rowcount != 1:
+        return
+    column = {ItemResult.planned: PlanningRun.planned, ItemResult.failed: PlanningRun.failed,
+              ItemResult.skipped: PlanningRun.skipped}[result]
+    now = utcnow()
+    await s.execute(update(PlanningRun).where(PlanningRun.id == run_id)
+                    .values({column: column + 1}))
+    await s.execute(update(PlanningRun).where(PlanningRun.id == run_id, PlanningRun.status == JobStatus.queued.value)
+                    .values(status=JobStatus.running.value, started_at=now))
+    await s.execute(update(PlanningRun).where(
+        PlanningRun.id == run_id, PlanningRun.status == JobStatus.running.value,
+        PlanningRun.planned + PlanningRun.failed + PlanningRun.skipped >= PlanningRun.total)
+        .values(status=JobStatus.succeeded.value, finished_at=now))
+
+
+async def get_run(s: AsyncSession, workspace_id: str, run_id: str) -> PlanningRun:
+    run = (await s.execute(select(PlanningRun).where(PlanningRun.id == run_id,
+                                                     PlanningRun.workspace_id == workspace_id))).scalar_one_or_none()
+    if run is None:
+        raise NotFound(f"no planning run {run_id}")
+    return run
+
+

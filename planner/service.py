@@ -1,0 +1,175 @@
+"""Planning one enrollment: claim it, run the graph, and write the result in one transaction.
+
+The claim is a compare-and-set to ``planning`` with a lease; a message delivered twice, or a
+worker that died mid-plan, can therefore never produce two drafts: the second claim fails while
+the first holds the lease, and ``route`` only commits if the enrollment is still the version it
+claimed. The reconciler re-enqueues enrollments whose lease ran out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent import activity
+from agent.db import session_scope, utcnow
+from agent.ids import new_id
+from agent.models import Campaign, Channel, Contact, Enrollment, Goal, Outreach, Suppression
+from agent.states import EnrollmentStatus, OutreachStatus
+from planner import runs
+from planner.graph import DraftResult, graph
+from planner.prompt import draft_with_model
+from planner.state import ChannelFacts, ContactFacts, Outcome, PastOutreach, PlanContext, PlanState
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=5)
+PLANNABLE = (EnrollmentStatus.not_started, EnrollmentStatus.waiting, EnrollmentStatus.campaign_paused)
+
+
+def claimable(now: dt.datetime):  # noqa: ANN201 - a SQL condition
+    return or_(Enrollment.status.in_([s.value for s in PLANNABLE]),
+               and_(Enrollment.status == EnrollmentStatus.planning.value, Enrollment.lease_until < now))
+
+
+async def claim(enrollment_id: str) -> int | None:
+    """Move the enrollment to ``planning`` under a lease; its new version, or None if not ours."""
+    now = utcnow()
+    async with session_scope() as s:
+        row = (await s.execute(
+            update(Enrollment).where(Enrollment.id == enrollment_id, claimable(now))
+            .values(status=EnrollmentStatus.planning.value, substatus=None, lease_until=now + LEASE,
+                    version=Enrollment.version + 1, updated_at=now)
+            .returning(Enrollment.version))).first()
+    return row[0] if row else None
+
+
+class DatabaseDeps:
+    """The planner's IO against the database and the model layer."""
+
+    def __init__(self, version: int, run_id: str | None) -> None:
+        self.version = version
+        self.run_id = run_id
+
+    async def load(self, enrollment_id: str, instruction: str | None) -> PlanContext:
+        async with session_scope() as s:
+            return await load_context(s, enrollment_id, self.version, instruction)
+
+    async def draft(self, ctx: PlanContext, channel: ChannelFacts, step: int, scheduled_at: dt.datetime,
+                    feedback: list[str]) -> DraftResult:
+        return await draft_with_model(ctx, channel, step, scheduled_at, feedback)
+
+    async def route(self, state: PlanState) -> None:
+        async with session_scope() as s:
+            await route(s, state, self.version, self.run_id)
+
+
+async def load_context(s: AsyncSession, enrollment_id: str, version: int, instruction: str | None) -> PlanContext:
+    enrollment = (await s.execute(select(Enrollment).where(Enrollment.id == enrollment_id))).scalar_one()
+    campaign = (await s.execute(select(Campaign).where(Campaign.id == enrollment.campaign_id))).scalar_one()
+    contact = (await s.execute(select(Contact).where(Contact.id == enrollment.contact_id))).scalar_one()
+    channels = (await s.execute(select(Channel).where(Channel.campaign_id == campaign.id)
+                                .order_by(Channel.position))).scalars().all()
+    goals = (await s.execute(select(Goal).where(Goal.campaign_id == campaign.id, Goal.archived_at.is_(None))
+                             .order_by(Goal.is_primary.desc(), Goal.id))).scalars().all()
+    past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)
+                            .order_by(Outreach.id))).scalars().all()
+    keys = [Suppression.phone == contact.phone] if contact.phone else []
+    keys += [Suppression.email_key == contact.email_key] if contact.email_key else []
+    suppressed = bool(keys) and (await s.execute(
+        select(Suppression.id).where(Suppression.workspace_id == contact.workspace_id, or_(*keys)).limit(1)
+    )).first() is not None
+    return PlanContext(
+        now=utcnow(), enrollment_id=enrollment.id, enrollment_status=enrollment.status, enrollment_version=version,
+        attempts=enrollment.attempts, last_attempt_at=enrollment.last_attempt_at, campaign_id=campaign.id,
+        campaign_name=campaign.name, campaign_status=campaign.status, campaign_timezone=campaign.timezone,
+        brief=campaign.brief, ai_variables=dict(campaign.ai_variables or {}), schedule=campaign.schedule,
+        settings=dict(campaign.settings), start_at=campaign.start_at, end_at=campaign.end_at,
+        manual_review=campaign.manual_review,
+        goals=[{"name": g.name, "description": g.description, "primary": "yes" if g.is_primary else "no"}
+               for g in goals],
+        channels=[ChannelFacts(c.id, c.kind, c.status, c.position, dict(c.config)) for c in channels],
+        contact=ContactFacts(contact.id, contact.first_name, contact.last_name, contact.email, contact.phone,
+                             contact.timezone, dict(contact.properties or {})),
+        suppressed=suppressed,
+        history=[PastOutreach(o.channel, o.status, o.scheduled_at, o.subject, o.body) for o in past],
+        instruction=instruction,
+    )
+
+
+async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | None) -> None:
+    """Write the outcome: a draft (awaiting approval or execution) or the status the contact rests in."""
+    ctx = state["context"]
+    outcome: Outcome | None = state.get("outcome")
+    now = utcnow()
+    values: dict[str, Any]
+    if outcome is None:
+        status = EnrollmentStatus.awaiting_approval if ctx.manual_review else EnrollmentStatus.awaiting_execution
+        values = {"status": status.value, "substatus": None, "next_attempt_at": state["scheduled_at"]}
+    else:
+        values = {"status": str(outcome.status), "substatus": str(outcome.substatus) if outcome.substatus else None,
+                  "next_attempt_at": outcome.next_attempt_at}
+    moved = await s.execute(
+        update(Enrollment).where(Enrollment.id == ctx.enrollment_id, Enrollment.version == version,
+                                 Enrollment.status == EnrollmentStatus.planning.value)
+        .values(**values, lease_until=None, version=Enrollment.version + 1, updated_at=now))
+    if moved.rowcount != 1:
+        # Our lease ran out and another planner took over; its result stands, ours is dropped.
+        log.warning("enrollment %s moved while planning; dropping this plan", ctx.enrollment_id)
+        return
+    workspace_id = (await s.execute(select(Campaign.workspace_id).where(Campaign.id == ctx.campaign_id))).scalar_one()
+    if outcome is None:
+        draft = state["draft"]
+        channel = state["channel"]
+        outreach = Outreach(
+            id=new_id("out"), workspace_id=workspace_id, campaign_id=ctx.campaign_id, enrollment_id=ctx.enrollment_id,
+            channel_id=channel.id, planning_run_id=run_id, channel=channel.kind, step=state["step"],
+            status=(OutreachStatus.awaiting_approval if ctx.manual_review else OutreachStatus.awaiting_execution).value,
+            scheduled_at=state["scheduled_at"], subject=draft.subject if channel.kind == "email" else None,
+            body=draft.body, rationale=draft.rationale, instruction=ctx.instruction, model=state["model"],
+            prompt_version=state["prompt_version"], input_tokens=state.get("input_tokens", 0),
+            output_tokens=state.get("output_tokens", 0), cost_usd=state.get("cost_usd", 0.0),
+            idempotency_key=new_id("idk"))
+        s.add(outreach)
+        await s.flush()
+        activity.record(s, workspace_id=workspace_id, actor=activity.SYSTEM, kind="outreach.planned",
+                        campaign_id=ctx.campaign_id, contact_id=ctx.contact.id, enrollment_id=ctx.enrollment_id,
+                        outreach_id=outreach.id,
+                        payload={"channel": channel.kind, "step": state["step"], "status": outreach.status,
+                                 "scheduled_at": state["scheduled_at"].isoformat(), "model": state["model"]})
+        item = runs.ItemResult.planned
+    else:
+        activity.record(s, workspace_id=workspace_id, actor=activity.SYSTEM, kind="enrollment.planned_no_outreach",
+                        campaign_id=ctx.campaign_id, contact_id=ctx.contact.id, enrollment_id=ctx.enrollment_id,
+                        payload={"status": values["status"], "substatus": values["substatus"],
+                                 "reason": outcome.reason})
+        item = runs.ItemResult.failed if outcome.status == EnrollmentStatus.error else runs.ItemResult.skipped
+    if run_id:
+        await runs.record_item(s, run_id, ctx.enrollment_id, item, None if outcome is None else outcome.reason)
+
+
+async def plan_enrollment(enrollment_id: str, run_id: str | None = None, instruction: str | None = None) -> None:
+    """The ``planner.plan_enrollment`` actor's body: never leaves the enrollment in ``planning``."""
+    version = await claim(enrollment_id)
+    if version is None:
+        if run_id:
+            async with session_scope() as s:
+                await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.skipped, "not plannable now")
+        return
+    state: PlanState = {"enrollment_id": enrollment_id, "run_id": run_id, "instruction": instruction}
+    try:
+        await graph().ainvoke(state, config={"configurable": {"deps": DatabaseDeps(version, run_id)}})
+    except Exception as exc:
+        log.exception("planning %s failed", enrollment_id)
+        async with session_scope() as s:
+            moved = await s.execute(
+                update(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.version == version,
+                                         Enrollment.status == EnrollmentStatus.planning.value)
+                .values(status=EnrollmentStatus.error.value, substatus="system_error", lease_until=None,
+                        version=Enrollment.version + 1, updated_at=utcnow()))
+            if moved.rowcount == 1 and run_id:
+                await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.failed, f"{type(exc).__name__}")

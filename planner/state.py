@@ -1,0 +1,96 @@
+"""The planner graph's typed state and the context it plans from (loaded once, read-only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from planner.schemas import OutreachDraft
+
+
+@dataclass(frozen=True)
+class ContactFacts:
+    id: str
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    timezone: str | None
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChannelFacts:
+    id: str
+    kind: str
+    status: str
+    position: int
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PastOutreach:
+    channel: str
+    status: str
+    scheduled_at: dt.datetime | None
+    subject: str | None
+    body: str
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """Everything one planning decision needs, read in one short transaction."""
+
+    now: dt.datetime
+    enrollment_id: str
+    enrollment_status: str
+    enrollment_version: int
+    attempts: int
+    last_attempt_at: dt.datetime | None
+    campaign_id: str
+    campaign_name: str
+    campaign_status: str
+    campaign_timezone: str
+    brief: str
+    ai_variables: dict[str, str]
+    schedule: dict[str, Any] | None
+    settings: dict[str, Any]
+    start_at: dt.datetime | None
+    end_at: dt.datetime | None
+    manual_review: bool
+    goals: list[dict[str, str]]
+    channels: list[ChannelFacts]
+    contact: ContactFacts
+    suppressed: bool
+    history: list[PastOutreach] = field(default_factory=list)
+    instruction: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where the enrollment ends up when the planner does not produce a draft."""
+
+    status: str
+    substatus: str | None
+    reason: str
+    next_attempt_at: dt.datetime | None = None
+
+
+class PlanState(TypedDict, total=False):
+    enrollment_id: str
+    run_id: str | None
+    instruction: str | None          # a reviewer's reject-and-regenerate instruction
+    context: PlanContext
+    outcome: Outcome | None          # set when planning stops without a draft
+    channel: ChannelFacts
+    step: int
+    scheduled_at: dt.datetime
+    draft: OutreachDraft | None
+    draft_attempts: int
+    feedback: list[str]              # validation failures of the previous draft, for the next one
+    prompt_version: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float

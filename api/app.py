@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
 from api.routes import activity, campaigns, contacts, health, planning, web
+from planner import scheduler
 
 log = logging.getLogger(__name__)
 
@@ -23,21 +25,29 @@ log = logging.getLogger(__name__)
 TASK_MODULES = ["agent.contacts.tasks", "planner.tasks"]
 
 
-def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
-    """Build the app. ``run_worker`` defaults to True on the embedded broker."""
+def create_app(settings: Settings | None = None, *, run_worker: bool | None = None,
+               run_scheduler: bool | None = None) -> FastAPI:
+    """Build the app. ``run_worker`` and ``run_scheduler`` default to True on the embedded broker."""
     settings = use_settings(settings or get_settings())
     broker = setup_broker(settings, TASK_MODULES)
     if run_worker is None:
         run_worker = settings.embedded_broker
+    if run_scheduler is None:
+        run_scheduler = settings.embedded_broker
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.is_sqlite:
             upgrade(settings.db_url)
         worker = start_worker(broker) if run_worker else None
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(scheduler.run_forever(stop=stop)) if run_scheduler else None
         try:
             yield
         finally:
+            stop.set()
+            if ticker is not None:
+                await ticker
             if worker is not None:
                 worker.stop()
             await dispose_engines()

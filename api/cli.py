@@ -1,4 +1,4 @@
-"""The ``overture`` command line: serve, worker, migrate, keys and import (the top edge, like the API)."""
+"""The ``overture`` command line: serve, worker, scheduler, migrate, keys, import and plan (the top edge)."""
 
 from __future__ import annotations
 
@@ -99,6 +99,100 @@ def worker(threads: Annotated[int | None, typer.Option(help="Worker threads")] =
     _err(f"worker consuming with {w.worker_threads} threads; Ctrl-C to stop")
     stop.wait()
     w.stop()
+
+
+@app.command("scheduler")
+def scheduler_cmd(interval: Annotated[float, typer.Option(help="Seconds between ticks")] = 5.0) -> None:
+    """Start due planning runs and re-enqueue lost work (run one next to `overture worker`)."""
+    from agent.queue import setup_broker
+    from api.app import TASK_MODULES
+    from planner import scheduler
+
+    settings = get_settings()
+    if settings.embedded_broker:
+        _err("OVERTURE_BROKER_URL is not set: `overture serve` already runs the scheduler on the embedded "
+             "defaults. Set a redis:// or amqp:// URL to run it separately.")
+        raise typer.Exit(2)
+    setup_broker(settings, TASK_MODULES)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        _err(f"scheduler ticking every {interval:g} s; Ctrl-C to stop")
+        await scheduler.run_forever(interval, stop)
+
+    _run(main())
+
+
+@app.command("plan")
+def plan_cmd(campaign_id: Annotated[str, typer.Argument(help="The campaign to plan")],
+             wait: Annotated[bool, typer.Option("--wait", help="Wait for the run, with a progress bar")] = False) -> None:
+    """Start a planning run for the campaign's plannable contacts; prints the run as JSON."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlalchemy import select
+
+    from agent.db import session_scope
+    from agent.errors import OvertureError
+    from agent.llm import get_config
+    from agent.models import Campaign, PlanningRunItem
+    from agent.queue import setup_broker
+    from api.app import TASK_MODULES
+    from planner import runs
+    from planner.service import plan_enrollment
+
+    settings = get_settings()
+    setup_broker(settings, TASK_MODULES)
+    in_process = settings.embedded_broker
+
+    async def state(run_id: str, workspace_id: str) -> dict:
+        async with session_scope() as s:
+            run = await runs.get_run(s, workspace_id, run_id)
+            return {"id": run.id, "status": run.status, "total": run.total, "planned": run.planned,
+                    "failed": run.failed, "skipped": run.skipped}
+
+    async def go() -> dict:
+        async with session_scope() as s:
+            campaign = await s.get(Campaign, campaign_id)
+            if campaign is None:
+                raise OvertureError(f"no campaign {campaign_id}", code="not_found", status=404)
+            workspace_id = campaign.workspace_id
+            run = await runs.create_run(s, campaign, contact_ids=None, actor="cli", queue=not in_process)
+            run_id = run.id
+            items = (await s.execute(select(PlanningRunItem.enrollment_id)
+                                     .where(PlanningRunItem.run_id == run_id))).scalars().all()
+        if not wait and not in_process:
+            return await state(run_id, workspace_id)
+        with Progress(TextColumn("planning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=_console()) as bar:
+            task = bar.add_task("plan", total=len(items))
+            if in_process:
+                # No worker shares this process's in-memory queue: plan here, as many at once as the
+                # model layer allows.
+                gate = asyncio.Semaphore(get_config().concurrency)
+
+                async def one(enrollment_id: str) -> None:
+                    async with gate:
+                        await plan_enrollment(enrollment_id, run_id)
+                    bar.advance(task)
+
+                await asyncio.gather(*(one(e) for e in items))
+            else:
+                while True:
+                    now = await state(run_id, workspace_id)
+                    bar.update(task, completed=now["planned"] + now["failed"] + now["skipped"])
+                    if now["status"] not in ("queued", "running"):
+                        break
+                    await asyncio.sleep(0.5)
+        return await state(run_id, workspace_id)
+
+    try:
+        result = _run(go())
+    except OvertureError as exc:
+        _err(f"error: {exc.code}: {exc.detail}")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result, indent=2))
 
 
 @keys_app.command("create")

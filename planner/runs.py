@@ -26,8 +26,12 @@ class ItemResult(StrEnum):
     skipped = "skipped"
 
 
-async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[str] | None, actor: str) -> PlanningRun:
-    """Queue planning for the campaign's plannable enrollments (or the given contacts')."""
+async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[str] | None, actor: str,
+                     queue: bool = True) -> PlanningRun:
+    """Queue planning for the campaign's plannable enrollments (or the given contacts').
+
+    ``queue=False`` leaves the items for the caller to plan (``overture plan`` on the embedded defaults).
+    """
     from planner.service import PLANNABLE  # service imports this module
 
     if CampaignStatus(campaign.status) not in RUNNABLE:
@@ -59,7 +63,7 @@ async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[s
         for e in enrollment_ids])
     activity.record(s, workspace_id=campaign.workspace_id, actor=actor, kind="planning.run_queued",
                     campaign_id=campaign.id, payload={"run_id": run.id, "total": run.total})
-    for enrollment_id in enrollment_ids:
+    for enrollment_id in enrollment_ids if queue else ():
         enqueue(s, "planner.plan_enrollment", enrollment_id=enrollment_id, run_id=run.id)
     return run
 

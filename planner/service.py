@@ -8,6 +8,7 @@ claimed. The reconciler re-enqueues enrollments whose lease ran out.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 from agent.db import session_scope, utcnow
+from agent.settings import get_settings
 from agent.ids import new_id
 from agent.models import Campaign, Channel, Contact, Enrollment, Goal, Outreach, Suppression
 from agent.states import EnrollmentStatus, OutreachStatus
@@ -27,7 +29,10 @@ from planner.state import ChannelFacts, ContactFacts, Outcome, PastOutreach, Pla
 
 log = logging.getLogger(__name__)
 
-LEASE = dt.timedelta(minutes=5)
+# Short and renewed while planning runs, so a dead worker's enrollments are taken over within
+# a lease, not after the broker's own redelivery timeout.
+LEASE = dt.timedelta(seconds=get_settings().planner_lease_s)
+RENEW_EVERY = LEASE.total_seconds() / 3
 PLANNABLE = (EnrollmentStatus.not_started, EnrollmentStatus.waiting, EnrollmentStatus.campaign_paused)
 
 
@@ -152,15 +157,35 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
         await runs.record_item(s, run_id, ctx.enrollment_id, item, None if outcome is None else outcome.reason)
 
 
+async def _renew(enrollment_id: str, version: int) -> None:
+    """Keep the lease while this worker plans (stops when cancelled or when the lease is lost)."""
+    while True:
+        await asyncio.sleep(RENEW_EVERY)
+        async with session_scope() as s:
+            kept = await s.execute(
+                update(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.version == version,
+                                         Enrollment.status == EnrollmentStatus.planning.value)
+                .values(lease_until=utcnow() + LEASE))
+        if kept.rowcount != 1:
+            return
+
+
+async def _not_claimed(enrollment_id: str, run_id: str | None) -> None:
+    async with session_scope() as s:
+        status = (await s.execute(select(Enrollment.status).where(Enrollment.id == enrollment_id))).scalar_one_or_none()
+        # Another worker holds it: that worker records the item. Anything else settles it as skipped.
+        if run_id and status != EnrollmentStatus.planning:
+            await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.skipped, "not plannable now")
+
+
 async def plan_enrollment(enrollment_id: str, run_id: str | None = None, instruction: str | None = None) -> None:
     """The ``planner.plan_enrollment`` actor's body: never leaves the enrollment in ``planning``."""
     version = await claim(enrollment_id)
     if version is None:
-        if run_id:
-            async with session_scope() as s:
-                await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.skipped, "not plannable now")
+        await _not_claimed(enrollment_id, run_id)
         return
     state: PlanState = {"enrollment_id": enrollment_id, "run_id": run_id, "instruction": instruction}
+    renewer = asyncio.create_task(_renew(enrollment_id, version))
     try:
         await graph().ainvoke(state, config={"configurable": {"deps": DatabaseDeps(version, run_id)}})
     except Exception as exc:
@@ -173,3 +198,5 @@ async def plan_enrollment(enrollment_id: str, run_id: str | None = None, instruc
                         version=Enrollment.version + 1, updated_at=utcnow()))
             if moved.rowcount == 1 and run_id:
                 await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.failed, f"{type(exc).__name__}")
+    finally:
+        renewer.cancel()

@@ -82,7 +82,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 async def app(settings: Settings) -> AsyncIterator:
     from api.app import create_app
 
-    application = create_app(settings)
+    application = create_app(settings, run_scheduler=False)  # tests tick the scheduler themselves
     async with application.router.lifespan_context(application):
         yield application
     await dispose_engines()

@@ -142,5 +142,40 @@ def test_worker_without_a_broker_url_explains_and_exits(settings):
 def test_help_lists_the_commands(settings, cmd):
     result = _run(settings, *cmd)
     assert result.returncode == 0
-    for word in (["serve", "worker", "migrate", "keys", "import"] if cmd == ["--help"] else ["create"]):
+    for word in (["serve", "worker", "scheduler", "migrate", "keys", "import", "plan"] if cmd == ["--help"] else ["create"]):
         assert word in result.stdout
+
+
+def test_plan_command_plans_in_process_and_reports_the_run(settings):
+    key = _run(settings, "keys", "create", "--workspace", "acme", "--role", "admin").stdout.strip()
+    with _serve(settings) as (base, _):
+        auth = {"Authorization": f"Bearer {key}"}
+        cid = httpx.post(f"{base}/v1/campaigns", headers=auth, json={
+            "name": "Plan", "brief": "Invite customers to the May webinar.", "execution_mode": "manual",
+            "channels": [{"kind": "email"}]}).json()["id"]
+        httpx.post(f"{base}/v1/campaigns/{cid}/contacts", headers=auth, json={"contacts": [
+            {"name": "Ann Lee", "email": "ann@example.com"}, {"name": "Bo Chen", "phone": "212 555 0100"}]})
+        assert httpx.post(f"{base}/v1/campaigns/{cid}/go-live", headers=auth).status_code == 200
+        result = _run(settings, "plan", cid, "--wait")
+        assert result.returncode == 0, result.stderr
+        run = json.loads(result.stdout)
+        assert (run["status"], run["total"], run["planned"], run["failed"]) == ("succeeded", 2, 1, 1)
+        assert "planning" in result.stderr
+        rows = {i["contact"]["first_name"]: i for i in
+                httpx.get(f"{base}/v1/campaigns/{cid}/contacts", headers=auth).json()["items"]}
+        assert rows["Ann"]["status"] == "awaiting_approval"
+        assert (rows["Bo"]["status"], rows["Bo"]["substatus"]) == ("error", "missing_email")
+
+
+def test_plan_command_refuses_a_draft_campaign(settings):
+    key = _run(settings, "keys", "create", "--workspace", "acme", "--role", "admin").stdout.strip()
+    with _serve(settings) as (base, _):
+        cid = httpx.post(f"{base}/v1/campaigns", headers={"Authorization": f"Bearer {key}"},
+                         json={"name": "Draft"}).json()["id"]
+        result = _run(settings, "plan", cid)
+        assert result.returncode == 1 and "invalid_transition" in result.stderr
+
+
+def test_scheduler_without_a_broker_url_explains_and_exits(settings):
+    result = _run(settings, "scheduler")
+    assert result.returncode == 2 and "OVERTURE_BROKER_URL" in result.stderr

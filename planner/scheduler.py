@@ -1,0 +1,102 @@
+"""Due work, found by looking at rows: the database is the truth, the queue only says "now".
+
+``tick`` (every few seconds inside ``overture serve`` on the embedded defaults, or in
+``overture scheduler``) re-enqueues plans whose worker died (expired lease) and queued run items
+whose message may be lost, and starts planning runs for campaigns that plan by themselves:
+scheduled ones once their start time has come, "on contact added" ones as contacts arrive,
+and follow-ups whose next attempt is due. Re-enqueueing is always safe: the planner's claim lets
+exactly one message per enrollment draft.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from sqlalchemy import and_, or_, select, update
+
+from agent.db import session_scope, utcnow
+from agent.models import Campaign, Enrollment, PlanningRun, PlanningRunItem
+from agent.queue import send
+from agent.states import CampaignStatus, EnrollmentStatus, ExecutionMode, JobStatus
+from planner import runs
+from planner.service import PLANNABLE
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 5.0
+# A queued run item older than this is enqueued again (its message may have died with a worker).
+STALE_ITEM = dt.timedelta(seconds=60)
+_SELF_PLANNING = (ExecutionMode.scheduled.value, ExecutionMode.on_contact_added.value)
+_ACTIVE_RUN = (JobStatus.queued.value, JobStatus.running.value)
+
+
+async def reconcile(now: dt.datetime | None = None, *, stale_items: dt.timedelta = STALE_ITEM) -> int:
+    """Re-enqueue expired planning leases and stale run items; returns how many messages went out."""
+    now = now or utcnow()
+    async with session_scope() as s:
+        expired = (await s.execute(
+            select(Enrollment.id, PlanningRunItem.run_id)
+            .outerjoin(PlanningRunItem, and_(PlanningRunItem.enrollment_id == Enrollment.id,
+                                             PlanningRunItem.status == "queued"))
+            .where(Enrollment.status == EnrollmentStatus.planning.value, Enrollment.lease_until < now))).all()
+        stale = (await s.execute(
+            select(PlanningRunItem.enrollment_id, PlanningRunItem.run_id)
+            .join(PlanningRun, PlanningRun.id == PlanningRunItem.run_id)
+            .where(PlanningRunItem.status == "queued", PlanningRun.status.in_(_ACTIVE_RUN),
+                   PlanningRunItem.updated_at < now - stale_items))).all()
+        if stale:
+            # Restart the item's clock so one lost message is re-sent once per STALE_ITEM, not every tick.
+            await s.execute(update(PlanningRunItem).where(
+                PlanningRunItem.status == "queued",
+                PlanningRunItem.enrollment_id.in_([e for e, _ in stale]),
+                PlanningRunItem.run_id.in_({r for _, r in stale})).values(updated_at=now))
+    seen: set[str] = set()
+    for enrollment_id, run_id in [*expired, *stale]:
+        if enrollment_id in seen:
+            continue
+        seen.add(enrollment_id)
+        send("planner.plan_enrollment", enrollment_id=enrollment_id, run_id=run_id)
+    if seen:
+        log.info("reconciler re-enqueued %d plan(s)", len(seen))
+    return len(seen)
+
+
+async def start_due_runs(now: dt.datetime | None = None) -> list[str]:
+    """Planning runs for self-planning campaigns with due contacts and no run in progress."""
+    now = now or utcnow()
+    started: list[str] = []
+    async with session_scope() as s:
+        busy = select(PlanningRun.campaign_id).where(PlanningRun.status.in_(_ACTIVE_RUN))
+        campaigns = (await s.execute(select(Campaign).where(
+            Campaign.status == CampaignStatus.active.value, Campaign.execution_mode.in_(_SELF_PLANNING),
+            or_(Campaign.start_at.is_(None), Campaign.start_at <= now),
+            Campaign.id.not_in(busy)).with_for_update(skip_locked=True))).scalars().all()
+        for campaign in campaigns:
+            due = (await s.execute(select(Enrollment.contact_id).where(
+                Enrollment.campaign_id == campaign.id, Enrollment.status.in_([p.value for p in PLANNABLE]),
+                or_(Enrollment.next_attempt_at.is_(None), Enrollment.next_attempt_at <= now)))).scalars().all()
+            if due:
+                run = await runs.create_run(s, campaign, contact_ids=list(due), actor="scheduler")
+                started.append(run.id)
+    return started
+
+
+async def tick(now: dt.datetime | None = None) -> None:
+    await reconcile(now)
+    await start_due_runs(now)
+
+
+async def run_forever(interval: float = INTERVAL, stop: asyncio.Event | None = None) -> None:
+    """Tick until ``stop`` is set; a failing tick is logged and the next one tries again."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            await tick()
+        except Exception:
+            log.exception("scheduler tick failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass

@@ -1,0 +1,120 @@
+"""The scheduler and reconciler: due campaigns plan themselves, lost work is found again, and
+nothing is ever planned twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select, update
+
+from agent.db import session_scope, utcnow
+from agent.models import Campaign, Enrollment, Outreach, PlanningRun, PlanningRunItem
+from planner import runs, scheduler
+from tests.conftest import drain_queue
+from tests.planner.test_planning_runs import enrollments, live_campaign, outreaches
+
+ANN = {"name": "Ann Lee", "email": "ann@example.com"}
+BO = {"name": "Bo Chen", "email": "bo@example.com"}
+
+
+async def _runs(cid: str) -> list[PlanningRun]:
+    async with session_scope() as s:
+        return list((await s.execute(select(PlanningRun).where(PlanningRun.campaign_id == cid)
+                                     .order_by(PlanningRun.id))).scalars())
+
+
+async def test_expired_lease_of_a_dead_worker_is_planned_again_once(client, admin):
+    cid = await live_campaign(client, admin, execution_mode="manual", contacts=[ANN])
+    async with session_scope() as s:
+        campaign = await s.get(Campaign, cid)
+        run = await runs.create_run(s, campaign, contact_ids=None, actor="t", queue=False)
+        # A worker claimed the enrollment, then died: planning, lease already over, item still queued.
+        await s.execute(update(Enrollment).where(Enrollment.campaign_id == cid)
+                        .values(status="planning", lease_until=utcnow() - dt.timedelta(seconds=1)))
+    assert await scheduler.reconcile() == 1
+    await drain_queue()
+    row = (await enrollments(client, admin, cid))["Ann"]
+    assert row["status"] == "awaiting_approval" and len(await outreaches(cid)) == 1
+    done = (await client.get(f"/v1/planning-runs/{run.id}", headers=admin)).json()
+    assert (done["status"], done["planned"]) == ("succeeded", 1)
+    assert await scheduler.reconcile() == 0  # nothing left to find
+
+
+async def test_a_live_lease_is_left_to_its_worker(client, admin):
+    cid = await live_campaign(client, admin, execution_mode="manual", contacts=[ANN])
+    async with session_scope() as s:
+        await s.execute(update(Enrollment).where(Enrollment.campaign_id == cid)
+                        .values(status="planning", lease_until=utcnow() + dt.timedelta(minutes=1)))
+    assert await scheduler.reconcile() == 0
+    assert (await enrollments(client, admin, cid))["Ann"]["status"] == "planning"
+
+
+async def test_queued_items_whose_message_was_lost_are_sent_again(client, admin):
+    cid = await live_campaign(client, admin, execution_mode="manual", contacts=[ANN, BO])
+    async with session_scope() as s:
+        run = await runs.create_run(s, await s.get(Campaign, cid), contact_ids=None, actor="t", queue=False)
+    assert await scheduler.reconcile() == 0  # young items: their messages may still be on the way
+    later = utcnow() + scheduler.STALE_ITEM + dt.timedelta(seconds=1)
+    assert await scheduler.reconcile(later) == 2
+    await drain_queue()
+    done = (await client.get(f"/v1/planning-runs/{run.id}", headers=admin)).json()
+    assert (done["status"], done["planned"]) == ("succeeded", 2) and len(await outreaches(cid)) == 2
+    # Re-sending again (a duplicate message) changes nothing.
+    async with session_scope() as s:
+        await s.execute(update(PlanningRunItem).values(status="queued", updated_at=utcnow() - dt.timedelta(hours=1)))
+        await s.execute(update(PlanningRun).values(status="running"))
+    await scheduler.reconcile()
+    await drain_queue()
+    assert len(await outreaches(cid)) == 2
+
+
+async def test_scheduled_campaign_plans_itself_once_its_start_time_comes(client, admin):
+    start = utcnow() + dt.timedelta(hours=2)
+    cid = await live_campaign(client, admin, contacts=[ANN], start_at=start.isoformat())
+    assert await scheduler.start_due_runs() == []
+    started = await scheduler.start_due_runs(start + dt.timedelta(seconds=1))
+    assert len(started) == 1
+    await drain_queue()
+    drafts = await outreaches(cid)
+    assert len(drafts) == 1 and drafts[0].scheduled_at >= start  # never before the start time
+    assert await scheduler.start_due_runs(start + dt.timedelta(seconds=2)) == []  # nobody left to plan
+
+
+async def test_on_contact_added_campaign_plans_new_contacts_as_they_arrive(client, admin):
+    cid = await live_campaign(client, admin, contacts=[ANN], execution_mode="on_contact_added")
+    await scheduler.tick()
+    await drain_queue()
+    assert len(await outreaches(cid)) == 1
+    await client.post(f"/v1/campaigns/{cid}/contacts", json={"contacts": [BO]}, headers=admin)
+    await scheduler.tick()
+    await drain_queue()
+    assert {e["status"] for e in (await enrollments(client, admin, cid)).values()} == {"awaiting_approval"}
+    assert len(await outreaches(cid)) == 2 and len(await _runs(cid)) == 2
+
+
+async def test_manual_campaigns_wait_for_start_outreaches(client, admin):
+    cid = await live_campaign(client, admin, contacts=[ANN], execution_mode="manual")
+    await scheduler.tick()
+    await drain_queue()
+    assert await _runs(cid) == [] and await outreaches(cid) == []
+
+
+async def test_follow_up_waits_for_its_next_attempt(client, admin):
+    cid = await live_campaign(client, admin, contacts=[ANN], execution_mode="on_contact_added")
+    due = utcnow() + dt.timedelta(days=1)
+    async with session_scope() as s:
+        await s.execute(update(Enrollment).where(Enrollment.campaign_id == cid)
+                        .values(status="waiting", substatus="retry", attempts=1, next_attempt_at=due,
+                                last_attempt_at=utcnow()))
+    assert await scheduler.start_due_runs() == []
+    assert len(await scheduler.start_due_runs(due + dt.timedelta(seconds=1))) == 1
+
+
+async def test_no_second_run_while_one_is_in_progress(client, admin):
+    cid = await live_campaign(client, admin, contacts=[ANN], execution_mode="on_contact_added")
+    async with session_scope() as s:
+        await runs.create_run(s, await s.get(Campaign, cid), contact_ids=None, actor="t", queue=False)
+    assert await scheduler.start_due_runs() == []
+    async with session_scope() as s:
+        assert (await s.execute(select(func.count()).select_from(PlanningRun))).scalar_one() == 1
+        assert (await s.execute(select(func.count()).select_from(Outreach))).scalar_one() == 0

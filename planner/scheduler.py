@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Enrollment, PlanningRun, PlanningRunItem
@@ -26,14 +26,20 @@ from planner.service import PLANNABLE
 log = logging.getLogger(__name__)
 
 INTERVAL = 5.0
-# A queued run item older than this is enqueued again (its message may have died with a worker).
-STALE_ITEM = dt.timedelta(seconds=60)
+# A run whose items have not moved for this long (and that no worker is planning) has lost messages.
+STALL = dt.timedelta(seconds=10)
 _SELF_PLANNING = (ExecutionMode.scheduled.value, ExecutionMode.on_contact_added.value)
 _ACTIVE_RUN = (JobStatus.queued.value, JobStatus.running.value)
 
 
-async def reconcile(now: dt.datetime | None = None, *, stale_items: dt.timedelta = STALE_ITEM) -> int:
-    """Re-enqueue expired planning leases and stale run items; returns how many messages went out."""
+async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STALL) -> int:
+    """Re-enqueue expired planning leases and the queued items of stalled runs; returns messages sent.
+
+    A run has stalled when none of its items moved for ``stall`` and none of its enrollments is
+    under a live planning lease: its remaining messages died with a worker (a broker such as Redis
+    hands a dead worker's messages back only after its own heartbeat timeout). A run that is
+    merely slow keeps moving, so it is never flooded with duplicates.
+    """
     now = now or utcnow()
     async with session_scope() as s:
         expired = (await s.execute(
@@ -41,19 +47,21 @@ async def reconcile(now: dt.datetime | None = None, *, stale_items: dt.timedelta
             .outerjoin(PlanningRunItem, and_(PlanningRunItem.enrollment_id == Enrollment.id,
                                              PlanningRunItem.status == "queued"))
             .where(Enrollment.status == EnrollmentStatus.planning.value, Enrollment.lease_until < now))).all()
-        stale = (await s.execute(
-            select(PlanningRunItem.enrollment_id, PlanningRunItem.run_id)
-            .join(PlanningRun, PlanningRun.id == PlanningRunItem.run_id)
-            .where(PlanningRunItem.status == "queued", PlanningRun.status.in_(_ACTIVE_RUN),
-                   PlanningRunItem.updated_at < now - stale_items))).all()
-        if stale:
-            # Restart the item's clock so one lost message is re-sent once per STALE_ITEM, not every tick.
-            await s.execute(update(PlanningRunItem).where(
-                PlanningRunItem.status == "queued",
-                PlanningRunItem.enrollment_id.in_([e for e, _ in stale]),
-                PlanningRunItem.run_id.in_({r for _, r in stale})).values(updated_at=now))
+        live = (select(PlanningRunItem.run_id).join(Enrollment, Enrollment.id == PlanningRunItem.enrollment_id)
+                .where(Enrollment.status == EnrollmentStatus.planning.value, Enrollment.lease_until >= now))
+        moved = (select(PlanningRunItem.run_id).group_by(PlanningRunItem.run_id)
+                 .having(func.max(PlanningRunItem.updated_at) >= now - stall))
+        stalled = select(PlanningRun.id).where(PlanningRun.status.in_(_ACTIVE_RUN), PlanningRun.id.not_in(live),
+                                               PlanningRun.id.not_in(moved))
+        lost = (await s.execute(select(PlanningRunItem.enrollment_id, PlanningRunItem.run_id).where(
+            PlanningRunItem.status == "queued", PlanningRunItem.run_id.in_(stalled)))).all()
+        if lost:
+            # Their clock restarts: one more stall must pass before they are sent again.
+            await s.execute(update(PlanningRunItem).where(PlanningRunItem.status == "queued",
+                                                          PlanningRunItem.run_id.in_({r for _, r in lost}))
+                            .values(updated_at=now))
     seen: set[str] = set()
-    for enrollment_id, run_id in [*expired, *stale]:
+    for enrollment_id, run_id in [*expired, *lost]:
         if enrollment_id in seen:
             continue
         seen.add(enrollment_id)

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
-from agent.db import dispose_engines
+from agent.db import dispose_engines, session_scope
+from agent.models import Outreach
 from agent.settings import Settings, use_settings
 from tests.conftest import bearer, make_key
 
@@ -67,4 +69,70 @@ async def test_import_runs_on_a_separate_worker_through_the_broker(db_url, tmp_p
 async def _pause() -> None:
     import anyio
 
-    await anyio.sleep(0.1)  # polling with a deadline: the work happens in another process
+    await anyio.sleep(0.2)  # polling with a deadline: the work happens in another process
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen:
+    os.makedirs(env["OVERTURE_DATA_DIR"], exist_ok=True)
+    log = open(env["OVERTURE_DATA_DIR"] + f"/worker-{time.monotonic_ns()}.log", "w")  # noqa: SIM115 - kept for the failure report
+    return subprocess.Popen([OVERTURE, "worker", "--threads", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def test_planning_run_survives_a_killed_worker_without_losing_or_repeating(db_url, tmp_path, broker_url):
+    """Kill -9 a worker mid-run, start another: every contact gets exactly one draft, and the
+    reconciler finds the dead worker's work without waiting for the broker to hand it back."""
+    from api.app import create_app
+    from planner import scheduler
+    from tests.llm_server import LLMServer
+
+    contacts = [{"name": f"Person{i} Test", "phone": f"+1 212 555 01{i:02d}"} for i in range(8)]
+    with LLMServer(latency=0.4) as server:
+        settings = use_settings(Settings(_env_file=None, data_dir=tmp_path / "data", database_url=db_url,
+                                         broker_url=broker_url))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OVERTURE_")}
+        env.update(OVERTURE_DATA_DIR=str(settings.data_dir), OVERTURE_DATABASE_URL=db_url,
+                   OVERTURE_BROKER_URL=broker_url, OVERTURE_MODEL="openai/test-model",
+                   OVERTURE_MODEL_API_BASE=server.api_base, OVERTURE_MODEL_API_KEY="test",
+                   OVERTURE_PLANNER_LEASE_S="2")
+        app = create_app(settings, run_worker=False, run_scheduler=False)
+        worker = _start_worker(env)
+        try:
+            async with app.router.lifespan_context(app):
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+                    admin = bearer(await make_key("admin"))
+                    cid = (await client.post("/v1/campaigns", headers=admin, json={
+                        "name": "Kill", "brief": "Invite customers to the May webinar.", "execution_mode": "manual",
+                        "channels": [{"kind": "sms"}]})).json()["id"]
+                    await client.post(f"/v1/campaigns/{cid}/contacts", json={"contacts": contacts}, headers=admin)
+                    await client.post(f"/v1/campaigns/{cid}/go-live", headers=admin)
+                    run_id = (await client.post(f"/v1/campaigns/{cid}/planning-runs", headers=admin)).json()["id"]
+
+                    async def run_state() -> dict:
+                        return (await client.get(f"/v1/planning-runs/{run_id}", headers=admin)).json()
+
+                    deadline = time.monotonic() + 60
+                    while (first := await run_state())["planned"] < 1:
+                        assert first["failed"] == 0 and time.monotonic() < deadline, first
+                        await _pause()
+                    worker.kill()  # mid-run: some drafts written, some claimed, some only prefetched
+                    worker.wait(timeout=30)
+                    at_kill = await run_state()
+                    assert at_kill["status"] == "running" and at_kill["planned"] < len(contacts)
+                    worker = _start_worker(env)
+                    deadline = time.monotonic() + 90
+                    while (state := await run_state())["status"] != "succeeded":
+                        assert time.monotonic() < deadline, state
+                        await scheduler.reconcile()
+                        await _pause()
+                    assert (state["planned"], state["failed"], state["skipped"]) == (len(contacts), 0, 0)
+                    rows = (await client.get(f"/v1/campaigns/{cid}/contacts", headers=admin)).json()["items"]
+                    assert {r["status"] for r in rows} == {"awaiting_approval"}
+                    async with session_scope() as s:
+                        per_enrollment = (await s.execute(
+                            select(Outreach.enrollment_id, func.count()).where(Outreach.campaign_id == cid)
+                            .group_by(Outreach.enrollment_id))).all()
+                    assert len(per_enrollment) == len(contacts) and {n for _, n in per_enrollment} == {1}
+        finally:
+            worker.kill()
+            worker.wait(timeout=30)
+            await dispose_engines()

@@ -53,8 +53,8 @@ async def test_queued_items_whose_message_was_lost_are_sent_again(client, admin)
     cid = await live_campaign(client, admin, execution_mode="manual", contacts=[ANN, BO])
     async with session_scope() as s:
         run = await runs.create_run(s, await s.get(Campaign, cid), contact_ids=None, actor="t", queue=False)
-    assert await scheduler.reconcile() == 0  # young items: their messages may still be on the way
-    later = utcnow() + scheduler.STALE_ITEM + dt.timedelta(seconds=1)
+    assert await scheduler.reconcile() == 0  # a run that just started has not stalled
+    later = utcnow() + scheduler.STALL + dt.timedelta(seconds=1)
     assert await scheduler.reconcile(later) == 2
     await drain_queue()
     done = (await client.get(f"/v1/planning-runs/{run.id}", headers=admin)).json()
@@ -118,3 +118,19 @@ async def test_no_second_run_while_one_is_in_progress(client, admin):
     async with session_scope() as s:
         assert (await s.execute(select(func.count()).select_from(PlanningRun))).scalar_one() == 1
         assert (await s.execute(select(func.count()).select_from(Outreach))).scalar_one() == 0
+
+
+async def test_a_slow_run_that_keeps_moving_is_not_flooded(client, admin):
+    cid = await live_campaign(client, admin, execution_mode="manual", contacts=[ANN, BO])
+    async with session_scope() as s:
+        run = await runs.create_run(s, await s.get(Campaign, cid), contact_ids=None, actor="t", queue=False)
+        # One item settled just now; the other still waits in the queue behind it.
+        await s.execute(update(PlanningRunItem).where(PlanningRunItem.run_id == run.id)
+                        .where(PlanningRunItem.id == select(func.min(PlanningRunItem.id)).scalar_subquery())
+                        .values(status="planned", updated_at=utcnow()))
+    assert await scheduler.reconcile(utcnow() + scheduler.STALL / 2) == 0
+    # A worker holding a live lease on one of the run's contacts also means "not stalled".
+    async with session_scope() as s:
+        await s.execute(update(Enrollment).where(Enrollment.campaign_id == cid)
+                        .values(status="planning", lease_until=utcnow() + dt.timedelta(minutes=5)))
+    assert await scheduler.reconcile(utcnow() + scheduler.STALL * 2) == 0

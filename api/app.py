@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from agent import llm
 from agent.db import dispose_engines
 from agent.migrate import upgrade
 from agent.queue import setup_broker, start_worker
@@ -40,6 +42,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         if settings.is_sqlite:
             upgrade(settings.db_url)
         worker = start_worker(broker) if run_worker else None
+        if run_worker:
+            # litellm takes seconds to import; pay it in the background, not in the first plan.
+            threading.Thread(target=llm.preload, name="litellm-preload", daemon=True).start()
         stop = asyncio.Event()
         ticker = asyncio.create_task(scheduler.run_forever(stop=stop)) if run_scheduler else None
         try:

@@ -18,13 +18,13 @@ from agent.settings import Settings, get_settings, use_settings
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
-from api.routes import activity, campaigns, contacts, health, planning, web
+from api.routes import activity, campaigns, contacts, health, planning, review, web
 from planner import scheduler
 
 log = logging.getLogger(__name__)
 
 # Every package's actors; the API process and `overture worker` declare the same set.
-TASK_MODULES = ["agent.contacts.tasks", "planner.tasks"]
+TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor"]
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None,
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequireBearer)  # outermost: runs first
-    for module in (health, campaigns, contacts, activity, planning, web):
+    for module in (health, campaigns, contacts, activity, planning, review, web):
         app.include_router(module.router)
     app.state.settings = settings
     return app

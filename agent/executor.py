@@ -1,0 +1,198 @@
+"""Outreach moves as data, and the executor that sends an approved outreach through its channel.
+
+``OUTREACH_TRANSITIONS`` is the one table of outreach moves; review (approve, edit, reject,
+queue) and the executor (claim, send, fail) both go through :func:`move_outreach`, a
+compare-and-set on (id, status, and version when the caller saw one). It lives here and not in
+``agent/states.py`` only because this change could not edit that module; it belongs there.
+
+Sending is three short transactions: claim (``awaiting_execution`` -> ``executing``), the
+channel call outside any transaction, then the result. A message delivered twice finds the
+outreach no longer ``awaiting_execution`` and sends nothing; a crash between claim and result
+leaves ``executing`` for a person to settle (never resent automatically).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent import activity
+from agent.campaigns.schemas import CampaignSettings
+from agent.channels import OutboundChannel, OutboundMessage, channel_for
+from agent.db import session_scope, utcnow
+from agent.models import Campaign, Contact, Enrollment, Outreach
+from agent.queue import task
+from agent.scheduling import Window, is_allowed
+from agent.states import CampaignStatus, ChannelKind, EnrollmentStatus, OutreachStatus, Substatus
+
+log = logging.getLogger(__name__)
+
+
+class OutreachAction(StrEnum):
+    approve = "approve"
+    edit = "edit"
+    reject = "reject"
+    supersede = "supersede"  # reject and regenerate: a new draft replaces this one
+    queue = "queue"  # execute-approved hands it to the executor
+    claim = "claim"
+    send = "send"
+    fail = "fail"
+
+
+O = OutreachStatus
+_REVIEWABLE = frozenset({O.awaiting_approval, O.approved})
+
+OUTREACH_TRANSITIONS: dict[OutreachAction, tuple[frozenset[OutreachStatus], OutreachStatus]] = {
+    OutreachAction.approve: (frozenset({O.awaiting_approval}), O.approved),
+    # An approval covers the text the approver saw: editing an approved draft needs a new one.
+    OutreachAction.edit: (_REVIEWABLE, O.awaiting_approval),
+    OutreachAction.reject: (_REVIEWABLE, O.rejected),
+    OutreachAction.supersede: (_REVIEWABLE, O.superseded),
+    OutreachAction.queue: (frozenset({O.approved}), O.awaiting_execution),
+    OutreachAction.claim: (frozenset({O.awaiting_execution}), O.executing),
+    OutreachAction.send: (frozenset({O.executing}), O.sent),
+    # Refused before the claim (no approval on record) or failed while sending.
+    OutreachAction.fail: (frozenset({O.awaiting_execution, O.executing}), O.failed),
+}
+
+# Statuses in which an approval is already on record: approving again changes nothing.
+APPROVED_ALREADY = frozenset({O.approved, O.awaiting_execution, O.executing, O.sent, O.delivered})
+
+
+def allowed_from(action: OutreachAction) -> frozenset[OutreachStatus]:
+    return OUTREACH_TRANSITIONS[action][0]
+
+
+async def move_outreach(session: AsyncSession, outreach_id: str, action: OutreachAction, *,
+                        version: int | None = None, values: dict[str, Any] | None = None) -> int | None:
+    """Compare-and-set one outreach through ``action``; its new version, or None if the row was
+    not in an allowed status (or not at ``version``). The caller records the activity event."""
+    sources, target = OUTREACH_TRANSITIONS[action]
+    q = update(Outreach).where(Outreach.id == outreach_id, Outreach.status.in_([s.value for s in sources]))
+    if version is not None:
+        q = q.where(Outreach.version == version)
+    row = (await session.execute(
+        q.values(status=target.value, version=Outreach.version + 1, updated_at=utcnow(), **(values or {}))
+        .returning(Outreach.version).execution_options(synchronize_session=False))).first()
+    return row[0] if row else None
+
+
+def contact_window(campaign: Campaign, contact: Contact) -> Window:
+    return Window.for_campaign(contact_tz=contact.timezone, campaign_timezone=campaign.timezone,
+                               schedule=campaign.schedule)
+
+
+class Outcome(StrEnum):
+    sent = "sent"
+    failed = "failed"
+    not_ready = "not_ready"  # not awaiting execution (already sent, claimed, or never approved)
+    outside_hours = "outside_hours"
+    campaign_not_active = "campaign_not_active"
+
+
+async def _load(s: AsyncSession, outreach_id: str) -> tuple[Outreach, Campaign, Contact, Enrollment] | None:
+    row = (await s.execute(
+        select(Outreach, Campaign, Contact, Enrollment)
+        .join(Campaign, Campaign.id == Outreach.campaign_id)
+        .join(Enrollment, Enrollment.id == Outreach.enrollment_id)
+        .join(Contact, Contact.id == Enrollment.contact_id)
+        .where(Outreach.id == outreach_id))).first()
+    return None if row is None else tuple(row)  # type: ignore[return-value]
+
+
+def _event(s: AsyncSession, o: Outreach, contact_id: str, kind: str, payload: dict[str, Any]) -> None:
+    activity.record(s, workspace_id=o.workspace_id, actor=activity.SYSTEM, kind=kind, campaign_id=o.campaign_id,
+                    contact_id=contact_id, enrollment_id=o.enrollment_id, outreach_id=o.id, payload=payload)
+
+
+async def execute(outreach_id: str, *, now: dt.datetime | None = None,
+                  channel: OutboundChannel | None = None) -> Outcome:
+    """Send one outreach if it is due to go now; what happened (the database holds the rest)."""
+    now = now or utcnow()
+    async with session_scope() as s:
+        loaded = await _load(s, outreach_id)
+        if loaded is None or loaded[0].status != O.awaiting_execution:
+            return Outcome.not_ready
+        outreach, campaign, contact, enrollment = loaded
+        if campaign.status != CampaignStatus.active:
+            return Outcome.campaign_not_active
+        if not is_allowed(now, contact_window(campaign, contact)):
+            return Outcome.outside_hours  # stays awaiting_execution; a later pass sends it in hours
+        if campaign.manual_review and outreach.approved_by is None:
+            reason = "manual review is on and no approval is on record"
+            if await move_outreach(s, outreach.id, OutreachAction.fail, version=outreach.version,
+                                   values={"error": reason}) is not None:
+                _event(s, outreach, contact.id, "outreach.failed", {"reason": reason})
+                return Outcome.failed
+            return Outcome.not_ready
+        claimed = await move_outreach(s, outreach.id, OutreachAction.claim, version=outreach.version)
+        if claimed is None:
+            return Outcome.not_ready  # another worker holds it
+        await s.execute(update(Enrollment).where(
+            Enrollment.id == enrollment.id,
+            Enrollment.status.in_([EnrollmentStatus.awaiting_execution.value, EnrollmentStatus.awaiting_approval.value]))
+            .values(status=EnrollmentStatus.executing.value, substatus=None, version=Enrollment.version + 1,
+                    updated_at=now).execution_options(synchronize_session=False))
+        _event(s, outreach, contact.id, "outreach.executing", {"channel": outreach.channel})
+    message = OutboundMessage(
+        outreach_id=outreach.id, idempotency_key=outreach.idempotency_key or outreach.id, channel=outreach.channel,
+        to=contact.email if outreach.channel == ChannelKind.email else contact.phone,
+        subject=outreach.subject, body=outreach.body)
+    sender = channel or channel_for(outreach.channel)
+    try:
+        result = await sender.send(message)
+    except Exception as exc:  # the provider refused; record it, never resend blindly
+        log.exception("sending outreach %s failed", outreach.id)
+        async with session_scope() as s:
+            if await move_outreach(s, outreach.id, OutreachAction.fail, version=claimed,
+                                   values={"error": f"{type(exc).__name__}: {exc}"[:500]}) is not None:
+                _event(s, outreach, contact.id, "outreach.failed", {"reason": type(exc).__name__})
+                await s.execute(update(Enrollment).where(
+                    Enrollment.id == enrollment.id, Enrollment.status == EnrollmentStatus.executing.value)
+                    .values(status=EnrollmentStatus.error.value, substatus=Substatus.system_error.value,
+                            version=Enrollment.version + 1, updated_at=now)
+                    .execution_options(synchronize_session=False))
+        return Outcome.failed
+    async with session_scope() as s:
+        done = await move_outreach(s, outreach.id, OutreachAction.send, version=claimed,
+                                   values={"provider_message_id": result.provider_message_id, "sent_at": now})
+        if done is None:
+            log.warning("outreach %s changed while sending; result not recorded", outreach.id)
+            return Outcome.not_ready
+        _event(s, outreach, contact.id, "outreach.sent",
+               {"provider": result.provider, "provider_message_id": result.provider_message_id,
+                "channel": message.channel, "to": message.to, "subject": message.subject, "body": message.body})
+        await _after_attempt(s, campaign, enrollment.id, now)
+    return Outcome.sent
+
+
+async def _after_attempt(s: AsyncSession, campaign: Campaign, enrollment_id: str, now: dt.datetime) -> None:
+    """Count the attempt; wait for the retry interval, or finish when attempts are used up."""
+    enrollment = (await s.execute(select(Enrollment).where(Enrollment.id == enrollment_id)
+                                  .execution_options(populate_existing=True))).scalar_one()
+    settings = CampaignSettings.model_validate(campaign.settings or {})
+    attempts = enrollment.attempts + 1
+    if attempts >= settings.max_attempts:
+        values = {"status": EnrollmentStatus.finished.value, "substatus": Substatus.max_attempts.value,
+                  "next_attempt_at": None}
+    else:
+        values = {"status": EnrollmentStatus.waiting.value, "substatus": Substatus.retry.value,
+                  "next_attempt_at": now + dt.timedelta(seconds=settings.retry_interval.seconds)}
+    moved = await s.execute(update(Enrollment).where(
+        Enrollment.id == enrollment_id, Enrollment.version == enrollment.version,
+        Enrollment.status == EnrollmentStatus.executing.value)
+        .values(**values, attempts=attempts, last_attempt_at=now, version=Enrollment.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False))
+    if moved.rowcount != 1:
+        log.warning("enrollment %s left executing while its outreach was sent; attempts not counted", enrollment_id)
+
+
+@task("executor.send_outreach")
+async def send_outreach(outreach_id: str) -> None:
+    outcome = await execute(outreach_id)
+    log.info("outreach %s: %s", outreach_id, outcome)

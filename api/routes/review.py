@@ -1,0 +1,91 @@
+"""The review queue: the inbox, one outreach, and the reviewer's actions on drafts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Response
+
+from agent.errors import ValidationFailed
+from api.deps import Approver, Reader, SessionDep
+from api.errors import ERROR_RESPONSES
+from planner.validate import validate_draft
+from review import service
+from review.schemas import (BulkApproveIn, BulkApproveOut, EditIn, ExecuteOut, InboxItem, InboxPage, OutreachDetail,
+                            RejectIn)
+
+router = APIRouter(tags=["review"], responses=ERROR_RESPONSES)
+IfMatch = Annotated[str | None, Header(description="The outreach version you saw (its ETag)")]
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise ValidationFailed("If-Match must be the outreach's version, e.g. \"3\"",
+                               errors=[{"loc": ["header", "If-Match"], "message": "not a version"}])
+    return int(raw)
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+@router.get("/v1/outreaches", response_model=InboxPage)
+async def inbox(
+    session: SessionDep, who: Reader,
+    status: Annotated[str | None, Query(description="Comma-separated statuses (default awaiting_approval)")] = None,
+    campaign_id: str | None = None,
+    channel: str | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in the contact or the message")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> InboxPage:
+    return await service.list_inbox(session, who.workspace_id, statuses=service.parse_statuses(status),
+                                    campaign_id=campaign_id, channel=channel, q=q, limit=limit, cursor=cursor)
+
+
+@router.get("/v1/outreaches/{outreach_id}", response_model=OutreachDetail)
+async def detail(outreach_id: str, session: SessionDep, who: Reader, response: Response) -> OutreachDetail:
+    found = await service.get_detail(session, who.workspace_id, outreach_id)
+    _etag(response, found.version)
+    return found
+
+
+@router.post("/v1/outreaches/approve", response_model=BulkApproveOut)
+async def approve_many(body: BulkApproveIn, session: SessionDep, who: Approver) -> BulkApproveOut:
+    return await service.approve_many(session, who, body.ids, body.versions)
+
+
+@router.post("/v1/outreaches/{outreach_id}/approve", response_model=InboxItem)
+async def approve(outreach_id: str, session: SessionDep, who: Approver, response: Response,
+                  if_match: IfMatch = None) -> InboxItem:
+    item = await service.approve(session, who, outreach_id, version=_version(if_match))
+    _etag(response, item.version)
+    return item
+
+
+@router.patch("/v1/outreaches/{outreach_id}", response_model=InboxItem)
+async def edit(outreach_id: str, body: EditIn, session: SessionDep, who: Approver, response: Response,
+               if_match: IfMatch = None) -> InboxItem:
+    version = _version(if_match) if if_match is not None else body.version
+    changes = body.model_dump(include={"subject", "body", "scheduled_at"}, exclude_unset=True)
+    item = await service.edit(session, who, outreach_id, version=version, changes=changes, validate=validate_draft)
+    _etag(response, item.version)
+    return item
+
+
+@router.post("/v1/outreaches/{outreach_id}/reject", response_model=InboxItem)
+async def reject(outreach_id: str, session: SessionDep, who: Approver, response: Response,
+                 body: Annotated[RejectIn | None, Body()] = None, if_match: IfMatch = None) -> InboxItem:
+    body = body or RejectIn()
+    item = await service.reject(session, who, outreach_id, reason=body.reason, regenerate=body.regenerate,
+                                instruction=body.instruction, version=_version(if_match))
+    _etag(response, item.version)
+    return item
+
+
+@router.post("/v1/campaigns/{campaign_id}/execute-approved", status_code=202, response_model=ExecuteOut)
+async def execute_approved(campaign_id: str, session: SessionDep, who: Approver) -> ExecuteOut:
+    return ExecuteOut(queued=await service.execute_approved(session, who, campaign_id))

@@ -1,0 +1,144 @@
+"""Execute-approved and the sandbox executor: approved outreaches go out once, inside the
+contact's hours, and with Manual Review on nothing is sent without an approval on record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+
+from agent.channels import OutboundMessage
+from agent.channels.sandbox import SANDBOX
+from agent.db import session_scope
+from agent.executor import Outcome, execute
+from agent.models import Outreach
+from tests.conftest import bearer, drain_queue, make_key
+from tests.review import by_name, enrollment_row, events, outreach_row, people, queue_with_drafts, zone_at_noon
+
+NY = ZoneInfo("America/New_York")
+
+
+def ny_noon_tomorrow() -> dt.datetime:
+    return dt.datetime.combine(dt.datetime.now(NY).date() + dt.timedelta(days=1), dt.time(12), NY)
+
+
+def sandboxed(outreach_id: str) -> list[OutboundMessage]:
+    return [m for m in SANDBOX.outbox if m.outreach_id == outreach_id]
+
+
+async def test_execute_approved_sends_the_approved_once_and_repeating_queues_nothing(client, admin):
+    cid, items = await queue_with_drafts(client, admin, 3, contacts=people(3, timezone=zone_at_noon()))
+    named = by_name(items)
+    approver = bearer(await make_key("approver"))
+    for name in ("Ann", "Bo"):
+        assert (await client.post(f"/v1/outreaches/{named[name]['id']}/approve", headers=approver)).status_code == 200
+    r = await client.post(f"/v1/campaigns/{cid}/execute-approved", headers=approver)
+    assert r.status_code == 202 and r.json() == {"queued": 2}
+    again = await client.post(f"/v1/campaigns/{cid}/execute-approved", headers=approver)
+    assert again.status_code == 202 and again.json() == {"queued": 0}
+    await drain_queue()
+    for name in ("Ann", "Bo"):
+        row = await outreach_row(named[name]["id"])
+        assert row.status == "sent" and row.provider_message_id == row.idempotency_key and row.sent_at
+        assert len(sandboxed(row.id)) == 1 and sandboxed(row.id)[0].to == f"{name.lower()}@example.com"
+        [sent] = await events(row.id, "outreach.sent")
+        assert sent.payload["body"] == row.body and sent.payload["provider"] == "sandbox"
+        enrollment = await enrollment_row(row.enrollment_id)
+        assert (enrollment.status, enrollment.substatus, enrollment.attempts) == ("waiting", "retry", 1)
+        assert enrollment.next_attempt_at - row.sent_at == dt.timedelta(days=1)
+    # The unapproved draft never reached the executor.
+    cy = await outreach_row(named["Cy"]["id"])
+    assert cy.status == "awaiting_approval" and sandboxed(cy.id) == []
+    counts = (await client.get("/v1/outreaches", params={"campaign_id": cid}, headers=admin)).json()["counts"]
+    assert (counts["sent"], counts["awaiting_approval"], counts["approved"]) == (2, 1, 0)
+    # A redelivered message for a sent outreach sends nothing.
+    assert await execute(named["Ann"]["id"]) is Outcome.not_ready
+    assert len(sandboxed(named["Ann"]["id"])) == 1
+
+
+async def test_execute_approved_is_refused_on_a_paused_campaign(client, admin):
+    cid, items = await queue_with_drafts(client, admin, 1)
+    await client.post(f"/v1/outreaches/{items[0]['id']}/approve", headers=admin)
+    assert (await client.post(f"/v1/campaigns/{cid}/pause", headers=admin)).status_code == 200
+    r = await client.post(f"/v1/campaigns/{cid}/execute-approved", headers=admin)
+    assert r.status_code == 409 and r.json()["code"] == "invalid_transition"
+    assert (await outreach_row(items[0]["id"])).status == "approved"
+
+
+async def test_manual_review_on_nothing_is_sent_without_an_approval(client, admin):
+    cid, items = await queue_with_drafts(client, admin, 2)
+    named = by_name(items)
+    # Nothing approved: execute-approved hands nothing over.
+    assert (await client.post(f"/v1/campaigns/{cid}/execute-approved", headers=admin)).json() == {"queued": 0}
+    # Even an outreach pushed to the executor behind review's back is refused, not sent.
+    sneaky = named["Ann"]["id"]
+    async with session_scope() as s:
+        await s.execute(update(Outreach).where(Outreach.id == sneaky).values(status="awaiting_execution"))
+    assert await execute(sneaky, now=ny_noon_tomorrow()) is Outcome.failed
+    row = await outreach_row(sneaky)
+    assert row.status == "failed" and "no approval" in row.error and row.provider_message_id is None
+    assert sandboxed(sneaky) == [] and await events(sneaky, "outreach.sent") == []
+    assert [e.payload["reason"] for e in await events(sneaky, "outreach.failed")] == [row.error]
+    assert (await outreach_row(named["Bo"]["id"])).status == "awaiting_approval"
+
+
+async def test_manual_review_off_the_executor_sends_what_the_planner_queued(client, admin):
+    cid, items = await queue_with_drafts(client, admin, 1, manual_review=False,
+                                         contacts=[{"name": "Ann Lee", "email": "ann@example.com",
+                                                    "timezone": "America/New_York"}])
+    [item] = items
+    assert item["status"] == "awaiting_execution"
+    now = ny_noon_tomorrow()
+    assert await execute(item["id"], now=now) is Outcome.sent
+    row = await outreach_row(item["id"])
+    assert (row.status, row.provider_message_id, row.sent_at) == ("sent", row.idempotency_key, now)
+    enrollment = await enrollment_row(item["enrollment_id"])
+    assert (enrollment.status, enrollment.attempts, enrollment.last_attempt_at) == ("waiting", 1, now)
+    assert await execute(item["id"], now=now) is Outcome.not_ready  # the same message again
+    assert len(sandboxed(item["id"])) == 1 and len(await events(item["id"], "outreach.sent")) == 1
+
+
+async def test_nothing_is_sent_outside_the_contacts_hours(client, admin):
+    _, items = await queue_with_drafts(client, admin, 1, manual_review=False,
+                                       contacts=[{"name": "Ann Lee", "email": "ann@example.com",
+                                                  "timezone": "America/Los_Angeles"}])
+    oid = items[0]["id"]
+    # 11:00 in New York is 08:00 in Los Angeles: open. 10:59 is 07:59 there: quiet hours.
+    day = ny_noon_tomorrow().date()
+    too_early = dt.datetime.combine(day, dt.time(10, 59), NY)
+    assert await execute(oid, now=too_early) is Outcome.outside_hours
+    row = await outreach_row(oid)
+    assert (row.status, row.version) == ("awaiting_execution", items[0]["version"])
+    assert sandboxed(oid) == [] and await events(oid, "outreach.executing") == []
+    assert await execute(oid, now=dt.datetime.combine(day, dt.time(11), NY)) is Outcome.sent
+
+
+async def test_the_last_attempt_finishes_the_contact(client, admin):
+    _, items = await queue_with_drafts(client, admin, 1, manual_review=False, settings={"max_retry_attempts": 0},
+                                       contacts=[{"name": "Ann Lee", "email": "ann@example.com",
+                                                  "timezone": "America/New_York"}])
+    assert await execute(items[0]["id"], now=ny_noon_tomorrow()) is Outcome.sent
+    enrollment = await enrollment_row(items[0]["enrollment_id"])
+    assert (enrollment.status, enrollment.substatus, enrollment.attempts) == ("finished", "max_attempts", 1)
+    assert enrollment.next_attempt_at is None
+
+
+async def test_a_channel_failure_is_recorded_and_never_retried_blindly(client, admin):
+    _, items = await queue_with_drafts(client, admin, 1, manual_review=False,
+                                       contacts=[{"name": "Ann Lee", "email": "ann@example.com",
+                                                  "timezone": "America/New_York"}])
+
+    class Down:
+        name = "down"
+
+        async def send(self, message: OutboundMessage):  # noqa: ANN201
+            raise ConnectionError("provider unreachable")
+
+    oid = items[0]["id"]
+    assert await execute(oid, now=ny_noon_tomorrow(), channel=Down()) is Outcome.failed
+    row = await outreach_row(oid)
+    assert row.status == "failed" and "provider unreachable" in row.error
+    enrollment = await enrollment_row(items[0]["enrollment_id"])
+    assert (enrollment.status, enrollment.substatus, enrollment.attempts) == ("error", "system_error", 0)
+    assert await execute(oid, now=ny_noon_tomorrow()) is Outcome.not_ready and sandboxed(oid) == []

@@ -1,9 +1,8 @@
-"""Outreach moves as data, and the executor that sends an approved outreach through its channel.
+"""Outreach moves, and the executor that sends an approved outreach through its channel.
 
-``OUTREACH_TRANSITIONS`` is the one table of outreach moves; review (approve, edit, reject,
-queue) and the executor (claim, send, fail) both go through :func:`move_outreach`, a
-compare-and-set on (id, status, and version when the caller saw one). It lives here and not in
-``agent/states.py`` only because this change could not edit that module; it belongs there.
+``agent.states.OUTREACH_TRANSITIONS`` is the one table of outreach moves; review (approve, edit,
+reject, queue) and the executor (claim, send, fail) both go through :func:`move_outreach`, a
+compare-and-set on (id, status, and version when the caller saw one).
 
 Sending is three short transactions: claim (``awaiting_execution`` -> ``executing``), the
 channel call outside any transaction, then the result. A message delivered twice finds the
@@ -28,40 +27,19 @@ from agent.db import session_scope, utcnow
 from agent.models import Campaign, Contact, Enrollment, Outreach
 from agent.queue import task
 from agent.scheduling import Window, is_allowed
-from agent.states import CampaignStatus, ChannelKind, EnrollmentStatus, OutreachStatus, Substatus
+from agent.states import (
+    APPROVED_ALREADY,
+    OUTREACH_TRANSITIONS,
+    CampaignStatus,
+    ChannelKind,
+    EnrollmentStatus,
+    OutreachAction,
+    OutreachStatus,
+    Substatus,
+)
 
 log = logging.getLogger(__name__)
-
-
-class OutreachAction(StrEnum):
-    approve = "approve"
-    edit = "edit"
-    reject = "reject"
-    supersede = "supersede"  # reject and regenerate: a new draft replaces this one
-    queue = "queue"  # execute-approved hands it to the executor
-    claim = "claim"
-    send = "send"
-    fail = "fail"
-
-
 O = OutreachStatus
-_REVIEWABLE = frozenset({O.awaiting_approval, O.approved})
-
-OUTREACH_TRANSITIONS: dict[OutreachAction, tuple[frozenset[OutreachStatus], OutreachStatus]] = {
-    OutreachAction.approve: (frozenset({O.awaiting_approval}), O.approved),
-    # An approval covers the text the approver saw: editing an approved draft needs a new one.
-    OutreachAction.edit: (_REVIEWABLE, O.awaiting_approval),
-    OutreachAction.reject: (_REVIEWABLE, O.rejected),
-    OutreachAction.supersede: (_REVIEWABLE, O.superseded),
-    OutreachAction.queue: (frozenset({O.approved}), O.awaiting_execution),
-    OutreachAction.claim: (frozenset({O.awaiting_execution}), O.executing),
-    OutreachAction.send: (frozenset({O.executing}), O.sent),
-    # Refused before the claim (no approval on record) or failed while sending.
-    OutreachAction.fail: (frozenset({O.awaiting_execution, O.executing}), O.failed),
-}
-
-# Statuses in which an approval is already on record: approving again changes nothing.
-APPROVED_ALREADY = frozenset({O.approved, O.awaiting_execution, O.executing, O.sent, O.delivered})
 
 
 def allowed_from(action: OutreachAction) -> frozenset[OutreachStatus]:

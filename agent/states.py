@@ -231,6 +231,37 @@ class OutreachStatus(StrEnum):
     unknown = "unknown"
 
 
+class OutreachAction(StrEnum):
+    approve = "approve"
+    edit = "edit"
+    reject = "reject"
+    supersede = "supersede"  # reject and regenerate: a new draft replaces this one
+    queue = "queue"  # execute-approved hands it to the executor
+    claim = "claim"
+    send = "send"
+    fail = "fail"
+
+
+O = OutreachStatus
+_REVIEWABLE = frozenset({O.awaiting_approval, O.approved})
+
+OUTREACH_TRANSITIONS: dict[OutreachAction, tuple[frozenset[OutreachStatus], OutreachStatus]] = {
+    OutreachAction.approve: (frozenset({O.awaiting_approval}), O.approved),
+    # An approval covers the text the approver saw: editing an approved draft needs a new one.
+    OutreachAction.edit: (_REVIEWABLE, O.awaiting_approval),
+    OutreachAction.reject: (_REVIEWABLE, O.rejected),
+    OutreachAction.supersede: (_REVIEWABLE, O.superseded),
+    OutreachAction.queue: (frozenset({O.approved}), O.awaiting_execution),
+    OutreachAction.claim: (frozenset({O.awaiting_execution}), O.executing),
+    OutreachAction.send: (frozenset({O.executing}), O.sent),
+    # Refused before the claim (no approval on record) or failed while sending.
+    OutreachAction.fail: (frozenset({O.awaiting_execution, O.executing}), O.failed),
+}
+
+# Statuses in which an approval is already on record: approving again changes nothing.
+APPROVED_ALREADY = frozenset({O.approved, O.awaiting_execution, O.executing, O.sent, O.delivered})
+
+
 class AnswerStatus(StrEnum):
     human = "human"
     machine = "machine"

@@ -4,7 +4,8 @@
 ``overture scheduler``) re-enqueues plans whose worker died (expired lease) and queued run items
 whose message may be lost, and starts planning runs for campaigns that plan by themselves:
 scheduled ones once their start time has come, "on contact added" ones as contacts arrive,
-and follow-ups whose next attempt is due. Re-enqueueing is always safe: the planner's claim lets
+and follow-ups whose next attempt is due; and it hands outreaches awaiting execution to the
+executor once their scheduled time has come. Re-enqueueing is always safe: the planner's claim lets
 exactly one message per enrollment draft.
 """
 
@@ -17,9 +18,9 @@ import logging
 from sqlalchemy import and_, func, or_, select, update
 
 from agent.db import session_scope, utcnow
-from agent.models import Campaign, Enrollment, PlanningRun, PlanningRunItem
+from agent.models import Campaign, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
-from agent.states import CampaignStatus, EnrollmentStatus, ExecutionMode, JobStatus
+from agent.states import CampaignStatus, EnrollmentStatus, ExecutionMode, JobStatus, OutreachStatus
 from planner import runs
 from planner.service import PLANNABLE
 
@@ -91,9 +92,28 @@ async def start_due_runs(now: dt.datetime | None = None) -> list[str]:
     return started
 
 
+async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 1000) -> int:
+    """Hand outreaches awaiting execution whose time has come to the executor.
+
+    The executor claims each one by compare-and-set and itself refuses anything outside the
+    contact's hours or without a required approval, so sending a message twice is harmless.
+    """
+    now = now or utcnow()
+    async with session_scope() as s:
+        due = (await s.execute(
+            select(Outreach.id).join(Campaign, Campaign.id == Outreach.campaign_id)
+            .where(Outreach.status == OutreachStatus.awaiting_execution.value, Outreach.scheduled_at <= now,
+                   Campaign.status == CampaignStatus.active.value)
+            .order_by(Outreach.scheduled_at).limit(limit))).scalars().all()
+    for outreach_id in due:
+        send("executor.send_outreach", outreach_id=outreach_id)
+    return len(due)
+
+
 async def tick(now: dt.datetime | None = None) -> None:
     await reconcile(now)
     await start_due_runs(now)
+    await dispatch_due(now)
 
 
 async def run_forever(interval: float = INTERVAL, stop: asyncio.Event | None = None) -> None:

@@ -22,14 +22,21 @@ from agent.campaigns.schemas import CampaignSettings
 from agent.contacts import service as contacts
 from agent.db import utcnow
 from agent.errors import Conflict, InvalidTransition, NotFound, OvertureError, ValidationFailed
-from agent.executor import (APPROVED_ALREADY, OUTREACH_TRANSITIONS, OutreachAction, allowed_from, contact_window,
-                            move_outreach)
+from agent.executor import allowed_from, contact_window, move_outreach
 from agent.ids import new_id
 from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach, OutreachRevision
 from agent.pagination import keyset, page
 from agent.queue import enqueue
 from agent.scheduling import is_allowed
-from agent.states import CampaignStatus, EnrollmentStatus, OutreachStatus, Substatus
+from agent.states import (
+    APPROVED_ALREADY,
+    OUTREACH_TRANSITIONS,
+    CampaignStatus,
+    EnrollmentStatus,
+    OutreachAction,
+    OutreachStatus,
+    Substatus,
+)
 from review.schemas import (BulkApproveOut, BulkResult, CampaignBrief, ContactBrief, EventOut, InboxItem, InboxPage,
                             OutreachDetail, RevisionOut)
 

@@ -134,3 +134,25 @@ async def test_a_slow_run_that_keeps_moving_is_not_flooded(client, admin):
         await s.execute(update(Enrollment).where(Enrollment.campaign_id == cid)
                         .values(status="planning", lease_until=utcnow() + dt.timedelta(minutes=5)))
     assert await scheduler.reconcile(utcnow() + scheduler.STALL * 2) == 0
+
+
+async def test_drafts_awaiting_execution_are_sent_when_due_and_only_once(client, admin):
+    # Manual Review off: the planner's drafts await execution; the scheduler hands them over.
+    cid = await live_campaign(client, admin, execution_mode="manual", manual_review=False, contacts=[ANN],
+                              schedule=None)
+    await client.post(f"/v1/campaigns/{cid}/start-outreaches", headers=admin)
+    await drain_queue()
+    [draft] = await outreaches(cid)
+    assert draft.status == "awaiting_execution"
+    assert await scheduler.dispatch_due(draft.scheduled_at - dt.timedelta(seconds=1)) == 0  # not yet due
+    now = max(utcnow(), draft.scheduled_at)
+    sent = await scheduler.dispatch_due(now)
+    await drain_queue()
+    [after] = await outreaches(cid)
+    # The planner scheduled it inside the contact's hours, so it goes out now; and only once.
+    from agent.scheduling import Window, is_allowed
+    inside = is_allowed(utcnow(), Window.for_campaign(contact_tz=None, campaign_timezone="America/New_York",
+                                                      schedule=None))
+    assert sent == 1 and after.status == ("sent" if inside else "awaiting_execution")
+    assert (await enrollments(client, admin, cid))["Ann"]["attempts"] == (1 if inside else 0)
+    assert await scheduler.dispatch_due(now) == (0 if inside else 1)

@@ -103,6 +103,9 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
         suppressed=suppressed,
         history=[PastOutreach(o.channel, o.status, o.scheduled_at, o.subject, o.body) for o in past],
         instruction=instruction,
+        # A regenerated draft points at the one it replaces (the latest superseded draft).
+        supersedes_id=next((o.id for o in reversed(past) if o.status == OutreachStatus.superseded), None)
+        if instruction else None,
     )
 
 
@@ -132,7 +135,8 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
         channel = state["channel"]
         outreach = Outreach(
             id=new_id("out"), workspace_id=workspace_id, campaign_id=ctx.campaign_id, enrollment_id=ctx.enrollment_id,
-            channel_id=channel.id, planning_run_id=run_id, channel=channel.kind, step=state["step"],
+            channel_id=channel.id, planning_run_id=run_id, supersedes_id=ctx.supersedes_id, channel=channel.kind,
+            step=state["step"],
             status=(OutreachStatus.awaiting_approval if ctx.manual_review else OutreachStatus.awaiting_execution).value,
             scheduled_at=state["scheduled_at"], subject=draft.subject if channel.kind == "email" else None,
             body=draft.body, rationale=draft.rationale, instruction=ctx.instruction, model=state["model"],

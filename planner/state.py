@@ -65,6 +65,7 @@ class PlanContext:
     suppressed: bool
     history: list[PastOutreach] = field(default_factory=list)
     instruction: str | None = None
+    supersedes_id: str | None = None  # the draft a reviewer rejected to get this one
 
 
 @dataclass(frozen=True)

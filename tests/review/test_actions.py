@@ -203,6 +203,7 @@ async def test_reject_and_regenerate_brings_a_new_draft_back_to_the_queue(client
     assert new["id"] != old["id"] and new["enrollment_id"] == old["enrollment_id"]
     assert inbox["counts"]["superseded"] == 1 and inbox["counts"]["awaiting_approval"] == 1
     assert (await outreach_row(new["id"])).instruction == "Lead with the date, May 4."
+    assert (await outreach_row(new["id"])).supersedes_id == old["id"]
     assert (await enrollment_row(old["enrollment_id"])).status == "awaiting_approval"
     assert [e.payload["instruction"] for e in await events(old["id"], "outreach.superseded")] == [
         "Lead with the date, May 4."]

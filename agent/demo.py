@@ -7,13 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 from agent.auth import create_key, get_or_create_workspace, revoke_keys
+from agent.campaigns import lifecycle
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignCreate
 from agent.contacts.normalize import ContactInput
 from agent.contacts.service import add_contacts
 from agent.ids import new_id
 from agent.models import Analysis, Campaign, Goal
-from agent.states import Role
+from agent.states import CampaignAction, Role
 
 DEMO_WORKSPACE = "demo"
 DEMO_KEY_NAME = "demo-serve"
@@ -44,7 +45,8 @@ async def seed(session: AsyncSession) -> tuple[str, str]:
             name="Annual check-up reminders",
             type="follow_up",
             channels=[{"kind": "email", "from_address": "care@clinic.example"}, {"kind": "sms"}, {"kind": "voice"}],
-            execution_mode="manual",
+            # Plans itself as contacts arrive: a fresh demo shows drafts awaiting approval within seconds.
+            execution_mode="on_contact_added",
             manual_review=True,
             timezone="America/New_York",
             brief=("Remind patients whose last visit was over six months ago to book their annual check-up. "
@@ -61,5 +63,6 @@ async def seed(session: AsyncSession) -> tuple[str, str]:
         await add_contacts(session, campaign, [
             ContactInput(first_name=f, last_name=l, email=e, phone=p, properties=props)
             for f, l, e, p, props in _PEOPLE], actor=key.id, source="manual")
+        await lifecycle.campaign_action(session, campaign, CampaignAction.go_live, key.id)
         activity.record(session, workspace_id=ws.id, actor=key.id, kind="demo.seeded", campaign_id=campaign.id)
     return ws.id, raw

@@ -90,6 +90,13 @@ def test_serve_demo_prints_inbox_and_a_working_admin_key_and_seeds_once(settings
         campaigns = httpx.get(f"{base}/v1/campaigns", headers=auth).json()["items"]
         assert [c["name"] for c in campaigns] == ["Annual check-up reminders"]
         assert campaigns[0]["contacts_count"] == 8 and campaigns[0]["manual_review"] is True
+        assert campaigns[0]["status"] == "active"
+        # The in-process scheduler and worker plan the demo by themselves: drafts await approval.
+        deadline = time.monotonic() + 60
+        while len(drafts := httpx.get(f"{base}/v1/outreaches", headers=auth).json()["items"]) < 8:
+            assert time.monotonic() < deadline, drafts
+            time.sleep(0.5)
+        assert {d["status"] for d in drafts} == {"awaiting_approval"} and all("offline" in d["model"] for d in drafts)
         inbox = httpx.get(f"{base}/inbox")
         assert inbox.status_code == 200 and "Overture" in inbox.text and "<script src=\"http" not in inbox.text
         assert httpx.get(f"{base}/readyz").json()["checks"] == {"database": "ok", "broker": "ok"}
@@ -99,6 +106,8 @@ def test_serve_demo_prints_inbox_and_a_working_admin_key_and_seeds_once(settings
         assert httpx.get(f"{base}/v1/campaigns", headers=auth).status_code == 401  # old demo key revoked
         again = httpx.get(f"{base}/v1/campaigns", headers={"Authorization": f"Bearer {new_key}"}).json()["items"]
         assert len(again) == 1 and again[0]["contacts_count"] == 8  # seeded once
+        outreaches = httpx.get(f"{base}/v1/outreaches", headers={"Authorization": f"Bearer {new_key}"}).json()
+        assert len(outreaches["items"]) == 8  # and planned once
 
 
 def test_import_command_imports_with_progress_and_reports_rows(settings, tmp_path):

@@ -26,7 +26,7 @@ from agent.channels import OutboundChannel, OutboundMessage, channel_for
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Contact, Enrollment, Outreach
 from agent.queue import task
-from agent.scheduling import Window, is_allowed
+from agent.scheduling import Window, is_allowed, next_allowed
 from agent.states import (
     APPROVED_ALREADY,
     OUTREACH_TRANSITIONS,
@@ -99,8 +99,18 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
         outreach, campaign, contact, enrollment = loaded
         if campaign.status != CampaignStatus.active:
             return Outcome.campaign_not_active
-        if not is_allowed(now, contact_window(campaign, contact)):
-            return Outcome.outside_hours  # stays awaiting_execution; a later pass sends it in hours
+        window = contact_window(campaign, contact)
+        if not is_allowed(now, window):
+            # Stays awaiting_execution, rescheduled to the contact's next allowed minute so the
+            # scheduler hands it over again then (not on every tick until then).
+            later = next_allowed(now, window, not_after=campaign.end_at)
+            if later is not None and (outreach.scheduled_at is None or later > outreach.scheduled_at):
+                await s.execute(update(Outreach).where(
+                    Outreach.id == outreach.id, Outreach.version == outreach.version,
+                    Outreach.status == OutreachStatus.awaiting_execution.value)
+                    .values(scheduled_at=later, updated_at=now).execution_options(synchronize_session=False))
+                _event(s, outreach, contact.id, "outreach.deferred", {"until": later.isoformat()})
+            return Outcome.outside_hours
         if campaign.manual_review and outreach.approved_by is None:
             reason = "manual review is on and no approval is on record"
             if await move_outreach(s, outreach.id, OutreachAction.fail, version=outreach.version,

@@ -109,9 +109,14 @@ async def test_nothing_is_sent_outside_the_contacts_hours(client, admin):
     too_early = dt.datetime.combine(day, dt.time(10, 59), NY)
     assert await execute(oid, now=too_early) is Outcome.outside_hours
     row = await outreach_row(oid)
+    opens = dt.datetime.combine(day, dt.time(11), NY)
     assert (row.status, row.version) == ("awaiting_execution", items[0]["version"])
+    # Rescheduled to the contact's next allowed minute, so the scheduler leaves it alone until then.
+    assert row.scheduled_at == opens and len(await events(oid, "outreach.deferred")) == 1
+    from planner.scheduler import dispatch_due
+    assert await dispatch_due(too_early) == 0
     assert sandboxed(oid) == [] and await events(oid, "outreach.executing") == []
-    assert await execute(oid, now=dt.datetime.combine(day, dt.time(11), NY)) is Outcome.sent
+    assert await execute(oid, now=opens) is Outcome.sent
 
 
 async def test_the_last_attempt_finishes_the_contact(client, admin):

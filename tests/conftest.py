@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
@@ -16,6 +19,24 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+
+def _serialise_ast_parse() -> None:
+    """CPython 3.11.7 keeps the AST constructor's recursion depth in one global, so two threads
+    in ``ast.parse`` at once fail with "SystemError: AST constructor recursion depth mismatch"
+    (python/cpython#106905). Here the main thread parses (assertion rewriting, failure reports,
+    the layering test) while litellm's logging threads format tracebacks, which parse too
+    (3.11's caret anchors): CI once died of it with INTERNALERROR. One lock makes them take turns."""
+    parse, lock = ast.parse, threading.RLock()
+
+    def serialised(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = serialised
+
+
+_serialise_ast_parse()
+
 from agent.auth import create_key, get_or_create_workspace  # noqa: E402
 from agent.db import dispose_engines, session_scope  # noqa: E402
 from agent.migrate import upgrade  # noqa: E402
@@ -25,6 +46,15 @@ from agent.settings import Settings, _async_url, use_settings  # noqa: E402
 from agent.states import Role  # noqa: E402
 
 PG_URL = os.environ.get("OVERTURE_TEST_DATABASE_URL")
+
+
+def run_in_thread(fn, *args):
+    """``anyio.run`` on a thread of its own: a sync fixture may run while another event loop is
+    running on the test's thread (Playwright's sync API keeps one there)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, fn, *args).result()
+
+
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
@@ -47,7 +77,7 @@ def pg_migrated() -> str:
             await conn.execute(text("CREATE SCHEMA public"))
         await engine.dispose()
 
-    anyio.run(reset)
+    run_in_thread(reset)
     upgrade(url)
     return url
 
@@ -68,7 +98,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite+aiosqlite:///{path}"
     url = request.getfixturevalue("pg_migrated")
-    request.addfinalizer(lambda: anyio.run(_truncate, url))
+    request.addfinalizer(lambda: run_in_thread(_truncate, url))
     return url
 
 

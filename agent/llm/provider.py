@@ -99,6 +99,12 @@ class OfflineLLM(CustomLLM):
 
 
 def register(litellm: Any) -> None:
-    """Put the offline model in ``litellm.custom_provider_map`` (idempotent)."""
+    """Put the offline model in ``litellm.custom_provider_map`` and its price (nothing) in
+    litellm's cost map (idempotent). Unpriced, every offline call made litellm raise and format
+    a traceback twice while costing it, once on a thread of its own."""
     others = [item for item in litellm.custom_provider_map if item.get("provider") != PROVIDER]
     litellm.custom_provider_map = [*others, {"provider": PROVIDER, "custom_handler": OfflineLLM()}]
+    free = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "litellm_provider": PROVIDER,
+            "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0, "mode": "chat",
+            "max_input_tokens": 1_000_000, "max_output_tokens": 100_000}
+    litellm.register_model({f"{PROVIDER}/offline": free, "offline": free})

@@ -6,8 +6,10 @@ compare-and-set on (id, status, and version when the caller saw one).
 
 Sending is three short transactions: claim (``awaiting_execution`` -> ``executing``), the
 channel call outside any transaction, then the result. A message delivered twice finds the
-outreach no longer ``awaiting_execution`` and sends nothing; a crash between claim and result
-leaves ``executing`` for a person to settle (never resent automatically).
+outreach no longer ``awaiting_execution`` and sends nothing. A crash between claim and result
+leaves ``executing``: once that has lasted longer than :data:`EXECUTING_LEASE`, the reconciler
+moves it to ``unknown`` (:func:`mark_unknown`) and the enrollment to ``error/system_error`` for
+a person to settle. Nothing is ever resent automatically: the provider may have accepted it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ from agent.states import (
 
 log = logging.getLogger(__name__)
 O = OutreachStatus
+
+# How long an outreach may stay ``executing`` before the reconciler takes its worker for dead.
+# A send is one provider call (adapters time out well within this); voice calls that keep the
+# outreach ``executing`` for the whole call will need a longer lease or a heartbeat.
+EXECUTING_LEASE = dt.timedelta(minutes=15)
+UNKNOWN_REASON = "the worker stopped while sending; check the provider before resending"
 
 
 def allowed_from(action: OutreachAction) -> frozenset[OutreachStatus]:
@@ -136,27 +144,68 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
         result = await sender.send(message)
     except Exception as exc:  # the provider refused; record it, never resend blindly
         log.exception("sending outreach %s failed", outreach.id)
+        error = f"{type(exc).__name__}: {exc}"[:500]
         async with session_scope() as s:
             if await move_outreach(s, outreach.id, OutreachAction.fail, version=claimed,
-                                   values={"error": f"{type(exc).__name__}: {exc}"[:500]}) is not None:
+                                   values={"error": error}) is not None:
                 _event(s, outreach, contact.id, "outreach.failed", {"reason": type(exc).__name__})
                 await s.execute(update(Enrollment).where(
                     Enrollment.id == enrollment.id, Enrollment.status == EnrollmentStatus.executing.value)
                     .values(status=EnrollmentStatus.error.value, substatus=Substatus.system_error.value,
                             version=Enrollment.version + 1, updated_at=now)
                     .execution_options(synchronize_session=False))
+            else:
+                await _late_result(s, outreach, contact.id, claimed, now,
+                                   values={"error": f"{UNKNOWN_REASON}; the send then failed: {error}"[:500]},
+                                   payload={"result": "failed", "reason": type(exc).__name__})
         return Outcome.failed
     async with session_scope() as s:
         done = await move_outreach(s, outreach.id, OutreachAction.send, version=claimed,
                                    values={"provider_message_id": result.provider_message_id, "sent_at": now})
         if done is None:
-            log.warning("outreach %s changed while sending; result not recorded", outreach.id)
+            log.warning("outreach %s changed while sending; result not recorded as a send", outreach.id)
+            await _late_result(s, outreach, contact.id, claimed, now,
+                               values={"provider_message_id": result.provider_message_id},
+                               payload={"result": "sent", "provider": result.provider,
+                                        "provider_message_id": result.provider_message_id})
             return Outcome.not_ready
         _event(s, outreach, contact.id, "outreach.sent",
                {"provider": result.provider, "provider_message_id": result.provider_message_id,
                 "channel": message.channel, "to": message.to, "subject": message.subject, "body": message.body})
         await _after_attempt(s, campaign, enrollment.id, now)
     return Outcome.sent
+
+
+async def mark_unknown(s: AsyncSession, o: Outreach, contact_id: str, *, now: dt.datetime) -> bool:
+    """Give up on an outreach whose worker stopped mid-send; False if it moved on meanwhile.
+
+    ``executing`` -> ``unknown`` by compare-and-set on the version it was claimed at, with the
+    reason in ``error``; its enrollment leaves ``executing`` for ``error/system_error`` (not
+    plannable, so nothing more goes to the contact until a person settles it). Nothing is resent.
+    """
+    moved = await move_outreach(s, o.id, OutreachAction.lose, version=o.version, values={"error": UNKNOWN_REASON})
+    if moved is None:
+        return False  # its worker recorded a result after all
+    await s.execute(update(Enrollment).where(
+        Enrollment.id == o.enrollment_id, Enrollment.status == EnrollmentStatus.executing.value)
+        .values(status=EnrollmentStatus.error.value, substatus=Substatus.system_error.value,
+                version=Enrollment.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False))
+    _event(s, o, contact_id, "outreach.unknown",
+           {"reason": UNKNOWN_REASON, "claimed_at": o.updated_at.isoformat(), "version": moved})
+    return True
+
+
+async def _late_result(s: AsyncSession, o: Outreach, contact_id: str, claimed: int, now: dt.datetime, *,
+                       values: dict[str, Any], payload: dict[str, Any]) -> None:
+    """A send outlived its lease: the reconciler already gave up on it (``unknown``, one version
+    after our claim). Keep what the provider answered on the row and in the history for the
+    person settling it; the status stays ``unknown`` (no automatic move out of it)."""
+    kept = await s.execute(update(Outreach).where(
+        Outreach.id == o.id, Outreach.status == O.unknown.value, Outreach.version == claimed + 1)
+        .values(**values, version=Outreach.version + 1, updated_at=now).execution_options(synchronize_session=False))
+    if kept.rowcount == 1:
+        _event(s, o, contact_id, "outreach.late_result", payload)
 
 
 async def _after_attempt(s: AsyncSession, campaign: Campaign, enrollment_id: str, now: dt.datetime) -> None:

@@ -240,6 +240,7 @@ class OutreachAction(StrEnum):
     claim = "claim"
     send = "send"
     fail = "fail"
+    lose = "lose"  # the reconciler: the worker stopped mid-send, the outcome is unknown
 
 
 O = OutreachStatus
@@ -256,6 +257,9 @@ OUTREACH_TRANSITIONS: dict[OutreachAction, tuple[frozenset[OutreachStatus], Outr
     OutreachAction.send: (frozenset({O.executing}), O.sent),
     # Refused before the claim (no approval on record) or failed while sending.
     OutreachAction.fail: (frozenset({O.awaiting_execution, O.executing}), O.failed),
+    # The worker that claimed it stopped before recording the result (found by the reconciler
+    # after the executing lease): the provider may have it, so it is never resent.
+    OutreachAction.lose: (frozenset({O.executing}), O.unknown),
 }
 
 # Statuses in which an approval is already on record: approving again changes nothing.

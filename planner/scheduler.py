@@ -2,10 +2,11 @@
 
 ``tick`` (every few seconds inside ``overture serve`` on the embedded defaults, or in
 ``overture scheduler``) re-enqueues plans whose worker died (expired lease) and queued run items
-whose message may be lost, and starts planning runs for campaigns that plan by themselves:
-scheduled ones once their start time has come, "on contact added" ones as contacts arrive,
-and follow-ups whose next attempt is due; and it hands outreaches awaiting execution to the
-executor once their scheduled time has come. Re-enqueueing is always safe: the planner's claim lets
+whose message may be lost, moves sends whose worker died (``executing`` past its lease) to
+``unknown`` for a person (never resending them), and starts planning runs for campaigns that
+plan by themselves: scheduled ones once their start time has come, "on contact added" ones as
+contacts arrive, and follow-ups whose next attempt is due; and it hands outreaches awaiting
+execution to the executor once their scheduled time has come. Re-enqueueing is always safe: the planner's claim lets
 exactly one message per enrollment draft.
 """
 
@@ -17,6 +18,7 @@ import logging
 
 from sqlalchemy import and_, func, or_, select, update
 
+from agent import executor
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
@@ -33,8 +35,32 @@ _SELF_PLANNING = (ExecutionMode.scheduled.value, ExecutionMode.on_contact_added.
 _ACTIVE_RUN = (JobStatus.queued.value, JobStatus.running.value)
 
 
-async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STALL) -> int:
-    """Re-enqueue expired planning leases and the queued items of stalled runs; returns messages sent.
+async def settle_lost_sends(now: dt.datetime | None = None, *, lease: dt.timedelta = executor.EXECUTING_LEASE,
+                            limit: int = 500) -> int:
+    """Move outreaches ``executing`` for longer than ``lease`` to ``unknown``; how many moved.
+
+    Their worker died between the claim and the result (a claim sets ``updated_at``, and nothing
+    else touches an ``executing`` row), so whether the provider took the message is unknown:
+    it is never sent again; a person checks the provider and decides.
+    """
+    now = now or utcnow()
+    async with session_scope() as s:
+        stuck = (await s.execute(
+            select(Outreach, Enrollment.contact_id).join(Enrollment, Enrollment.id == Outreach.enrollment_id)
+            .where(Outreach.status == OutreachStatus.executing.value, Outreach.updated_at < now - lease)
+            .order_by(Outreach.updated_at).limit(limit))).all()
+        moved = 0
+        for outreach, contact_id in stuck:
+            moved += await executor.mark_unknown(s, outreach, contact_id, now=now)
+    if moved:
+        log.warning("reconciler moved %d outreach(es) stuck while sending to unknown", moved)
+    return moved
+
+
+async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STALL,
+                    executing_lease: dt.timedelta = executor.EXECUTING_LEASE) -> int:
+    """Settle lost sends, re-enqueue expired planning leases and the queued items of stalled runs;
+    returns messages sent (sends moved to ``unknown`` send nothing and are not counted).
 
     A run has stalled when none of its items moved for ``stall`` and none of its enrollments is
     under a live planning lease: its remaining messages died with a worker (a broker such as Redis
@@ -42,6 +68,7 @@ async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STA
     merely slow keeps moving, so it is never flooded with duplicates.
     """
     now = now or utcnow()
+    await settle_lost_sends(now, lease=executing_lease)
     async with session_scope() as s:
         expired = (await s.execute(
             select(Enrollment.id, PlanningRunItem.run_id)

@@ -237,6 +237,19 @@ async def edit(session: AsyncSession, who: Principal, outreach_id: str, *, versi
                                    errors=[{"loc": ["body", v.field], "message": v.message, "code": str(v.code)}
                                            for v in violations])
     if "scheduled_at" in changes:
+        # A minute's grace for picking "now" and saving it. An unchanged time (a client echoing the
+        # draft back, a form showing it to the minute) may have passed while the draft waited: it
+        # is sent as soon as it is due.
+        unchanged = o.scheduled_at is not None and scheduled_at is not None and \
+            abs(scheduled_at - o.scheduled_at) < dt.timedelta(minutes=1)
+        if scheduled_at is not None and not unchanged and scheduled_at < utcnow() - dt.timedelta(seconds=60):
+            raise ValidationFailed("scheduled_at is in the past", code="scheduled_in_past",
+                                   errors=[{"loc": ["body", "scheduled_at"], "message": "in the past"}])
+        if scheduled_at is not None and campaign.end_at is not None and scheduled_at > campaign.end_at:
+            raise ValidationFailed(f"scheduled_at is after the campaign ends ({campaign.end_at.isoformat()})",
+                                   code="after_campaign_end",
+                                   errors=[{"loc": ["body", "scheduled_at"],
+                                            "message": f"after the campaign's end_at {campaign.end_at.isoformat()}"}])
         if scheduled_at is None or not is_allowed(scheduled_at, contact_window(campaign, c)):
             raise ValidationFailed("scheduled_at is outside the contact's allowed hours", code="outside_allowed_hours",
                                    errors=[{"loc": ["body", "scheduled_at"],

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.db import utcnow
 from agent.ids import new_id
-from agent.models import ApiKey, Workspace
+from agent.models import ApiKey, WebSession, Workspace
 from agent.settings import get_settings
 from agent.states import Role
 
@@ -78,3 +79,47 @@ async def resolve_key(session: AsyncSession, raw: str) -> Principal | None:
     if row is None:
         return None
     return Principal(key_id=row.id, workspace_id=row.workspace_id, role=Role(row.role))
+
+
+# --- inbox web sessions ------------------------------------------------------------------------
+
+SESSION_TTL = dt.timedelta(hours=12)
+
+
+@dataclass(frozen=True, slots=True)
+class WebLogin:
+    """A signed-in browser: who it acts as and the CSRF token its forms must carry."""
+
+    principal: Principal
+    csrf_token: str
+
+
+async def start_web_session(session: AsyncSession, principal: Principal) -> tuple[str, WebLogin]:
+    """A new session for the key behind ``principal``; returns the cookie token (shown once)."""
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    session.add(WebSession(id=new_id("web"), token_hash=hash_key(token), key_id=principal.key_id, csrf_token=csrf,
+                           expires_at=utcnow() + SESSION_TTL))
+    # Expired sessions of the same key go now; nothing else needs to sweep them.
+    await session.execute(delete(WebSession).where(WebSession.key_id == principal.key_id,
+                                                   WebSession.expires_at < utcnow()))
+    await session.flush()
+    return token, WebLogin(principal, csrf)
+
+
+async def resolve_web_session(session: AsyncSession, token: str) -> WebLogin | None:
+    """The live session for a cookie token: unknown, expired and revoked-key sessions are None."""
+    if not token:
+        return None
+    row = (await session.execute(
+        select(ApiKey.id, ApiKey.workspace_id, ApiKey.role, WebSession.csrf_token)
+        .join(ApiKey, ApiKey.id == WebSession.key_id)
+        .where(WebSession.token_hash == hash_key(token), WebSession.expires_at > utcnow(),
+               ApiKey.revoked_at.is_(None)))).first()
+    if row is None:
+        return None
+    return WebLogin(Principal(key_id=row.id, workspace_id=row.workspace_id, role=Role(row.role)), row.csrf_token)
+
+
+async def end_web_session(session: AsyncSession, token: str) -> None:
+    await session.execute(delete(WebSession).where(WebSession.token_hash == hash_key(token)))

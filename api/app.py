@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from agent import llm
 from agent.db import dispose_engines
@@ -64,5 +65,6 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(RequireBearer)  # outermost: runs first
     for module in (health, campaigns, contacts, activity, planning, review, web):
         app.include_router(module.router)
+    app.mount("/inbox/static", StaticFiles(directory=web.STATIC_DIR), name="inbox-static")
     app.state.settings = settings
     return app

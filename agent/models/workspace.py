@@ -45,3 +45,19 @@ class IdempotencyRecord(Base):
     headers: Mapped[dict[str, Any] | None]
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = created_column()
+
+
+class WebSession(Base):
+    """A signed-in inbox browser: the cookie carries a random token, the table only its hash.
+
+    The API key the person signed in with is never stored in the browser; revoking that key ends
+    every session made with it.
+    """
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = id_column()
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str] = fk("api_keys.id")
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = created_column()
+    expires_at: Mapped[dt.datetime]

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -97,8 +98,13 @@ def test_serve_demo_prints_inbox_and_a_working_admin_key_and_seeds_once(settings
             assert time.monotonic() < deadline, drafts
             time.sleep(0.5)
         assert {d["status"] for d in drafts} == {"awaiting_approval"} and all("offline" in d["model"] for d in drafts)
-        inbox = httpx.get(f"{base}/inbox")
-        assert inbox.status_code == 200 and "Overture" in inbox.text and "<script src=\"http" not in inbox.text
+        # The printed key signs in to the printed inbox, which lists the eight drafts.
+        with httpx.Client(base_url=base, follow_redirects=True) as browser:
+            signin = browser.get("/inbox")
+            token = re.search(r'name="signin_token" value="([^"]+)"', signin.text).group(1)
+            inbox = browser.post("/inbox/signin", data={"key": key, "signin_token": token})
+        assert inbox.status_code == 200 and inbox.text.count('<li class="item') == 8
+        assert "http" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', inbox.text))  # every asset is local
         assert httpx.get(f"{base}/readyz").json()["checks"] == {"database": "ok", "broker": "ok"}
     with _serve(settings, "--demo") as (base, lines):
         new_key = next(l.split("Admin key:")[1].strip() for l in lines if "Admin key:" in l)

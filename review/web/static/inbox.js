@@ -1,0 +1,133 @@
+// Overture inbox: keyboard shortcuts and small comforts over plain server-rendered forms.
+// Everything works without this script; it only saves clicks.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");  // the buttons open the panels; hide their fallbacks
+
+  function byId(id) { return document.getElementById(id); }
+
+  function typing(target) {
+    return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+  }
+
+  function openPanel(id, focusId) {
+    ["edit-panel", "reject-panel"].forEach(function (other) {
+      var panel = byId(other);
+      if (panel) panel.open = other === id;
+    });
+    var panel = byId(id);
+    if (!panel) return;
+    panel.scrollIntoView({block: "nearest"});
+    var field = byId(focusId);
+    if (field) { field.focus(); if (field.setSelectionRange && field.value) field.setSelectionRange(field.value.length, field.value.length); }
+  }
+
+  function go(linkId) {
+    var link = byId(linkId);
+    if (link) window.location.assign(link.href);
+  }
+
+  function submitOnce(form) {
+    if (!form || form.dataset.sent) return;
+    form.dataset.sent = "1";
+    form.requestSubmit();
+  }
+
+  // A form is sent once: a double click or a held key never posts twice.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset.posting) { event.preventDefault(); return; }
+    if (form.method === "post") form.dataset.posting = "1";
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var help = byId("help");
+    if (event.key === "Escape") {
+      ["edit-panel", "reject-panel"].forEach(function (id) { var p = byId(id); if (p) p.open = false; });
+      if (document.activeElement && typing(document.activeElement)) document.activeElement.blur();
+      return;
+    }
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && typing(event.target)) {
+      event.preventDefault();
+      submitOnce(event.target.form);
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (help && help.open && event.key !== "?") return;
+    switch (event.key) {
+      case "j": go("next"); break;
+      case "k": go("prev"); break;
+      case "a": submitOnce(byId("approve-form")); break;
+      case "e": openPanel("edit-panel", "edit-body"); break;
+      case "r": openPanel("reject-panel", "reject-instruction"); break;
+      case "x": toggleSelected(); break;
+      case "/": var search = byId("search"); if (search) search.focus(); break;
+      case "?": if (help) { if (help.open) help.close(); else help.showModal(); } break;
+      default: return;
+    }
+    event.preventDefault();
+  });
+
+  function picks() { return Array.prototype.slice.call(document.querySelectorAll("input.pick")); }
+
+  function updateCount() {
+    var n = picks().filter(function (p) { return p.checked; }).length;
+    var label = byId("selected-count");
+    if (label) label.textContent = n ? "(" + n + ")" : "";
+    var button = byId("approve-selected");
+    if (button) button.disabled = n === 0;
+  }
+
+  function toggleSelected() {
+    var row = document.querySelector(".item.selected input.pick");
+    if (row) { row.checked = !row.checked; updateCount(); }
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "select-all") {
+      picks().forEach(function (p) { p.checked = event.target.checked; });
+    }
+    if (event.target.classList.contains("pick") || event.target.id === "select-all") updateCount();
+  });
+
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-open]");
+    if (opener) {
+      var id = opener.getAttribute("data-open");
+      openPanel(id, id === "edit-panel" ? "edit-body" : "reject-instruction");
+    }
+  });
+
+  // Poll the counts for this page's filters: new drafts (a redraft, the planner's next run) and
+  // other reviewers' work show up as live tab counts and an offer to reload.
+  function watch() {
+    var live = byId("live");
+    if (!live || !window.fetch) return;
+    var delay = 5000;
+    function poll() {
+      if (document.hidden) { setTimeout(poll, delay); return; }
+      fetch(live.dataset.url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (counts) {
+          if (!counts) return;
+          Object.keys(counts).forEach(function (slug) {
+            var badge = document.querySelector('.tab[data-tab="' + slug + '"] .count');
+            if (badge) badge.textContent = counts[slug];
+          });
+          if (String(counts[live.dataset.tab]) !== live.dataset.count) live.hidden = false;
+        })
+        .catch(function () {})
+        .then(function () { setTimeout(poll, delay); });
+    }
+    setTimeout(poll, delay);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    watch();
+    updateCount();
+    var selected = document.querySelector(".item.selected");
+    if (selected) selected.scrollIntoView({block: "nearest"});
+    var open = document.querySelector("details.panel[open] textarea");
+    if (open) open.focus();
+  });
+})();

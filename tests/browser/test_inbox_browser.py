@@ -1,0 +1,226 @@
+"""The review inbox in a real browser: sign in, filter, open, edit, approve with the keyboard,
+reject with an instruction and see the new draft arrive, approve many, execute all approved.
+
+Each test drives headless Chromium against a live server; what the page shows is checked
+against what the API then reports, so a page that only looks right fails.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from agent.channels.sandbox import SANDBOX
+from agent.states import Role
+from tests.browser.conftest import LiveServer, run_async, save_screenshot
+from tests.conftest import bearer
+from tests.review import by_name, people, queue_with_drafts, zone_at_noon
+
+
+def seed(live: LiveServer, n: int = 3, **campaign) -> tuple[str, dict[str, dict]]:
+    """A live campaign with ``n`` drafts in the queue, made by an admin through the HTTP API."""
+    key = live.key(Role.admin)
+
+    async def go() -> tuple[str, list[dict]]:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            return await queue_with_drafts(client, bearer(key), n, **campaign)
+
+    cid, items = run_async(go)
+    return cid, by_name(items)
+
+
+def api(live: LiveServer, key: str, path: str, **params) -> dict:
+    r = httpx.get(live.url + path, params=params, headers=bearer(key), timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def sign_in(page: Page, key: str) -> None:
+    page.goto("/inbox")
+    expect(page).to_have_url(re.compile(r"/inbox/signin$"))
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/inbox$"))
+    scripted(page)
+
+
+def open_draft(page: Page, name: str) -> None:
+    """Click a contact's draft in the list and wait until its page has loaded (and its script)."""
+    link = page.locator(".item", has_text=name).locator("a")
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_url(lambda url: url.endswith(href))
+    expect(page.locator(".detail h2")).to_have_text(name)
+    scripted(page)
+
+
+def scripted(page: Page) -> None:
+    """Wait until the page's script has run, so its keyboard shortcuts are live."""
+    page.wait_for_function("document.documentElement.classList.contains('js')")
+
+
+def test_sign_in_keeps_the_key_out_of_the_browser_and_sign_out_ends_the_session(page: Page, live: LiveServer):
+    key = live.key(Role.approver)
+    seed(live, 2)
+    page.goto("/inbox/signin")
+    page.fill("#key", "ovk_not-a-real-key")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_contain_text("unknown or revoked")
+
+    page.fill("#key", key)
+    page.click("button[type=submit]")
+    expect(page.locator(".tab.active")).to_contain_text("To review 2")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "overture_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/inbox"
+    assert key not in cookie["value"]
+    assert page.evaluate("document.cookie") == ""  # scripts can read no session
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("status")).to_contain_text("Signed out")
+    page.goto("/inbox")
+    expect(page).to_have_url(re.compile(r"/inbox/signin$"))
+
+
+def test_filter_open_edit_and_approve_with_the_keyboard(page: Page, live: LiveServer):
+    key = live.key(Role.approver)
+    _, email = seed(live, 3)
+    _, sms = seed(live, channels=("sms",), contacts=[{"name": "Zed Park", "phone": "212 555 0100"}])
+    sign_in(page, key)
+    expect(page.locator(".tab.active .count")).to_have_text("4")
+
+    page.select_option("select[name=channel]", "sms")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".item")).to_have_count(1)
+    expect(page.locator(".item .name")).to_have_text("Zed Park")
+
+    page.get_by_role("link", name="Clear").click()
+    page.fill("#search", "bo@example")
+    page.keyboard.press("Enter")
+    expect(page.locator(".item")).to_have_count(1)
+    page.get_by_role("link", name="Clear").click()
+    expect(page.locator(".item")).to_have_count(4)
+
+    # Open Bo's draft from the list, edit it from the keyboard, save with Ctrl+Enter.
+    open_draft(page, "Bo Chen")
+    page.keyboard.press("e")
+    expect(page.locator("#edit-body")).to_be_focused()
+    page.fill("#edit-body", "Hi Bo,\n\nA seat is saved for you on May 4. Reply yes to keep it.")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_role("status")).to_contain_text("new revision")
+    expect(page.locator("#detail-body")).to_contain_text("A seat is saved for you on May 4.")
+    expect(page.locator("#revisions li")).to_have_count(2)
+    scripted(page)
+
+    # j/k move the selection; a approves and moves on to the next draft.
+    names = page.locator(".item .name").all_inner_texts()  # drafts are planned concurrently: any order
+    at = names.index("Bo Chen")
+    away, back = ("k", "j") if at > 0 else ("j", "k")
+    page.keyboard.press(away)
+    expect(page.locator(".detail h2")).to_have_text(names[at - 1] if at > 0 else names[1])
+    scripted(page)
+    page.keyboard.press(back)
+    expect(page.locator(".detail h2")).to_have_text("Bo Chen")
+    scripted(page)
+    page.keyboard.press("a")
+    expect(page.get_by_role("status")).to_contain_text("Approved")
+    expect(page.locator(".detail h2")).not_to_have_text("Bo Chen")
+    expect(page.locator(".tab[data-tab=approved] .count")).to_have_text("1")
+
+    bo = api(live, key, f"/v1/outreaches/{email['Bo']['id']}")
+    assert bo["status"] == "approved" and bo["approved_by"] and bo["version"] == 3
+    assert bo["body"] == "Hi Bo,\n\nA seat is saved for you on May 4. Reply yes to keep it."
+    assert [e["kind"] for e in bo["history"]][-2:] == ["outreach.edited", "outreach.approved"]
+    assert api(live, key, f"/v1/outreaches/{sms['Zed']['id']}")["status"] == "awaiting_approval"
+
+    page.keyboard.press("?")
+    expect(page.locator("dialog#help")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog#help")).to_be_hidden()
+
+
+def test_an_edit_that_breaks_a_channel_rule_is_refused_with_the_text_kept(page: Page, live: LiveServer):
+    key = live.key(Role.approver)
+    _, drafts = seed(live, 1)
+    sign_in(page, key)
+    page.click("#edit-button")
+    page.fill("#edit-subject", "")
+    page.fill("#edit-body", "My new words stay here")
+    page.click("#save-edit")
+    expect(page.get_by_role("alert")).to_contain_text("subject")
+    expect(page.locator("#edit-body")).to_have_value("My new words stay here")
+    ann = api(live, key, f"/v1/outreaches/{drafts['Ann']['id']}")
+    assert ann["version"] == 1 and ann["revisions"] == []
+
+
+def test_reject_with_an_instruction_brings_a_new_draft_into_the_queue(page: Page, live: LiveServer):
+    key = live.key(Role.approver)
+    cid, drafts = seed(live, 2)
+    sign_in(page, key)
+    open_draft(page, "Ann Lee")
+    page.keyboard.press("r")
+    expect(page.locator("#reject-instruction")).to_be_focused()
+    page.keyboard.type("Lead with the date, May 4.")
+    page.fill("#reject-reason", "Too vague")
+    page.click("#reject-regenerate")
+    expect(page.get_by_role("status")).to_contain_text("new draft is being written")
+
+    # The planner redrafts in the background; the page notices the queue changed and offers it.
+    if not page.locator(".item", has_text="Ann Lee").count():
+        expect(page.locator("#live")).to_be_visible(timeout=20_000)
+        expect(page.locator(".tab[data-tab=review] .count")).to_have_text("2")
+        page.click("#reload")
+    open_draft(page, "Ann Lee")
+    expect(page.locator(".detail")).to_contain_text("Reviewer's instruction: Lead with the date, May 4.")
+    new_id = page.locator(".item.selected").get_attribute("data-id")
+    assert new_id != drafts["Ann"]["id"]
+    expect(page.locator(".tab[data-tab=rejected] .count")).to_have_text("1")
+
+    old = api(live, key, f"/v1/outreaches/{drafts['Ann']['id']}")
+    assert old["status"] == "superseded"
+    superseded = [e for e in old["history"] if e["kind"] == "outreach.superseded"]
+    assert superseded and superseded[0]["payload"]["reason"] == "Too vague"
+    assert api(live, key, f"/v1/outreaches/{new_id}")["instruction"] == "Lead with the date, May 4."
+
+
+def test_approve_many_then_execute_all_approved_after_confirming(page: Page, live: LiveServer):
+    key = live.key(Role.approver)
+    cid, drafts = seed(live, 3, contacts=people(3, timezone=zone_at_noon()))
+    sign_in(page, key)
+    expect(page.locator("#approve-selected")).to_be_disabled()
+    page.check("#select-all")
+    expect(page.locator("#selected-count")).to_have_text("(3)")
+    save_screenshot(page, "inbox")
+    page.click("#approve-selected")
+    expect(page.get_by_role("status")).to_contain_text("Approved 3; 0 could not")
+    expect(page.locator(".list .empty")).to_contain_text("Nothing waits for review")
+
+    page.click("#execute-approved")
+    expect(page.locator(".confirm-list li")).to_contain_text("3 approved drafts")
+    assert api(live, key, "/v1/outreaches", campaign_id=cid)["counts"]["approved"] == 3  # nothing sent yet
+    page.get_by_role("button", name="Send 3 now").click()
+    expect(page.get_by_role("status")).to_contain_text("Queued 3")
+
+    for _ in range(100):
+        if api(live, key, "/v1/outreaches", campaign_id=cid)["counts"]["sent"] == 3:
+            break
+        page.wait_for_timeout(100)
+    sent = {m.outreach_id for m in SANDBOX.outbox}
+    assert {d["id"] for d in drafts.values()} <= sent
+    page.goto("/inbox?tab=sent")
+    expect(page.locator(".item")).to_have_count(3)
+
+    # Executing again queues nothing: the confirmation page has nothing left to send.
+    page.goto("/inbox/execute")
+    expect(page.locator(".confirm-card")).to_contain_text("No campaign has approved drafts")
+
+
+def test_a_viewer_reads_the_queue_but_gets_no_actions(page: Page, live: LiveServer):
+    seed(live, 1)
+    sign_in(page, live.key(Role.viewer))
+    expect(page.locator(".detail h2")).to_have_text("Ann Lee")
+    expect(page.locator("#approve")).to_have_count(0)
+    expect(page.locator("#execute-approved")).to_have_count(0)
+    page.keyboard.press("a")  # the shortcut finds no form to send
+    expect(page.locator(".tab[data-tab=approved] .count")).to_have_text("0")

@@ -30,7 +30,6 @@ from agent.models import Campaign, Contact, Enrollment, Outreach
 from agent.queue import task
 from agent.scheduling import Window, is_allowed, next_allowed
 from agent.states import (
-    APPROVED_ALREADY,
     OUTREACH_TRANSITIONS,
     CampaignStatus,
     ChannelKind,

@@ -85,7 +85,7 @@ def test_keys_create_refuses_an_unknown_role(settings):
 def test_serve_demo_prints_inbox_and_a_working_admin_key_and_seeds_once(settings):
     with _serve(settings, "--demo") as (base, lines):
         text = "".join(lines)
-        assert f"/inbox" in text
+        assert "/inbox" in text
         key = next(l.split("Admin key:")[1].strip() for l in lines if "Admin key:" in l)
         auth = {"Authorization": f"Bearer {key}"}
         campaigns = httpx.get(f"{base}/v1/campaigns", headers=auth).json()["items"]

@@ -1,0 +1,350 @@
+"""The live-call engine: one assistant turn at a time, for every voice protocol (OpenAI hook, Retell).
+
+Latency is the product. The first request of a call does one short transaction before asking
+the model (open the call, record the caller's turns, read what the prompt needs); the later turns
+of the call reuse what this process read then (for ``_RecentCalls.ttl`` seconds) and touch the
+database only after the model has answered. The engine renders ``voice/system.j2``, hands out
+the model's deltas as they arrive and, when the stream ends, records the new caller turns and the
+reply in one short transaction. The model ends a conversation by finishing its reply with
+``END_CALL``; the engine strips the marker (even split across deltas) and sets ``Reply.end_call``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent import activity, llm
+from agent.db import session_scope, utcnow
+from agent.models import Campaign, Contact, Conversation, Goal, Outreach
+from agent.prompting import default_prompts, render
+from agent.states import OutreachStatus
+from agent.voice.calls import INBOUND, CallContext, CallInfo, open_call, record_turns
+
+log = logging.getLogger(__name__)
+
+TASK = "voice"
+TEMPLATE = "voice/system.j2"
+END_CALL = "[END_CALL]"
+_END_RE = re.compile(re.escape(END_CALL), re.IGNORECASE)
+_MODEL_TURNS = 80  # the model sees the latest turns; every turn is still recorded
+_HISTORY = 6
+_EXCERPT = 240
+_OPEN_ATTEMPTS = 3
+_SENT = (OutreachStatus.sent.value, OutreachStatus.delivered.value)
+
+
+# -- the platform's messages -----------------------------------------------------------------
+
+def _text(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content.strip()
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping)).strip()
+    return ""
+
+
+def split_messages(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[tuple[str, str]]]:
+    """(the platform's system messages, the spoken turns as (role, text)); tool traffic is dropped."""
+    platform: list[str] = []
+    turns: list[tuple[str, str]] = []
+    for message in messages:
+        role, text = message.get("role"), _text(message)
+        if not text:
+            continue
+        if role in ("system", "developer"):
+            platform.append(text)
+        elif role in ("user", "assistant"):
+            turns.append((str(role), text))
+    return platform, turns
+
+
+# -- the end-of-call marker ------------------------------------------------------------------
+
+class _Marker:
+    """Passes text through, holding back what may still turn out to be ``END_CALL`` (or the
+    space before it) until the next delta settles it. Text after the marker is dropped."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+        self.parts: list[str] = []
+        self.seen = False
+
+    def feed(self, delta: str) -> str:
+        if self.seen:
+            return ""
+        self.pending += delta
+        found = _END_RE.search(self.pending)
+        if found:
+            self.seen = True
+            out, self.pending = self.pending[: found.start()].rstrip(), ""
+            return self._emit(out)
+        hold = 0
+        for size in range(min(len(self.pending), len(END_CALL) - 1), 0, -1):
+            if END_CALL.startswith(self.pending[-size:].upper()):
+                hold = size
+                break
+        while hold < len(self.pending) and self.pending[-hold - 1].isspace():
+            hold += 1
+        out = self.pending[: len(self.pending) - hold]
+        self.pending = self.pending[len(out):]
+        return self._emit(out)
+
+    def flush(self) -> str:
+        out, self.pending = ("" if self.seen else self.pending.rstrip()), ""
+        return self._emit(out)
+
+    def _emit(self, text: str) -> str:
+        if text:
+            self.parts.append(text)
+        return text
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts).strip()
+
+
+# -- one assistant turn ----------------------------------------------------------------------
+
+class Reply:
+    """One assistant turn being produced: ``async for delta in reply``; then ``end_call``, ``text``.
+
+    Also: ``context`` (the call), ``prompt_version``, ``model`` and, once finished, ``result``
+    (tokens and cost). Close it (``aclose``) if you stop reading early: the caller's turns are
+    still recorded, the unfinished reply is not (the platform's next request says what was heard).
+    """
+
+    def __init__(self, context: CallContext, turns: list[tuple[str, str]], messages: list[dict[str, Any]],
+                 params: dict[str, Any], prompt_version: str, model: str) -> None:
+        self.context = context
+        self.prompt_version = prompt_version
+        self.model = model
+        self.end_call = False
+        self.text = ""
+        self.result: llm.LLMResult | None = None
+        self.finished = False
+        self._turns = turns
+        self._messages = messages
+        self._params = params
+        self._deltas = self._run()
+
+    @property
+    def conversation_id(self) -> str:
+        return self.context.conversation_id
+
+    def __aiter__(self) -> Reply:
+        return self
+
+    async def __anext__(self) -> str:
+        return await self._deltas.__anext__()
+
+    async def aclose(self) -> None:
+        await self._deltas.aclose()
+
+    async def _run(self) -> AsyncIterator[str]:
+        marker = _Marker()
+        stream = llm.stream(TASK, self._messages, **self._params)
+        said = False  # the reply reached its end, or broke after being partly said
+        try:
+            async with stream:
+                async for delta in stream:
+                    out = marker.feed(delta)
+                    if out:
+                        yield out
+                tail = marker.flush()
+                if tail:
+                    yield tail
+            said = True
+        except llm.LLMError:
+            said = True
+            raise
+        finally:
+            self.text, self.end_call, self.result, self.finished = marker.text, marker.seen, stream.result, said
+            # Its own task: a dropped connection cancels us, not the write.
+            await asyncio.shield(asyncio.ensure_future(self._record(said)))
+
+    async def _record(self, with_reply: bool) -> None:
+        turns = [*self._turns, ("assistant", self.text)] if with_reply and self.text else self._turns
+        try:
+            async with session_scope() as session:
+                await record_turns(session, self.conversation_id, turns)
+        except Exception:  # noqa: BLE001 - the caller already heard it; the end-of-call report has it too
+            log.exception("could not record the turns of conversation %s", self.conversation_id)
+
+
+class _RecentCalls:
+    """Calls this process answered lately: their context and prompt facts, so the later turns of
+    a call ask the database nothing before the model. Entries live ``ttl`` seconds, so changes
+    to the campaign or contact reach a call within that time."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 4096) -> None:
+        self.ttl, self.size = ttl, size
+        self._items: OrderedDict[tuple[str, str], tuple[float, CallContext, dict[str, Any]]] = OrderedDict()
+
+    def get(self, workspace_id: str, call_id: str) -> tuple[CallContext, dict[str, Any]] | None:
+        item = self._items.get((workspace_id, call_id))
+        if item is None or item[0] < time.monotonic():
+            return None
+        return item[1], item[2]
+
+    def put(self, workspace_id: str, call_id: str, ctx: CallContext, facts: dict[str, Any]) -> None:
+        self._items[(workspace_id, call_id)] = (time.monotonic() + self.ttl, replace(ctx, created=False), facts)
+        self._items.move_to_end((workspace_id, call_id))
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def forget(self, workspace_id: str, call_id: str) -> None:
+        self._items.pop((workspace_id, call_id), None)
+
+
+recent_calls = _RecentCalls()
+
+
+async def _open(workspace_id: str, call: CallInfo, turns: list[tuple[str, str]],
+                version: str, model: str) -> tuple[CallContext, dict[str, Any]]:
+    """Open (or find) the call and read what its prompt needs, in one short transaction."""
+    for attempt in range(1, _OPEN_ATTEMPTS + 1):
+        try:
+            async with session_scope() as session:
+                ctx = await open_call(session, workspace_id, call)
+                facts = await call_facts(session, ctx, call)
+                if ctx.created:
+                    await record_turns(session, ctx.conversation_id, turns)
+                    activity.record(session, workspace_id=workspace_id, actor=activity.SYSTEM,
+                                    kind="conversation.started", campaign_id=ctx.campaign_id,
+                                    contact_id=ctx.contact_id, enrollment_id=ctx.enrollment_id,
+                                    payload={"conversation_id": ctx.conversation_id, "call_id": call.call_id,
+                                             "channel": "voice", "direction": ctx.direction,
+                                             "known_contact": ctx.known_contact, "prompt_version": version,
+                                             "model": model})
+            return ctx, facts
+        except IntegrityError:
+            # Two first requests of calls from one new number both added the caller: retry,
+            # and the second finds the contact the first one made.
+            if attempt == _OPEN_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def start_reply(workspace_id: str, call: CallInfo, messages: list[dict[str, Any]]) -> Reply:
+    """Open the call, start streaming the next assistant turn, and record the caller's new turns
+    with it (``Reply``).
+
+    Raises NotFound(``unknown_call``) when nothing identifies the call's campaign, before
+    anything is stored. The platform's own system messages reach the model only as quoted,
+    less authoritative context inside the campaign's prompt.
+    """
+    platform, turns = split_messages(messages)
+    version = default_prompts().version(TEMPLATE)
+    model = llm.get_config().model_for(TASK)
+    known = recent_calls.get(workspace_id, call.call_id)
+    if known is None:
+        ctx, facts = await _open(workspace_id, call, turns, version, model)
+        recent_calls.put(workspace_id, call.call_id, ctx, facts)
+    else:
+        ctx, facts = known
+    rendered = render(TEMPLATE, {**facts, "call": _call_facts(ctx, facts), "platform_instructions": platform})
+    model_messages = [{"role": "system", "content": rendered.text},
+                      *({"role": role, "content": text} for role, text in turns[-_MODEL_TURNS:])]
+    params: dict[str, Any] = {}
+    if model == llm.OFFLINE_MODEL:
+        from agent.voice.offline import voice_reply
+
+        # litellm streams this text through its real streaming path, like any model's answer.
+        params["mock_response"] = voice_reply(model_messages)
+    return Reply(ctx, turns, model_messages, params, rendered.version, model)
+
+
+# -- what the prompt needs -------------------------------------------------------------------
+
+def _excerpt(text: str | None) -> str | None:
+    if not text:
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 1].rstrip() + "…"
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ValueError, OSError):
+        return ZoneInfo("UTC")
+
+
+async def call_facts(session: AsyncSession, ctx: CallContext, call: CallInfo) -> dict[str, Any]:
+    """The context keys of ``voice/system.j2`` that hold for the whole call (all but ``call`` and
+    ``platform_instructions``; see the template's header)."""
+    # session.get: open_call usually loaded the campaign into this session already.
+    campaign = await session.get(Campaign, ctx.campaign_id) if ctx.campaign_id else None
+    contact = await session.get(Contact, ctx.contact_id) if ctx.contact_id else None
+    goals = []
+    if campaign is not None:
+        goals = list((await session.execute(
+            select(Goal.name, Goal.description, Goal.is_primary)
+            .where(Goal.campaign_id == campaign.id, Goal.archived_at.is_(None))
+            .order_by(Goal.is_primary.desc(), Goal.created_at, Goal.id))).all())
+    caller_number = call.from_number if ctx.direction == INBOUND else call.to_number
+    return {
+        "campaign_name": campaign.name if campaign else "",
+        "brief": campaign.brief if campaign else "",
+        "ai_variables": dict(campaign.ai_variables or {}) if campaign else {},
+        "inbound_prompt": campaign.inbound_prompt if campaign else "",
+        "goals": [{"name": g.name, "description": g.description, "is_primary": g.is_primary} for g in goals],
+        "known_contact": contact is not None,
+        "contact": None if contact is None else {
+            "first_name": contact.first_name, "last_name": contact.last_name, "email": contact.email,
+            "phone": contact.phone, "timezone": contact.timezone, "properties": dict(contact.properties or {})},
+        "unknown_caller": None if contact is not None else {
+            "number": caller_number, "name": call.customer.get("name"), "email": call.customer.get("email")},
+        "history": await _history(session, ctx) if contact is not None else [],
+        "call_timezone": (contact.timezone if contact else None) or (campaign.timezone if campaign else None),
+    }
+
+
+def _call_facts(ctx: CallContext, facts: dict[str, Any]) -> dict[str, Any]:
+    zone = _zone(facts["call_timezone"])
+    return {"direction": ctx.direction, "local_time": utcnow().astimezone(zone).isoformat(timespec="minutes"),
+            "timezone": zone.key}
+
+
+async def _history(session: AsyncSession, ctx: CallContext) -> list[dict[str, Any]]:
+    """The latest outreaches sent and calls had with this contact in this campaign, newest first."""
+    items: list[tuple[dt.datetime, dict[str, Any]]] = []
+    if ctx.enrollment_id:
+        sent = await session.execute(
+            select(Outreach.channel, Outreach.subject, Outreach.body, Outreach.status, Outreach.sent_at,
+                   Outreach.scheduled_at)
+            .where(Outreach.enrollment_id == ctx.enrollment_id, Outreach.status.in_(_SENT))
+            .order_by(Outreach.id.desc()).limit(_HISTORY))
+        for o in sent:
+            when = o.sent_at or o.scheduled_at
+            if when is not None:
+                items.append((when, {"kind": "outreach", "date": when, "channel": o.channel, "direction": "outbound",
+                                     "summary": _excerpt(o.subject) or _excerpt(o.body), "outcome": o.status}))
+    calls = await session.execute(
+        select(Conversation.channel, Conversation.direction, Conversation.started_at, Conversation.created_at,
+               Conversation.answer_status, Conversation.ended_reason, Conversation.duration_s)
+        .where(Conversation.contact_id == ctx.contact_id, Conversation.campaign_id == ctx.campaign_id,
+               Conversation.id != ctx.conversation_id)
+        .order_by(Conversation.id.desc()).limit(_HISTORY))
+    for c in calls:
+        when = c.started_at or c.created_at
+        length = f"{round(c.duration_s)} s" if c.duration_s is not None else None
+        items.append((when, {"kind": "call", "date": when, "channel": c.channel, "direction": c.direction,
+                             "summary": ", ".join(p for p in (length, c.ended_reason) if p) or None,
+                             "outcome": c.answer_status}))
+    items.sort(key=lambda item: item[0], reverse=True)
+    return [item for _, item in items[:_HISTORY]]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import gc
 import os
 import shutil
 import threading
@@ -21,16 +22,29 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def _serialise_ast_parse() -> None:
-    """CPython 3.11.7 keeps the AST constructor's recursion depth in one global, so two threads
-    in ``ast.parse`` at once fail with "SystemError: AST constructor recursion depth mismatch"
-    (python/cpython#106905). Here the main thread parses (assertion rewriting, failure reports,
-    the layering test) while litellm's logging threads format tracebacks, which parse too
-    (3.11's caret anchors): CI once died of it with INTERNALERROR. One lock makes them take turns."""
+    """CPython 3.11.7 keeps the AST constructor's recursion depth in one global, so a second
+    ``ast.parse`` while one is building its tree fails the first with "SystemError: AST
+    constructor recursion depth mismatch" (python/cpython#106905). Here the main thread parses
+    (assertion rewriting, failure reports, the layering test) while litellm's logging thread
+    formats tracebacks, which parse too (3.11's caret anchors), and a finalizer run by the garbage
+    collector in the middle of a parse can log a traceback on the same thread: CI once died of
+    it with INTERNALERROR. One lock makes threads take turns, the collector waits until the tree
+    is built, and a parse that still meets the (spurious) error is done again."""
     parse, lock = ast.parse, threading.RLock()
 
     def serialised(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         with lock:
-            return parse(*args, **kwargs)
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                return parse(*args, **kwargs)
+            except SystemError as exc:
+                if "recursion depth mismatch" not in str(exc):
+                    raise
+                return parse(*args, **kwargs)
+            finally:
+                if collecting:
+                    gc.enable()
 
     ast.parse = serialised
 

@@ -133,6 +133,21 @@ def data(value: Any, label: str) -> str:
     return f'<data name="{label}">\n{text}\n</data>'
 
 
+_BLOCK = re.compile(r'<data name="([a-z][a-z0-9_]*)">\n(.*?)\n</data>', re.DOTALL)
+
+
+def read_data_blocks(text: str) -> dict[str, Any]:
+    """The data blocks of a rendered prompt, by label (what ``data`` wrote, read back): the
+    offline model's responders read their facts this way. A block that is not JSON is skipped."""
+    out: dict[str, Any] = {}
+    for name, body in _BLOCK.findall(text):
+        try:
+            out[name] = json.loads(body)
+        except ValueError:
+            continue
+    return out
+
+
 def pick(value: Any, *keys: str) -> Any:
     """Only ``keys`` of a mapping (or of each mapping in a list), failing on a missing one."""
     if isinstance(value, Undefined):

@@ -4,12 +4,11 @@ offline model to answer that schema usefully from the prompt's data blocks."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Any
 
 from agent import llm
-from agent.prompting import render_chat
+from agent.prompting import read_data_blocks, render_chat
 from planner.graph import DraftResult
 from planner.schemas import OutreachDraft
 from planner.state import ChannelFacts, PlanContext
@@ -46,18 +45,7 @@ async def draft_with_model(ctx: PlanContext, channel: ChannelFacts, step: int, s
 
 # -- the offline model's answer ---------------------------------------------------------------
 
-_BLOCK = re.compile(r'<data name="([a-z0-9_]+)">\n(.*?)\n</data>', re.DOTALL)
 _CHANNEL = re.compile(r"^# Channel: (\w+)", re.MULTILINE)
-
-
-def _blocks(text: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, body in _BLOCK.findall(text):
-        try:
-            out[name] = json.loads(body)
-        except ValueError:
-            continue
-    return out
 
 
 def _first_sentence(text: str, limit: int) -> str:
@@ -71,7 +59,7 @@ def offline_draft(messages: list[dict[str, Any]], schema: dict[str, Any]) -> dic
     Contact data is used only as a name: nothing inside a data block is followed or repeated.
     """
     text = "\n".join(m.get("content") or "" for m in messages if isinstance(m.get("content"), str))
-    data = _blocks(text)
+    data = read_data_blocks(text)
     match = _CHANNEL.search(text)
     channel = match.group(1).lower() if match else "email"
     channel = {"manual": "task"}.get(channel, channel)

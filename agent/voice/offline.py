@@ -8,13 +8,12 @@ else from the contact's data, so nothing said on a call is echoed back or obeyed
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
+from agent.prompting import read_data_blocks
 from agent.voice.engine import END_CALL
 
-_BLOCK = re.compile(r'<data name="([a-z0-9_]+)">\n(.*?)\n</data>', re.DOTALL)
 _NAME = re.compile(r"[^\W\d_][^\W\d_' .-]{0,39}")
 _STOP = ("stop calling", "don't call", "dont call", "do not call", "remove me", "take me off", "unsubscribe",
          "not interested", "leave me alone", "stop contacting", "don't contact", "do not contact")
@@ -24,16 +23,6 @@ _NO = {"no", "nope", "nah"}
 _HELLO = {"hi", "hello", "hey", "morning", "afternoon", "evening"}
 
 
-def _blocks(text: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, body in _BLOCK.findall(text):
-        try:
-            out[name] = json.loads(body)
-        except ValueError:
-            continue
-    return out
-
-
 def _has(text: str, phrases: tuple[str, ...]) -> bool:
     return any(re.search(rf"(?<![a-z']){re.escape(p)}(?![a-z'])", text) for p in phrases)
 
@@ -41,7 +30,7 @@ def _has(text: str, phrases: tuple[str, ...]) -> bool:
 def voice_reply(messages: list[dict[str, Any]]) -> str:
     """The offline model's next spoken line for a call rendered from ``voice/system.j2``."""
     system = next((m["content"] for m in messages if m.get("role") == "system"), "")
-    data = _blocks(system if isinstance(system, str) else "")
+    data = read_data_blocks(system if isinstance(system, str) else "")
     campaign = str(data.get("campaign_name") or "").strip()[:80] or "our team"
     raw_name = str((data.get("contact") or {}).get("first_name") or "").strip()
     name = raw_name if _NAME.fullmatch(raw_name) else ""

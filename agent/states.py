@@ -273,6 +273,13 @@ class AnswerStatus(StrEnum):
     rejected = "rejected"
 
 
+class ConversationStatus(StrEnum):
+    """A conversation is ``open`` while the call runs and ``closed`` once its end is reported."""
+
+    open = "open"
+    closed = "closed"
+
+
 class GoalResultValue(StrEnum):
     achieved = "achieved"
     partially_achieved = "partially_achieved"
@@ -287,6 +294,16 @@ class AnalysisType(StrEnum):
     open = "open"
     rating = "rating"
     data_point = "data_point"
+
+
+class DataPointType(StrEnum):
+    """What kind of value a ``data_point`` analysis extracts from a conversation."""
+
+    text = "text"
+    number = "number"
+    date = "date"
+    email = "email"
+    phone = "phone"
 
 
 class JobStatus(StrEnum):

@@ -19,7 +19,8 @@ from agent.settings import Settings, get_settings, use_settings
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
-from api.routes import activity, campaigns, contacts, conversations, health, planning, review, voice, voice_retell, web
+from api.routes import (activity, campaigns, contacts, conversations, goals, health, planning, review, voice,
+                        voice_retell, web)
 from planner import scheduler
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequireBearer)  # outermost: runs first
-    for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, web):
+    for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
+                   web):
         app.include_router(module.router)
     app.mount("/inbox/static", StaticFiles(directory=web.STATIC_DIR), name="inbox-static")
     app.state.settings = settings

@@ -19,14 +19,17 @@ from agent.settings import Settings, get_settings, use_settings
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
-from api.routes import (activity, campaigns, contacts, conversations, goals, health, planning, review, voice,
-                        voice_retell, web)
+from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, planning, review,
+                        voice, voice_retell, web)
+from evaluators import service as evaluations_service
 from planner import scheduler
 
 log = logging.getLogger(__name__)
 
 # Every package's actors; the API process and `overture worker` declare the same set.
-TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor"]
+TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor", "evaluators.tasks"]
+# What the scheduler does on every tick beyond planning and sending (packages above planner).
+SCHEDULED_DUTIES = (evaluations_service.dispatch_due,)
 
 
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None,
@@ -48,7 +51,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             # litellm takes seconds to import; pay it in the background, not in the first plan.
             threading.Thread(target=llm.preload, name="litellm-preload", daemon=True).start()
         stop = asyncio.Event()
-        ticker = asyncio.create_task(scheduler.run_forever(stop=stop)) if run_scheduler else None
+        ticker = asyncio.create_task(scheduler.run_forever(stop=stop, duties=SCHEDULED_DUTIES)) if run_scheduler else None
         try:
             yield
         finally:
@@ -65,7 +68,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequireBearer)  # outermost: runs first
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
-                   web):
+                   evaluations, web):
         app.include_router(module.router)
     app.mount("/inbox/static", StaticFiles(directory=web.STATIC_DIR), name="inbox-static")
     app.state.settings = settings

@@ -105,7 +105,7 @@ def worker(threads: Annotated[int | None, typer.Option(help="Worker threads")] =
 def scheduler_cmd(interval: Annotated[float, typer.Option(help="Seconds between ticks")] = 5.0) -> None:
     """Start due planning runs and re-enqueue lost work (run one next to `overture worker`)."""
     from agent.queue import setup_broker
-    from api.app import TASK_MODULES
+    from api.app import SCHEDULED_DUTIES, TASK_MODULES
     from planner import scheduler
 
     settings = get_settings()
@@ -121,7 +121,7 @@ def scheduler_cmd(interval: Annotated[float, typer.Option(help="Seconds between 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         _err(f"scheduler ticking every {interval:g} s; Ctrl-C to stop")
-        await scheduler.run_forever(interval, stop)
+        await scheduler.run_forever(interval, stop, duties=SCHEDULED_DUTIES)
 
     _run(main())
 

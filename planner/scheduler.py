@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -137,18 +139,26 @@ async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 1000) -> 
     return len(due)
 
 
-async def tick(now: dt.datetime | None = None) -> None:
+Duty = Callable[[dt.datetime | None], Awaitable[Any]]
+
+
+async def tick(now: dt.datetime | None = None, duties: Sequence[Duty] = ()) -> None:
+    """One pass: reconcile, start due runs, hand due outreaches over, then ``duties`` (what the
+    packages above the planner need done on a schedule, such as queueing due evaluations)."""
     await reconcile(now)
     await start_due_runs(now)
     await dispatch_due(now)
+    for duty in duties:
+        await duty(now)
 
 
-async def run_forever(interval: float = INTERVAL, stop: asyncio.Event | None = None) -> None:
+async def run_forever(interval: float = INTERVAL, stop: asyncio.Event | None = None,
+                      duties: Sequence[Duty] = ()) -> None:
     """Tick until ``stop`` is set; a failing tick is logged and the next one tries again."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
-            await tick()
+            await tick(duties=duties)
         except Exception:
             log.exception("scheduler tick failed")
         try:

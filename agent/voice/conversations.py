@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -16,17 +15,7 @@ from agent.campaigns import service as campaigns
 from agent.errors import NotFound
 from agent.models import Conversation, ConversationTurn
 from agent.pagination import keyset, page
-from agent.states import AnalysisType, AnswerStatus, GoalResultValue
-
-
-class ConversationStatus(StrEnum):
-    """A conversation is ``open`` while the call runs and ``closed`` once its end is reported.
-
-    (Belongs beside the other status words in ``agent/states.py``; kept here until it moves.)
-    """
-
-    open = "open"
-    closed = "closed"
+from agent.states import AnswerStatus, ConversationStatus
 
 
 class TurnOut(BaseModel):
@@ -34,25 +23,6 @@ class TurnOut(BaseModel):
     role: str = Field(description="`user` (the contact) or `assistant` (Overture)")
     content: str
     created_at: dt.datetime
-
-
-class GoalResultOut(BaseModel):
-    goal_id: str
-    name: str
-    is_primary: bool
-    result: GoalResultValue
-    score: int | None
-    reason: str
-    evidence: str | None
-
-
-class AnalysisAnswerOut(BaseModel):
-    analysis_id: str
-    name: str
-    type: AnalysisType
-    value: Any = Field(description="Typed by the analysis type; null when unknown")
-    reason: str
-    evidence: str | None
 
 
 class ConversationSummary(BaseModel):
@@ -80,12 +50,6 @@ class ConversationSummary(BaseModel):
     transcript: list[TurnOut] = Field(description="In the order spoken")
 
 
-class ConversationDetail(ConversationSummary):
-    # Filled by the evaluators (issue 6); empty until then.
-    goal_results: list[GoalResultOut] = Field(default_factory=list)
-    analysis_answers: list[AnalysisAnswerOut] = Field(default_factory=list)
-
-
 class ConversationPage(BaseModel):
     items: list[ConversationSummary]
     next_cursor: str | None
@@ -111,14 +75,14 @@ def _summary(c: Conversation, transcript: list[TurnOut]) -> dict[str, Any]:
         evaluate_after=c.evaluate_after, evaluated_at=c.evaluated_at, created_at=c.created_at, transcript=transcript)
 
 
-async def get_conversation(session: AsyncSession, workspace_id: str, conversation_id: str) -> ConversationDetail:
+async def get_conversation(session: AsyncSession, workspace_id: str, conversation_id: str) -> ConversationSummary:
     """One conversation of the workspace with its whole transcript; NotFound for any other."""
     c = (await session.execute(select(Conversation).where(
         Conversation.id == conversation_id, Conversation.workspace_id == workspace_id))).scalar_one_or_none()
     if c is None:
         raise NotFound(f"no conversation {conversation_id}")
     turns = await _transcripts(session, [c.id])
-    return ConversationDetail(**_summary(c, turns.get(c.id, [])))
+    return ConversationSummary(**_summary(c, turns.get(c.id, [])))
 
 
 async def list_conversations(session: AsyncSession, workspace_id: str, campaign_id: str, *,

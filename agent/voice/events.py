@@ -37,10 +37,9 @@ from agent.db import utcnow
 from agent.errors import NotFound
 from agent.executor import move_outreach
 from agent.models import Campaign, Conversation, ConversationTurn, Enrollment, Outreach
-from agent.states import (AnswerStatus, ChannelKind, EnrollmentStatus, OutreachAction,
+from agent.states import (AnswerStatus, ChannelKind, ConversationStatus, EnrollmentStatus, OutreachAction,
                           OutreachStatus, Substatus)
 from agent.voice.calls import OUTBOUND, CallInfo, find_call, open_call, record_turns
-from agent.voice.conversations import ConversationStatus
 
 log = logging.getLogger(__name__)
 E, S = EnrollmentStatus, Substatus

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
@@ -20,9 +21,11 @@ from agent.contacts.normalize import ContactInput
 from agent.errors import NotFound, OvertureError, ValidationFailed
 from agent.models import Contact, Enrollment, Outreach
 from agent.pagination import keyset, page
-from agent.states import EnrollmentStatus, OutreachStatus
+from agent.states import EnrollmentStatus, GoalResultValue, OutreachStatus
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from evaluators import rollup
+from evaluators.rollup import PrimaryGoal
 
 router = APIRouter(tags=["contacts"], responses=ERROR_RESPONSES)
 
@@ -93,9 +96,24 @@ class ContactOut(BaseModel):
     priority: str
 
 
+class PrimaryGoalOut(BaseModel):
+    goal_id: str
+    name: str
+    result: GoalResultValue = Field(description="Best over the contact's evaluated conversations; unknown before one")
+    score: int | None = Field(description="Highest over them, 0-100")
+
+
+class GoalRollupOut(BaseModel):
+    goal_id: str
+    result: GoalResultValue
+    score: int | None
+    conversations: int = Field(description="Evaluated conversations that answered the goal")
+
+
 class EnrollmentOut(BaseModel):
     id: str
     contact: ContactOut
+    primary_goal: PrimaryGoalOut | None = Field(description="Null while the campaign has no primary goal")
     status: str
     substatus: str | None
     attempts: int
@@ -122,6 +140,7 @@ class OutreachBrief(BaseModel):
 
 
 class EnrollmentDetail(EnrollmentOut):
+    goals: list[GoalRollupOut] = Field(description="Every goal's roll-up over the contact's conversations")
     next_outreach: OutreachBrief | None
     history: list[OutreachBrief]
     activity: list[dict[str, Any]]
@@ -133,8 +152,9 @@ def _contact_out(c: Contact) -> ContactOut:
                       timezone=c.timezone, properties=c.properties, tags=c.tags, priority=c.priority)
 
 
-def _enrollment_out(e: Enrollment, c: Contact, max_attempts: int) -> dict[str, Any]:
-    return dict(id=e.id, contact=_contact_out(c), status=e.status, substatus=e.substatus, attempts=e.attempts,
+def _enrollment_out(e: Enrollment, c: Contact, max_attempts: int, primary: PrimaryGoal | None) -> dict[str, Any]:
+    return dict(id=e.id, contact=_contact_out(c), primary_goal=PrimaryGoalOut(**asdict(primary)) if primary else None,
+                status=e.status, substatus=e.substatus, attempts=e.attempts,
                 max_attempts=max_attempts, source=e.source, next_attempt_at=e.next_attempt_at,
                 last_attempt_at=e.last_attempt_at, created_at=e.created_at)
 
@@ -210,7 +230,9 @@ async def list_contacts(
     rows = (await session.execute(stmt)).all()
     kept, next_cursor = page(list(rows), limit, lambda r: (None, r[0].id))
     max_attempts = CampaignSettings.model_validate(campaign.settings).max_attempts
-    return EnrollmentPage(items=[_enrollment_out(e, c, max_attempts) for e, c in kept], next_cursor=next_cursor)
+    primaries = await rollup.primary_results(session, campaign.id, [e.id for e, _ in kept])
+    return EnrollmentPage(items=[_enrollment_out(e, c, max_attempts, primaries.get(e.id)) for e, c in kept],
+                          next_cursor=next_cursor)
 
 
 @router.get("/v1/campaigns/{campaign_id}/contacts/{contact_id}", response_model=EnrollmentDetail)
@@ -230,8 +252,11 @@ async def get_contact(campaign_id: str, contact_id: str, session: SessionDep, wh
                                            contact_id=contact_id, limit=100)
     brief = lambda o: OutreachBrief.model_validate(o, from_attributes=True)  # noqa: E731
     max_attempts = CampaignSettings.model_validate(campaign.settings).max_attempts
+    primary = (await rollup.primary_results(session, campaign.id, [enrollment.id])).get(enrollment.id)
+    goals = (await rollup.rollup(session, [enrollment.id])).get(enrollment.id, {})
     return EnrollmentDetail(
-        **_enrollment_out(enrollment, contact, max_attempts),
+        **_enrollment_out(enrollment, contact, max_attempts, primary),
+        goals=[GoalRollupOut(**asdict(g)) for g in goals.values()],
         next_outreach=brief(upcoming[-1]) if upcoming else None,
         history=[brief(o) for o in outreaches if o.status not in pending],
         activity=[{"kind": e.kind, "actor": e.actor, "payload": e.payload, "created_at": e.created_at.isoformat()}

@@ -13,10 +13,12 @@ from agent import webhooks
 from agent.settings import get_settings
 from agent.states import AnswerStatus
 from agent.voice import conversations
-from agent.voice.conversations import ConversationDetail, ConversationPage
+from agent.voice.conversations import ConversationPage
 from agent.voice.events import CallReport, report_call
 from api.deps import Reader, SessionDep
 from api.errors import ERROR_RESPONSES, PROBLEM, Problem, problem
+from evaluators import corrections
+from evaluators.corrections import ConversationDetail
 
 MAX_BODY = 2_000_000  # a long call's transcript is a few hundred kB
 
@@ -74,7 +76,7 @@ async def voice_event(body: CallReport, session: SessionDep) -> VoiceEventAccept
 
 @router.get("/v1/conversations/{conversation_id}", response_model=ConversationDetail)
 async def conversation(conversation_id: str, session: SessionDep, who: Reader) -> ConversationDetail:
-    return await conversations.get_conversation(session, who.workspace_id, conversation_id)
+    return await corrections.conversation_detail(session, who.workspace_id, conversation_id)
 
 
 @router.get("/v1/campaigns/{campaign_id}/conversations", response_model=ConversationPage)

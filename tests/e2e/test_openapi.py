@@ -14,6 +14,18 @@ EXPECTED = {
     ("get", "/v1/campaigns/{campaign_id}/contacts/{contact_id}"),
     ("delete", "/v1/campaigns/{campaign_id}/contacts/{contact_id}"),
     ("get", "/v1/campaigns/{campaign_id}/activity"), ("get", "/healthz"), ("get", "/readyz"),
+    ("post", "/v1/campaigns/{campaign_id}/planning-runs"), ("get", "/v1/planning-runs/{run_id}"),
+    ("get", "/v1/planning-runs/{run_id}/events"), ("post", "/v1/campaigns/{campaign_id}/start-outreaches"),
+    ("get", "/v1/outreaches"), ("get", "/v1/outreaches/{outreach_id}"), ("patch", "/v1/outreaches/{outreach_id}"),
+    ("post", "/v1/outreaches/{outreach_id}/approve"), ("post", "/v1/outreaches/approve"),
+    ("post", "/v1/outreaches/{outreach_id}/reject"), ("post", "/v1/campaigns/{campaign_id}/execute-approved"),
+    ("post", "/v1/voice/chat/completions"), ("post", "/v1/voice/events"),
+    ("get", "/v1/conversations/{conversation_id}"), ("post", "/v1/conversations/{conversation_id}/evaluate"),
+    ("get", "/v1/campaigns/{campaign_id}/goals"), ("post", "/v1/campaigns/{campaign_id}/goals"),
+    ("patch", "/v1/goals/{goal_id}"), ("post", "/v1/goals/{goal_id}/archive"), ("post", "/v1/goals/{goal_id}/restore"),
+    ("get", "/v1/campaigns/{campaign_id}/analyses"), ("post", "/v1/campaigns/{campaign_id}/analyses"),
+    ("patch", "/v1/analyses/{analysis_id}"), ("post", "/v1/analyses/{analysis_id}/archive"),
+    ("post", "/v1/analyses/{analysis_id}/restore"), ("get", "/v1/campaigns/{campaign_id}/evaluation-quality"),
 }
 
 

@@ -1,0 +1,389 @@
+"""The review inbox at 100,000 pending drafts: the first page and an approve, beside bare SQL.
+
+One workspace, one active manual-review email campaign and N contacts, each enrolled with one
+draft awaiting approval (and its ``outreach.planned`` event), written through ``agent.bulk``'s
+driver path; seeding is timed on its own. PostgreSQL then gets ``VACUUM ANALYZE`` (what
+autovacuum would do); SQLite is left as the app leaves it (no ANALYZE). Five contacts, n // 5
+apart, are called "Zanzibar" for the text search. Each line is p50 / p99 in ms over
+``--repeat`` runs (after 5 warm-up runs):
+
+  session     floor: ``SELECT 1`` on an open driver connection; service: ``session_scope()`` +
+              ``SELECT 1`` (what every request pays to get a session); HTTP: ``GET /readyz``
+  first page  floor: the page (50 + 1 rows awaiting approval, oldest id first, joined to the
+              enrollment and contact) and the per-status counts, hand-written SQL on one open
+              sqlite3 / asyncpg connection; service: ``review.service.list_inbox`` in a fresh
+              ``session_scope()``; HTTP: ``GET /v1/outreaches?limit=50`` through the app
+              (``httpx.ASGITransport``) and through uvicorn in a child process over loopback
+  q=zanzibar  the same with the text filter, ``--repeat-search`` runs (it reads every row); the floor
+              matches name, email, phone, subject and body with one LIKE (SQLite) / ILIKE each
+  approve     floor: UPDATE ... WHERE id AND status = 'awaiting_approval' + INSERT of the event,
+              committed; service: ``review.service.approve`` in its own session; HTTP:
+              ``POST /v1/outreaches/{id}/approve``. Every run approves a different draft.
+
+Ratios are against the floor's p50 / p99 for the same work, measured in the same run. Every
+path is first checked to return the same page.
+
+    python benchmarks/inbox.py [--drafts 100000] [--repeat 200] [--repeat-search 10]
+                               [--backend sqlite|postgresql|both] [--no-uvicorn]
+                               [--pg-url postgresql://postgres@127.0.0.1:5432/bench_inbox]
+
+PostgreSQL runs when --pg-url or OVERTURE_BENCH_DATABASE_URL names a scratch database (its
+public schema is dropped and re-created).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import multiprocessing
+import os
+import random
+import re
+import socket
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's planner, not benchmarks/planner.py
+
+PAGE = 50
+SEARCH = "zanzibar"
+WARM = 5
+BODY = ("Hi {name},\n\nOur spring product webinar is on May 4 and we kept a seat for you. It runs forty minutes, "
+        "covers what shipped this quarter and leaves time for questions. Reply to this email and the seat is "
+        "yours.\n\nBest regards,\nThe team")
+
+FLOOR_COLUMNS = ("o.id, o.status, o.channel, o.subject, o.body, o.scheduled_at, o.campaign_id, o.enrollment_id, "
+                 "o.model, o.version, c.id, c.first_name, c.last_name, c.email, c.phone, c.timezone")
+FLOOR_JOIN = ("FROM outreaches o JOIN enrollments e ON e.id = o.enrollment_id "
+              "JOIN contacts c ON c.id = e.contact_id WHERE o.workspace_id = $1")
+FLOOR_TEXT = " AND ((c.first_name || ' ' || c.last_name) {op} $3 OR c.email {op} $3 OR c.phone {op} $3 " \
+             "OR o.subject {op} $3 OR o.body {op} $3)"
+FLOOR_APPROVE = ("UPDATE outreaches SET status = 'approved', version = version + 1, updated_at = $1, "
+                 "approved_by = $2, approved_at = $1 WHERE id = $3 AND status = 'awaiting_approval' "
+                 "RETURNING version, campaign_id, enrollment_id")
+FLOOR_EVENT = ("INSERT INTO activity_events (id, workspace_id, actor, kind, campaign_id, contact_id, enrollment_id, "
+               "outreach_id, payload, created_at) SELECT $1, $2, $3, 'outreach.approved', $4, e.contact_id, e.id, "
+               "$5, $6, $7 FROM enrollments e WHERE e.id = $8")
+
+
+def floor_sql(text: bool, sqlite: bool) -> tuple[str, str]:
+    """(page, counts) statements, in asyncpg's $n style (SQLite reads them as ?n)."""
+    where = FLOOR_TEXT.format(op="LIKE" if sqlite else "ILIKE") if text else ""
+    page = f"SELECT {FLOOR_COLUMNS} {FLOOR_JOIN} AND o.status = $2{where} ORDER BY o.id LIMIT {PAGE + 1}"
+    if text:
+        counts = f"SELECT o.status, count(*) {FLOOR_JOIN}{where.replace('$3', '$2')} GROUP BY o.status"
+    else:
+        counts = "SELECT status, count(*) FROM outreaches WHERE workspace_id = $1 GROUP BY status"
+    return page, counts
+
+
+@dataclass
+class Seeded:
+    workspace_id: str
+    key: str
+    principal: Any
+    drafts: list[str]  # outreach ids, oldest first
+    matches: int  # contacts the text search finds
+    seconds: float
+
+
+# -- seeding --------------------------------------------------------------------------------------
+
+async def seed(n: int, url: str) -> Seeded:
+    from agent.auth import create_key, get_or_create_workspace, resolve_key
+    from agent.bulk import insert_rows
+    from agent.db import session_scope, utcnow
+    from agent.ids import new_id
+    from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach
+    from agent.states import Role
+
+    t0 = time.perf_counter()
+    async with session_scope() as s:
+        ws = (await get_or_create_workspace(s, "bench")).id
+        _, key = await create_key(s, ws, Role.admin)
+        cmp = new_id("cmp")
+        s.add(Campaign(id=cmp, workspace_id=ws, name="Spring webinar", type="one_time", status="active",
+                       execution_mode="manual", manual_review=True, brief="Invite customers to the webinar.",
+                       timezone="America/New_York", settings={}, ai_variables={}))
+        await s.flush()
+        now, drafts, step = utcnow(), [], max(1, n // 5)  # every step-th contact is a Zanzibar
+        stamps = {"workspace_id": ws, "created_at": now, "updated_at": now}
+        for start in range(0, n, 20_000):
+            rows: dict[Any, list[dict[str, Any]]] = {Contact: [], Enrollment: [], Outreach: [], ActivityEvent: []}
+            for i in range(start, min(n, start + 20_000)):
+                cid, eid, oid, email = new_id("con"), new_id("enr"), new_id("out"), f"ann.{i}@example.com"
+                rows[Contact].append(stamps | {
+                    "id": cid, "first_name": f"Ann{i}", "last_name": "Zanzibar" if i % step == step // 2 else "Lee",
+                    "email": email, "email_key": email, "phone": f"+1212{i:07d}", "timezone": "America/New_York",
+                    "properties": {}, "tags": [], "priority": "normal"})
+                rows[Enrollment].append(stamps | {
+                    "id": eid, "campaign_id": cmp, "contact_id": cid, "status": "awaiting_approval", "attempts": 1,
+                    "source": "api", "version": 2})
+                rows[Outreach].append(stamps | {
+                    "id": oid, "campaign_id": cmp, "enrollment_id": eid, "channel": "email", "step": 1,
+                    "status": "awaiting_approval", "scheduled_at": now, "subject": "A seat at the May 4 webinar",
+                    "body": BODY.format(name=f"Ann{i}"), "rationale": "First touch.", "model": "offline",
+                    "prompt_version": "v1", "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
+                    "idempotency_key": new_id("idk"), "version": 1})
+                rows[ActivityEvent].append({
+                    "id": new_id("evt"), "workspace_id": ws, "campaign_id": cmp, "contact_id": cid,
+                    "enrollment_id": eid, "outreach_id": oid, "actor": "system", "kind": "outreach.planned",
+                    "payload": {"channel": "email"}, "created_at": now})
+                drafts.append(oid)
+            for model, batch in rows.items():
+                await insert_rows(s, model.__table__, batch)
+    if url.startswith("postgresql"):
+        await pg_execute(url, "VACUUM ANALYZE")  # what autovacuum does after a bulk load
+    async with session_scope() as s:
+        principal = await resolve_key(s, key)
+    matches = len(range(step // 2, n, step))
+    return Seeded(ws, key, principal, drafts, matches, time.perf_counter() - t0)
+
+
+# -- the floor: hand-written SQL on one open driver connection ----------------------------------
+
+class Floor:
+    """The same page, counts and approve as bare SQL on sqlite3 or asyncpg."""
+
+    def __init__(self, url: str, ws: str, actor: str) -> None:
+        self.url, self.ws, self.actor = url, ws, actor
+        self.sqlite = url.startswith("sqlite")
+
+    async def __aenter__(self) -> Floor:
+        if self.sqlite:
+            self.con = sqlite3.connect(self.url.split("///", 1)[1])
+            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=15000", "synchronous=NORMAL"):
+                self.con.execute(f"PRAGMA {pragma}")  # the app's own (agent/db.py)
+        else:
+            import asyncpg
+
+            self.con = await asyncpg.connect(self.url.replace("postgresql+asyncpg://", "postgresql://"))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.sqlite:
+            self.con.close()
+        else:
+            await self.con.close()
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        if self.sqlite:
+            return self.con.execute(re.sub(r"\$(\d+)", r"?\1", sql), args).fetchall()
+        return await self.con.fetch(sql, *args)
+
+    async def inbox(self, q: str | None = None) -> list[Any]:
+        page_sql, counts_sql = floor_sql(q is not None, self.sqlite)
+        extra = ("%" + q + "%",) if q else ()
+        rows = await self.fetch(page_sql, self.ws, "awaiting_approval", *extra)
+        await self.fetch(counts_sql, self.ws, *extra)
+        return rows
+
+    async def approve(self, oid: str) -> None:
+        from agent.ids import new_id
+
+        now = dt.datetime.now(dt.UTC)
+        stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else now
+        async with self.transaction():
+            ((_, cmp, enr),) = await self.fetch(FLOOR_APPROVE, stamp, self.actor, oid)
+            await self.fetch(FLOOR_EVENT, new_id("evt"), self.ws, self.actor, cmp, oid, '{"version": 2}', stamp, enr)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        if self.sqlite:
+            with self.con:  # commits (sqlite3 opened the transaction at the UPDATE)
+                yield
+        else:
+            async with self.con.transaction():
+                yield
+
+
+# -- uvicorn in a child process -------------------------------------------------------------------
+
+def _serve(url: str, data_dir: str, port: int) -> None:
+    import uvicorn
+
+    from agent.settings import Settings
+    from api.app import create_app
+
+    settings = Settings(_env_file=None, data_dir=Path(data_dir), database_url=url, broker_url=None)
+    app = create_app(settings, run_worker=False, run_scheduler=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False)
+
+
+# -- timing ---------------------------------------------------------------------------------------
+
+async def sample(fn: Callable[[], Awaitable[Any]], repeat: int, warm: int = WARM) -> list[float]:
+    for _ in range(warm):
+        await fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        await fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+Line = tuple[str, str, list[float]]  # (group, path, seconds)
+
+
+async def run_backend(url: str, tmp: Path, args: argparse.Namespace) -> tuple[Seeded, list[Line]]:
+    import httpx
+    from sqlalchemy import text
+
+    from agent.db import dispose_engines, session_scope
+    from agent.settings import Settings, use_settings
+    from agent.states import OutreachStatus
+    from api.app import create_app
+    from review import service
+
+    settings = use_settings(Settings(_env_file=None, data_dir=tmp, database_url=url, broker_url=None))
+    seeded = await seed(args.drafts, url)
+    ws, who = seeded.workspace_id, seeded.principal
+    headers = {"Authorization": f"Bearer {seeded.key}"}
+    pending = iter(random.Random(7).sample(seeded.drafts[PAGE * 2:], len(seeded.drafts) - PAGE * 2))
+    app = create_app(settings, run_worker=False, run_scheduler=False)
+    asgi = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", headers=headers)
+    proc = wire = None
+    if args.uvicorn:
+        with socket.socket() as sock:  # a free port for the child
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(url, str(tmp), port), daemon=True)
+        proc.start()
+        wire = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers)
+    results: list[Line] = []
+
+    async def select_one() -> None:
+        async with session_scope() as s:
+            await s.execute(text("SELECT 1"))
+
+    async def list_inbox(q: str | None = None) -> list[str]:
+        async with session_scope() as s:
+            page = await service.list_inbox(s, ws, statuses=[OutreachStatus.awaiting_approval], limit=PAGE, q=q)
+        return [i.id for i in page.items]
+
+    async def get(client: httpx.AsyncClient, q: str | None = None, path: str = "/v1/outreaches") -> list[str]:
+        r = await client.get(path, params={"limit": PAGE} | ({"q": q} if q else {}))
+        assert r.status_code == 200, r.text[:300]
+        return [i["id"] for i in r.json().get("items", [])]
+
+    async def approve_service() -> None:
+        async with session_scope() as s:
+            assert (await service.approve(s, who, next(pending))).status == "approved"
+
+    async def approve_http(client: httpx.AsyncClient) -> None:
+        r = await client.post(f"/v1/outreaches/{next(pending)}/approve")
+        assert r.status_code == 200 and r.json()["status"] == "approved", r.text[:300]
+
+    async def group(tag: str, repeat: int, warm: int, floor_fn: Callable[[Floor], Awaitable[Any]],
+                    service: tuple[str, Callable[[], Awaitable[Any]]],
+                    http: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> None:
+        # The floor's connection is open only for its own line (SQLite checkpoints when the last closes).
+        async with Floor(url, ws, who.key_id) as floor:
+            results.append((tag, "bare SQL", await sample(lambda: floor_fn(floor), repeat, warm)))
+        results.append((tag, f"service {service[0]}", await sample(service[1], repeat, warm)))
+        for name, client in (("ASGI", asgi), ("uvicorn", wire)):
+            if client is not None:
+                results.append((tag, f"HTTP ({name})", await sample(lambda c=client: http(c), repeat, warm)))
+
+    try:
+        if wire is not None:
+            for _ in range(300):  # until the child answers
+                try:
+                    if (await wire.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        for q in (None, SEARCH):  # every path returns the same page
+            async with Floor(url, ws, who.key_id) as floor:
+                want = [r[0] for r in await floor.inbox(q)][:PAGE]
+            assert len(want) == (PAGE if q is None else seeded.matches), len(want)
+            assert await list_inbox(q) == want and await get(asgi, q=q) == want
+
+        await group("session", args.repeat, WARM, lambda f: f.fetch("SELECT 1"),
+                    ("session_scope + SELECT 1", select_one), lambda c: get(c, path="/readyz"))
+        await group("first page", args.repeat, WARM, lambda f: f.inbox(), ("list_inbox", list_inbox), get)
+        await group(f"q={SEARCH}", args.repeat_search, 2, lambda f: f.inbox(SEARCH),
+                    ("list_inbox", lambda: list_inbox(SEARCH)), lambda c: get(c, q=SEARCH))
+        await group("approve", args.repeat, WARM, lambda f: f.approve(next(pending)),
+                    ("approve", approve_service), approve_http)
+    finally:
+        await asgi.aclose()
+        if wire is not None:
+            await wire.aclose()
+        if proc is not None:
+            proc.terminate()
+            proc.join(timeout=10)
+        await dispose_engines()
+    return seeded, results
+
+
+def report(backend: str, seeded: Seeded, results: list[Line], args: argparse.Namespace) -> None:
+    print(f"\n{backend}: {args.drafts:,} drafts awaiting approval, seeded in {seeded.seconds:.1f} s; {args.repeat} "
+          f"runs per line after {WARM} warm-up ({args.repeat_search} after 2 for q=); "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"  {'':12s}{'':33s} {'p50 ms':>9s} {'p99 ms':>9s} {'p50/floor':>10s} {'p99/floor':>10s}")
+    floor = (1.0, 1.0)
+    for i, (group, path, xs) in enumerate(results):
+        ms = sorted(x * 1000 for x in xs)
+        p50, p99 = statistics.median(ms), statistics.quantiles(ms, n=100, method="inclusive")[98]
+        if path == "bare SQL":
+            floor = (p50, p99)
+        tag = group if i == 0 or results[i - 1][0] != group else ""
+        print(f"  {tag:12s}{path:33s} {p50:9.2f} {p99:9.2f} {p50 / floor[0]:9.2f}x {p99 / floor[1]:9.2f}x")
+
+
+async def pg_execute(url: str, sql: str) -> None:
+    """One statement outside any transaction (VACUUM refuses to run in one)."""
+    import asyncpg
+
+    con = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await con.execute(sql)
+    finally:
+        await con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--drafts", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=200, help="runs per line (page and approve)")
+    parser.add_argument("--repeat-search", type=int, default=10, help="runs per q= line (each scans every row)")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both",
+                        help="both: SQLite, and PostgreSQL when a URL is given")
+    parser.add_argument("--pg-url", default=os.environ.get("OVERTURE_BENCH_DATABASE_URL"),
+                        help="PostgreSQL URL (a scratch database: it is reset)")
+    parser.add_argument("--no-uvicorn", dest="uvicorn", action="store_false", help="skip the loopback server lines")
+    args = parser.parse_args()
+    if args.drafts < 4 * (WARM + args.repeat) + 2 * PAGE:
+        parser.error("--drafts is too small: every approve takes a draft of its own")
+    if args.backend == "postgresql" and not args.pg_url:
+        parser.error("--backend postgresql needs --pg-url or OVERTURE_BENCH_DATABASE_URL")
+    from agent.migrate import upgrade
+    from agent.settings import _async_url
+
+    backends = [b for b in ("sqlite", "postgresql") if args.backend in (b, "both") and (b == "sqlite" or args.pg_url)]
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            if backend == "sqlite":
+                url = f"sqlite+aiosqlite:///{Path(tmp) / 'overture.db'}"
+            else:
+                url = _async_url(args.pg_url)
+                asyncio.run(pg_execute(url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            upgrade(url)
+            seeded, results = asyncio.run(run_backend(url, Path(tmp), args))
+            report(backend, seeded, results, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,8 @@ from typing import Any
 
 import dramatiq
 from dramatiq.broker import Broker
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.middleware import Middleware
 from dramatiq.middleware.asyncio import AsyncIO
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,7 +64,23 @@ def _make_broker(settings: Settings) -> Broker:
     else:
         raise ValueError("OVERTURE_BROKER_URL must start with redis://, rediss://, amqp:// or amqps://")
     broker.add_middleware(AsyncIO())
+    broker.add_middleware(DisposeWorkerEngines())  # after AsyncIO: its after-hooks run first
     return broker
+
+
+class DisposeWorkerEngines(Middleware):
+    """Close the database engines of the worker's event loop when the worker stops, while that
+    loop still runs (after-hooks run in reverse order, so this one comes before AsyncIO's, which
+    stops the loop). Left to the garbage
+    collector, a stopped worker's pooled PostgreSQL connections stay open as long as anything
+    still references its loop: a process that starts many workers (tests, reloads) runs out."""
+
+    def after_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
+        from agent.db import dispose_engines
+
+        thread = get_event_loop_thread()
+        if thread is not None and thread.loop.is_running():
+            thread.run_coroutine(dispose_engines())
 
 
 def setup_broker(settings: Settings | None = None, task_modules: list[str] | None = None) -> Broker:

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from agent.settings import get_settings
 
@@ -35,7 +35,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI object
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 15})
+        # Pooled per event loop: opening an aiosqlite connection starts a thread and sets the
+        # pragmas, about 5 ms a session. Every loop's engines are disposed before it ends
+        # (the app's lifespan, the worker's shutdown hook, the CLI), which closes them.
+        engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=5, max_overflow=10,
+                                     connect_args={"timeout": 15})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

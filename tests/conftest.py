@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -79,10 +79,32 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _own_database(url: str) -> str:
+    """Under pytest-xdist each worker gets a database of its own (``test_gw0``, ...), created
+    beside the named one, since tests truncate and reset what they use."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    own = base.set(database=f"{base.database}_{worker}")
+
+    async def create() -> None:
+        engine = create_async_engine(base, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            exists = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                         {"n": own.database})).first()
+            if exists is None:
+                await conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+        await engine.dispose()
+
+    run_in_thread(create)
+    return own.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def pg_migrated() -> str:
     assert PG_URL
-    url = _async_url(PG_URL)
+    url = _own_database(_async_url(PG_URL))
 
     async def reset() -> None:
         engine = create_async_engine(url)

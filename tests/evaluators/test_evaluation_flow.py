@@ -10,27 +10,16 @@ import pytest
 from sqlalchemy import select, update
 
 from agent.db import session_scope, utcnow
-from agent.llm import LLMConfig, use_config
 from agent.models import ActivityEvent, Conversation, Enrollment
 from evaluators import service
 from planner import scheduler
 from tests.conftest import bearer, drain_queue, make_key
 from tests.evaluators.helpers import evaluate, evaluation_campaign, evaluations_of, finished_call
-from tests.llm_server import LLMServer
 from tests.llm_server import json as answer
 
 YES_NO = [{"name": "Interested", "description": "Was the patient interested?", "type": "yes_no"},
           {"name": "Concerns", "description": "Concerns raised", "type": "multiple_choice",
            "options": ["Price", "Pain", "Time"]}]
-
-
-@pytest.fixture
-def model_server():
-    with LLMServer() as server:
-        use_config(LLMConfig(model="openai/judge-model", api_base=server.api_base, api_key="test", timeout=5,
-                             retries=0))
-        yield server
-    use_config(None)
 
 
 def verdict(primary: tuple[str, int], secondary: tuple[str, int] = ("unknown", 0), interested: bool | None = True,

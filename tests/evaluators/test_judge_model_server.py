@@ -11,20 +11,10 @@ import re
 
 import pytest
 
-from agent.llm import LLMConfig, use_config
 from tests.evaluators.helpers import (QUESTIONS, TRANSCRIPT, evaluate, evaluation_campaign, evaluations_of,
                                       finished_call, good_answer)
-from tests.llm_server import LLMServer, invalid_json, ok, status
+from tests.llm_server import invalid_json, ok, status
 from tests.llm_server import json as answer
-
-
-@pytest.fixture
-def model_server():
-    with LLMServer() as server:
-        use_config(LLMConfig(model="openai/judge-model", api_base=server.api_base, api_key="test", timeout=5,
-                             retries=0, backoff=0.01, backoff_max=0.02))
-        yield server
-    use_config(None)
 
 
 def by_name(items: list[dict], key: str = "name") -> dict[str, dict]:

@@ -1,8 +1,4 @@
-"""Outreach moves, and the executor that sends an approved outreach through its channel.
-
-``agent.states.OUTREACH_TRANSITIONS`` is the one table of outreach moves; review (approve, edit,
-reject, queue) and the executor (claim, send, fail) both go through :func:`move_outreach`, a
-compare-and-set on (id, status, and version when the caller saw one).
+"""The executor: sends an approved outreach through its channel, once.
 
 Sending is three short transactions: claim (``awaiting_execution`` -> ``executing``), the
 channel call outside any transaction, then the result. A message delivered twice finds the
@@ -10,6 +6,7 @@ outreach no longer ``awaiting_execution`` and sends nothing. A crash between cla
 leaves ``executing``: once that has lasted longer than :data:`EXECUTING_LEASE`, the reconciler
 moves it to ``unknown`` (:func:`mark_unknown`) and the enrollment to ``error/system_error`` for
 a person to settle. Nothing is ever resent automatically: the provider may have accepted it.
+Every status change goes through ``agent.lifecycle``.
 """
 
 from __future__ import annotations
@@ -26,13 +23,15 @@ from agent import activity
 from agent.campaigns.schemas import CampaignSettings
 from agent.channels import OutboundChannel, OutboundMessage, channel_for
 from agent.db import session_scope, utcnow
+from agent.lifecycle.enrollments import move_enrollment
+from agent.lifecycle.outreaches import move_outreach
 from agent.models import Campaign, Contact, Enrollment, Outreach
 from agent.queue import task
-from agent.scheduling import Window, is_allowed, next_allowed
+from agent.scheduling import contact_window, is_allowed, next_allowed
 from agent.states import (
-    OUTREACH_TRANSITIONS,
     CampaignStatus,
     ChannelKind,
+    EnrollmentAction,
     EnrollmentStatus,
     OutreachAction,
     OutreachStatus,
@@ -47,29 +46,6 @@ O = OutreachStatus
 # outreach ``executing`` for the whole call will need a longer lease or a heartbeat.
 EXECUTING_LEASE = dt.timedelta(minutes=15)
 UNKNOWN_REASON = "the worker stopped while sending; check the provider before resending"
-
-
-def allowed_from(action: OutreachAction) -> frozenset[OutreachStatus]:
-    return OUTREACH_TRANSITIONS[action][0]
-
-
-async def move_outreach(session: AsyncSession, outreach_id: str, action: OutreachAction, *,
-                        version: int | None = None, values: dict[str, Any] | None = None) -> int | None:
-    """Compare-and-set one outreach through ``action``; its new version, or None if the row was
-    not in an allowed status (or not at ``version``). The caller records the activity event."""
-    sources, target = OUTREACH_TRANSITIONS[action]
-    q = update(Outreach).where(Outreach.id == outreach_id, Outreach.status.in_([s.value for s in sources]))
-    if version is not None:
-        q = q.where(Outreach.version == version)
-    row = (await session.execute(
-        q.values(status=target.value, version=Outreach.version + 1, updated_at=utcnow(), **(values or {}))
-        .returning(Outreach.version).execution_options(synchronize_session=False))).first()
-    return row[0] if row else None
-
-
-def contact_window(campaign: Campaign, contact: Contact) -> Window:
-    return Window.for_campaign(contact_tz=contact.timezone, campaign_timezone=campaign.timezone,
-                               schedule=campaign.schedule)
 
 
 class Outcome(StrEnum):
@@ -114,7 +90,7 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
             if later is not None and (outreach.scheduled_at is None or later > outreach.scheduled_at):
                 await s.execute(update(Outreach).where(
                     Outreach.id == outreach.id, Outreach.version == outreach.version,
-                    Outreach.status == OutreachStatus.awaiting_execution.value)
+                    Outreach.status == OutreachStatus.awaiting_execution)
                     .values(scheduled_at=later, updated_at=now).execution_options(synchronize_session=False))
                 _event(s, outreach, contact.id, "outreach.deferred", {"until": later.isoformat()})
             return Outcome.outside_hours
@@ -128,11 +104,8 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
         claimed = await move_outreach(s, outreach.id, OutreachAction.claim, version=outreach.version)
         if claimed is None:
             return Outcome.not_ready  # another worker holds it
-        await s.execute(update(Enrollment).where(
-            Enrollment.id == enrollment.id,
-            Enrollment.status.in_([EnrollmentStatus.awaiting_execution.value, EnrollmentStatus.awaiting_approval.value]))
-            .values(status=EnrollmentStatus.executing.value, substatus=None, version=Enrollment.version + 1,
-                    updated_at=now).execution_options(synchronize_session=False))
+        await move_enrollment(s, enrollment, EnrollmentAction.execute, now=now,
+                              outreach_id=outreach.id)
         _event(s, outreach, contact.id, "outreach.executing", {"channel": outreach.channel})
     message = OutboundMessage(
         outreach_id=outreach.id, idempotency_key=outreach.idempotency_key or outreach.id, channel=outreach.channel,
@@ -148,11 +121,9 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
             if await move_outreach(s, outreach.id, OutreachAction.fail, version=claimed,
                                    values={"error": error}) is not None:
                 _event(s, outreach, contact.id, "outreach.failed", {"reason": type(exc).__name__})
-                await s.execute(update(Enrollment).where(
-                    Enrollment.id == enrollment.id, Enrollment.status == EnrollmentStatus.executing.value)
-                    .values(status=EnrollmentStatus.error.value, substatus=Substatus.system_error.value,
-                            version=Enrollment.version + 1, updated_at=now)
-                    .execution_options(synchronize_session=False))
+                await move_enrollment(s, enrollment.id, EnrollmentAction.fail, substatus=Substatus.system_error,
+                                      only_from=EnrollmentStatus.executing, now=now,
+                                      outreach_id=outreach.id, payload={"reason": type(exc).__name__})
             else:
                 await _late_result(s, outreach, contact.id, claimed, now,
                                    values={"error": f"{UNKNOWN_REASON}; the send then failed: {error}"[:500]},
@@ -185,11 +156,9 @@ async def mark_unknown(s: AsyncSession, o: Outreach, contact_id: str, *, now: dt
     moved = await move_outreach(s, o.id, OutreachAction.lose, version=o.version, values={"error": UNKNOWN_REASON})
     if moved is None:
         return False  # its worker recorded a result after all
-    await s.execute(update(Enrollment).where(
-        Enrollment.id == o.enrollment_id, Enrollment.status == EnrollmentStatus.executing.value)
-        .values(status=EnrollmentStatus.error.value, substatus=Substatus.system_error.value,
-                version=Enrollment.version + 1, updated_at=now)
-        .execution_options(synchronize_session=False))
+    await move_enrollment(s, o.enrollment_id, EnrollmentAction.fail, substatus=Substatus.system_error,
+                          only_from=EnrollmentStatus.executing, now=now,
+                          outreach_id=o.id, payload={"reason": UNKNOWN_REASON})
     _event(s, o, contact_id, "outreach.unknown",
            {"reason": UNKNOWN_REASON, "claimed_at": o.updated_at.isoformat(), "version": moved})
     return True
@@ -201,7 +170,7 @@ async def _late_result(s: AsyncSession, o: Outreach, contact_id: str, claimed: i
     after our claim). Keep what the provider answered on the row and in the history for the
     person settling it; the status stays ``unknown`` (no automatic move out of it)."""
     kept = await s.execute(update(Outreach).where(
-        Outreach.id == o.id, Outreach.status == O.unknown.value, Outreach.version == claimed + 1)
+        Outreach.id == o.id, Outreach.status == O.unknown, Outreach.version == claimed + 1)
         .values(**values, version=Outreach.version + 1, updated_at=now).execution_options(synchronize_session=False))
     if kept.rowcount == 1:
         _event(s, o, contact_id, "outreach.late_result", payload)
@@ -213,18 +182,17 @@ async def _after_attempt(s: AsyncSession, campaign: Campaign, enrollment_id: str
                                   .execution_options(populate_existing=True))).scalar_one()
     settings = CampaignSettings.model_validate(campaign.settings or {})
     attempts = enrollment.attempts + 1
+    counted = {"attempts": attempts, "last_attempt_at": now}
     if attempts >= settings.max_attempts:
-        values = {"status": EnrollmentStatus.finished.value, "substatus": Substatus.max_attempts.value,
-                  "next_attempt_at": None}
+        moved = await move_enrollment(s, enrollment, EnrollmentAction.finish, substatus=Substatus.max_attempts,
+                                      only_from=EnrollmentStatus.executing, now=now,
+                                      values={**counted, "next_attempt_at": None})
     else:
-        values = {"status": EnrollmentStatus.waiting.value, "substatus": Substatus.retry.value,
-                  "next_attempt_at": now + dt.timedelta(seconds=settings.retry_interval.seconds)}
-    moved = await s.execute(update(Enrollment).where(
-        Enrollment.id == enrollment_id, Enrollment.version == enrollment.version,
-        Enrollment.status == EnrollmentStatus.executing.value)
-        .values(**values, attempts=attempts, last_attempt_at=now, version=Enrollment.version + 1, updated_at=now)
-        .execution_options(synchronize_session=False))
-    if moved.rowcount != 1:
+        moved = await move_enrollment(
+            s, enrollment, EnrollmentAction.wait, substatus=Substatus.retry, now=now,
+            only_from=EnrollmentStatus.executing,
+            values={**counted, "next_attempt_at": now + dt.timedelta(seconds=settings.retry_interval.seconds)})
+    if moved is None:
         log.warning("enrollment %s left executing while its outreach was sent; attempts not counted", enrollment_id)
 
 

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The API's Schedule model is the one source of truth for the stored JSON's shape and checks.
 from agent.campaigns.schemas import Schedule
 
-__all__ = ["Window", "is_allowed", "next_allowed", "earliest_attempt", "timing_reason"]
+if TYPE_CHECKING:
+    from agent.models import Campaign, Contact
+
+__all__ = ["Window", "contact_window", "is_allowed", "next_allowed", "earliest_attempt", "timing_reason"]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Span = tuple[time, time]
@@ -233,3 +237,9 @@ def timing_reason(earliest: datetime, chosen: datetime | None, window: Window, *
     if _utc(end_at, "end_at") <= earliest or next_allowed(earliest, window) is not None:
         return "campaign_ended"
     return "outside_working_hours"
+
+
+def contact_window(campaign: Campaign, contact: Contact) -> Window:
+    """The hours a campaign may reach this contact in (its schedule, the contact's zone)."""
+    return Window.for_campaign(contact_tz=contact.timezone, campaign_timezone=campaign.timezone,
+                               schedule=campaign.schedule)

@@ -7,6 +7,7 @@ the activity event.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -116,6 +117,8 @@ CHANNEL_FINAL = frozenset({H.completed, H.stopped})
 CAMPAIGN_READ_ONLY = frozenset({C.archived})
 # Campaigns that accept new contacts.
 CAMPAIGN_ACCEPTS_CONTACTS = frozenset({C.draft, C.active, C.paused})
+# Campaigns that can be planned (a paused one is planned: its contacts rest in campaign_paused).
+CAMPAIGN_PLANNABLE = frozenset({C.active, C.paused})
 
 
 def campaign_status_from_channels(current: CampaignStatus, channels: list[ChannelStatus]) -> CampaignStatus:
@@ -210,12 +213,78 @@ ENROLLMENT_SUBSTATUSES: dict[EnrollmentStatus, frozenset[Substatus]] = {
 
 # Enrollments in these states are over for this campaign.
 ENROLLMENT_FINAL = frozenset({E.replied, E.completed, E.finished, E.disqualified, E.removed})
+# A planner may take these up (a ``planning`` row too, once its lease has lapsed).
+ENROLLMENT_PLANNABLE = frozenset({E.not_started, E.waiting, E.campaign_paused})
+# A draft of the contact's is in the review queue or waits for its send.
+ENROLLMENT_DRAFTED = frozenset({E.awaiting_approval, E.awaiting_execution})
+# Where a call's end may move the contact from: the call was in flight (``executing``), or the
+# platform dialled while Overture had the contact between steps. Anything else (a draft in
+# review, a person's pause, an error, a final status) is left for its owner to settle.
+ENROLLMENT_CALL_SETTLES = frozenset({E.executing, E.not_started, E.waiting})
 
 
 def substatus_allowed(status: EnrollmentStatus, substatus: Substatus | None) -> bool:
     if substatus is None:
         return True
     return substatus in ENROLLMENT_SUBSTATUSES.get(status, frozenset())
+
+
+class EnrollmentAction(StrEnum):
+    claim = "claim"  # a planner takes the contact under a lease
+    hold = "hold"  # nothing can run yet (campaign not live, no channel running)
+    hold_paused = "hold_paused"  # the campaign or every channel is paused
+    draft = "draft"  # a draft waits in the review queue
+    draft_unreviewed = "draft_unreviewed"  # a draft goes out without review (Manual Review off)
+    defer = "defer"  # no outreach now; planned again later
+    fail = "fail"  # something a person must fix (missing data, a model or system error)
+    finish = "finish"  # the sequence ended without the goal (no response, attempts used, opted out)
+    queue = "queue"  # execute-approved: the approved draft waits for its send
+    execute = "execute"  # the executor claimed the outreach and is sending it
+    wait = "wait"  # an attempt was made; wait for the next one or for the evaluation
+    reject = "reject"  # the approver rejected the draft; back in the plan
+    complete = "complete"  # the primary goal was achieved
+    remove = "remove"  # taken out of the campaign for good
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentMove:
+    sources: frozenset[EnrollmentStatus]
+    target: EnrollmentStatus
+    substatuses: frozenset[Substatus | None] = frozenset({None})
+
+
+def _subs(status: EnrollmentStatus, *, none: bool = False) -> frozenset[Substatus | None]:
+    return ENROLLMENT_SUBSTATUSES[status] | ({None} if none else set())
+
+
+EA = EnrollmentAction
+_EVERY = frozenset(E)
+
+ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
+    EA.claim: EnrollmentMove(ENROLLMENT_PLANNABLE | {E.planning}, E.planning),
+    EA.hold: EnrollmentMove(frozenset({E.planning}), E.not_started),
+    EA.hold_paused: EnrollmentMove(frozenset({E.planning}), E.campaign_paused),
+    EA.draft: EnrollmentMove(frozenset({E.planning}), E.awaiting_approval),
+    EA.draft_unreviewed: EnrollmentMove(frozenset({E.planning}), E.awaiting_execution),
+    EA.defer: EnrollmentMove(frozenset({E.planning}), E.waiting, _subs(E.waiting)),
+    EA.fail: EnrollmentMove(frozenset({E.planning, E.executing}), E.error, _subs(E.error)),
+    EA.finish: EnrollmentMove(frozenset({E.planning}) | ENROLLMENT_CALL_SETTLES, E.finished, _subs(E.finished)),
+    EA.queue: EnrollmentMove(frozenset({E.awaiting_approval}), E.awaiting_execution),
+    # awaiting_approval too: an approval is on the outreach; the enrollment may lag behind it.
+    EA.execute: EnrollmentMove(ENROLLMENT_DRAFTED, E.executing),
+    # Substatus ``retry`` when another attempt follows, none while a finished call is evaluated.
+    EA.wait: EnrollmentMove(ENROLLMENT_CALL_SETTLES, E.waiting, frozenset({S.retry, None})),
+    # Regenerating plans again now (no substatus); a plain rejection waits a retry interval.
+    EA.reject: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
+    EA.complete: EnrollmentMove(frozenset({E.waiting}), E.completed),
+    EA.remove: EnrollmentMove(_EVERY - {E.removed}, E.removed),
+}
+
+# Where the planner leaves a contact it drafts nothing for, by the status its rules chose.
+PLANNER_REST: dict[EnrollmentStatus, EnrollmentAction] = {
+    E.not_started: EA.hold, E.campaign_paused: EA.hold_paused, E.waiting: EA.defer,
+    E.error: EA.fail, E.finished: EA.finish,
+}
 
 
 class OutreachStatus(StrEnum):
@@ -264,6 +333,10 @@ OUTREACH_TRANSITIONS: dict[OutreachAction, tuple[frozenset[OutreachStatus], Outr
 
 # Statuses in which an approval is already on record: approving again changes nothing.
 APPROVED_ALREADY = frozenset({O.approved, O.awaiting_execution, O.executing, O.sent, O.delivered})
+# The provider took it: the contact has been reached through this outreach.
+OUTREACH_SENT = frozenset({O.sent, O.delivered})
+# Still to go out: in review, approved, or waiting for its send.
+OUTREACH_UPCOMING = frozenset({O.awaiting_approval, O.approved, O.awaiting_execution})
 
 
 class AnswerStatus(StrEnum):
@@ -312,6 +385,10 @@ class JobStatus(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+
+
+JOB_FINAL = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled})
+JOB_LIVE = frozenset({JobStatus.queued, JobStatus.running})
 
 
 class Priority(StrEnum):

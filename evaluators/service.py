@@ -16,16 +16,17 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, llm
 from agent.db import session_scope, utcnow
 from agent.errors import InvalidTransition, NotFound
 from agent.ids import new_id
-from agent.models import AnalysisAnswer, Campaign, Conversation, ConversationTurn, Enrollment, Evaluation, GoalResult
+from agent.lifecycle.enrollments import move_enrollment
+from agent.models import AnalysisAnswer, Campaign, Conversation, ConversationTurn, Evaluation, GoalResult
 from agent.queue import enqueue
-from agent.states import ConversationStatus, EnrollmentStatus, GoalResultValue, JobStatus
+from agent.states import ConversationStatus, EnrollmentAction, GoalResultValue, JobStatus
 from evaluators.analyses import active_analyses
 from evaluators.answers import Definitions, GoalDef, QuestionDef
 from evaluators.goals import active_goals
@@ -196,11 +197,10 @@ async def _complete_if_achieved(s: AsyncSession, conv: Conversation, goal_id: st
     rolled = (await rollup(s, [conv.enrollment_id])).get(conv.enrollment_id, {}).get(goal_id)
     if rolled is None or rolled.result != GoalResultValue.achieved:
         return
-    moved = await s.execute(update(Enrollment).where(and_(
-        Enrollment.id == conv.enrollment_id, Enrollment.status == EnrollmentStatus.waiting.value))
-        .values(status=EnrollmentStatus.completed.value, substatus=None, next_attempt_at=None,
-                version=Enrollment.version + 1, updated_at=now).execution_options(synchronize_session=False))
-    if moved.rowcount == 1:
+    moved = await move_enrollment(s, conv.enrollment_id, EnrollmentAction.complete, now=now,
+                                  values={"next_attempt_at": None},
+                                  payload={"reason": "primary_goal_achieved", "conversation_id": conv.id})
+    if moved is not None:
         activity.record(s, workspace_id=conv.workspace_id, actor=activity.SYSTEM, kind="enrollment.completed",
                         campaign_id=conv.campaign_id, contact_id=conv.contact_id, enrollment_id=conv.enrollment_id,
                         payload={"reason": "primary_goal_achieved", "conversation_id": conv.id})

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
@@ -21,7 +20,15 @@ from agent.db import session_scope, utcnow
 from agent.settings import get_settings
 from agent.ids import new_id
 from agent.models import Campaign, Channel, Contact, Enrollment, Goal, Outreach, Suppression
-from agent.states import EnrollmentStatus, OutreachStatus
+from agent.lifecycle.enrollments import move_enrollment, renew_lease
+from agent.states import (
+    ENROLLMENT_PLANNABLE,
+    PLANNER_REST,
+    EnrollmentAction,
+    EnrollmentStatus,
+    OutreachStatus,
+    Substatus,
+)
 from planner import runs
 from planner.graph import DraftResult, graph
 from planner.prompt import draft_with_model
@@ -33,24 +40,22 @@ log = logging.getLogger(__name__)
 # a lease, not after the broker's own redelivery timeout.
 LEASE = dt.timedelta(seconds=get_settings().planner_lease_s)
 RENEW_EVERY = LEASE.total_seconds() / 3
-PLANNABLE = (EnrollmentStatus.not_started, EnrollmentStatus.waiting, EnrollmentStatus.campaign_paused)
+PLANNABLE = ENROLLMENT_PLANNABLE
 
 
 def claimable(now: dt.datetime):  # noqa: ANN201 - a SQL condition
-    return or_(Enrollment.status.in_([s.value for s in PLANNABLE]),
-               and_(Enrollment.status == EnrollmentStatus.planning.value, Enrollment.lease_until < now))
+    return or_(Enrollment.status.in_(PLANNABLE),
+               and_(Enrollment.status == EnrollmentStatus.planning, Enrollment.lease_until < now))
 
 
 async def claim(enrollment_id: str) -> int | None:
     """Move the enrollment to ``planning`` under a lease; its new version, or None if not ours."""
     now = utcnow()
     async with session_scope() as s:
-        row = (await s.execute(
-            update(Enrollment).where(Enrollment.id == enrollment_id, claimable(now))
-            .values(status=EnrollmentStatus.planning.value, substatus=None, lease_until=now + LEASE,
-                    version=Enrollment.version + 1, updated_at=now)
-            .returning(Enrollment.version))).first()
-    return row[0] if row else None
+        # A planning row is taken over only once its planner's lease has lapsed.
+        moved = await move_enrollment(s, enrollment_id, EnrollmentAction.claim, where=claimable(now), now=now,
+                                      values={"lease_until": now + LEASE})
+    return moved.version if moved else None
 
 
 class DatabaseDeps:
@@ -114,18 +119,17 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
     ctx = state["context"]
     outcome: Outcome | None = state.get("outcome")
     now = utcnow()
-    values: dict[str, Any]
     if outcome is None:
-        status = EnrollmentStatus.awaiting_approval if ctx.manual_review else EnrollmentStatus.awaiting_execution
-        values = {"status": status.value, "substatus": None, "next_attempt_at": state["scheduled_at"]}
+        action = EnrollmentAction.draft if ctx.manual_review else EnrollmentAction.draft_unreviewed
+        substatus, next_at, reason = None, state["scheduled_at"], None
     else:
-        values = {"status": str(outcome.status), "substatus": str(outcome.substatus) if outcome.substatus else None,
-                  "next_attempt_at": outcome.next_attempt_at}
-    moved = await s.execute(
-        update(Enrollment).where(Enrollment.id == ctx.enrollment_id, Enrollment.version == version,
-                                 Enrollment.status == EnrollmentStatus.planning.value)
-        .values(**values, lease_until=None, version=Enrollment.version + 1, updated_at=now))
-    if moved.rowcount != 1:
+        action, substatus = PLANNER_REST[outcome.status], outcome.substatus
+        next_at, reason = outcome.next_attempt_at, outcome.reason
+    moved = await move_enrollment(s, ctx.enrollment_id, action, substatus=substatus, now=now,
+                                  where=Enrollment.version == version,
+                                  values={"next_attempt_at": next_at, "lease_until": None},
+                                  payload={"reason": reason} if reason else None)
+    if moved is None:
         # Our lease ran out and another planner took over; its result stands, ours is dropped.
         log.warning("enrollment %s moved while planning; dropping this plan", ctx.enrollment_id)
         return
@@ -137,7 +141,7 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
             id=new_id("out"), workspace_id=workspace_id, campaign_id=ctx.campaign_id, enrollment_id=ctx.enrollment_id,
             channel_id=channel.id, planning_run_id=run_id, supersedes_id=ctx.supersedes_id, channel=channel.kind,
             step=state["step"],
-            status=(OutreachStatus.awaiting_approval if ctx.manual_review else OutreachStatus.awaiting_execution).value,
+            status=OutreachStatus.awaiting_approval if ctx.manual_review else OutreachStatus.awaiting_execution,
             scheduled_at=state["scheduled_at"], subject=draft.subject if channel.kind == "email" else None,
             body=draft.body, rationale=draft.rationale, instruction=ctx.instruction, model=state["model"],
             prompt_version=state["prompt_version"], input_tokens=state.get("input_tokens", 0),
@@ -154,7 +158,8 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
     else:
         activity.record(s, workspace_id=workspace_id, actor=activity.SYSTEM, kind="enrollment.planned_no_outreach",
                         campaign_id=ctx.campaign_id, contact_id=ctx.contact.id, enrollment_id=ctx.enrollment_id,
-                        payload={"status": values["status"], "substatus": values["substatus"],
+                        payload={"status": moved.after.value,
+                                 "substatus": moved.substatus.value if moved.substatus else None,
                                  "reason": outcome.reason})
         item = runs.ItemResult.failed if outcome.status == EnrollmentStatus.error else runs.ItemResult.skipped
     if run_id:
@@ -166,12 +171,8 @@ async def _renew(enrollment_id: str, version: int) -> None:
     while True:
         await asyncio.sleep(RENEW_EVERY)
         async with session_scope() as s:
-            kept = await s.execute(
-                update(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.version == version,
-                                         Enrollment.status == EnrollmentStatus.planning.value)
-                .values(lease_until=utcnow() + LEASE))
-        if kept.rowcount != 1:
-            return
+            if not await renew_lease(s, enrollment_id, version, utcnow() + LEASE):
+                return
 
 
 async def _not_claimed(enrollment_id: str, run_id: str | None) -> None:
@@ -195,12 +196,10 @@ async def plan_enrollment(enrollment_id: str, run_id: str | None = None, instruc
     except Exception as exc:
         log.exception("planning %s failed", enrollment_id)
         async with session_scope() as s:
-            moved = await s.execute(
-                update(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.version == version,
-                                         Enrollment.status == EnrollmentStatus.planning.value)
-                .values(status=EnrollmentStatus.error.value, substatus="system_error", lease_until=None,
-                        version=Enrollment.version + 1, updated_at=utcnow()))
-            if moved.rowcount == 1 and run_id:
+            moved = await move_enrollment(s, enrollment_id, EnrollmentAction.fail, substatus=Substatus.system_error,
+                                          only_from=EnrollmentStatus.planning, where=Enrollment.version == version,
+                                          values={"lease_until": None}, payload={"reason": type(exc).__name__})
+            if moved is not None and run_id:
                 await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.failed, f"{type(exc).__name__}")
     finally:
         renewer.cancel()

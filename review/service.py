@@ -1,8 +1,8 @@
 """The review queue's behaviour: the inbox, approve, edit, reject (and regenerate), and the
 hand-off of approved outreaches to the executor.
 
-Every move goes through ``agent.executor.move_outreach`` (compare-and-set on id, status and the
-version the reviewer saw) and appends an activity event with the actor. Services never commit;
+Every move goes through ``agent.lifecycle`` (compare-and-set on id, status and the version the
+reviewer saw) and appends an activity event with the actor. Services never commit;
 the request owns the transaction, so a refused move (raised) rolls back whole.
 """
 
@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
@@ -22,16 +22,17 @@ from agent.campaigns.schemas import CampaignSettings
 from agent.contacts import service as contacts
 from agent.db import utcnow
 from agent.errors import Conflict, InvalidTransition, NotFound, OvertureError, ValidationFailed
-from agent.executor import allowed_from, contact_window, move_outreach
+from agent.lifecycle.enrollments import move_enrollment, move_enrollments
+from agent.lifecycle.outreaches import allowed_from, move_outreach, move_outreaches
 from agent.ids import new_id
 from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach, OutreachRevision
 from agent.pagination import keyset, page
 from agent.queue import enqueue
-from agent.scheduling import is_allowed
+from agent.scheduling import contact_window, is_allowed
 from agent.states import (
     APPROVED_ALREADY,
-    OUTREACH_TRANSITIONS,
     CampaignStatus,
+    EnrollmentAction,
     EnrollmentStatus,
     OutreachAction,
     OutreachStatus,
@@ -112,7 +113,7 @@ async def list_inbox(session: AsyncSession, workspace_id: str, *, statuses: list
     region = await contacts.workspace_region(session, workspace_id) if q else "US"
     filters = dict(campaign_id=campaign_id, channel=channel, q=q, region=region)
     stmt = _filtered(_joined(Outreach, Contact), workspace_id, **filters)
-    stmt = stmt.where(Outreach.status.in_([s.value for s in statuses]))
+    stmt = stmt.where(Outreach.status.in_(statuses))
     stmt = keyset(stmt, sort_col=None, id_col=Outreach.id, cursor=cursor, descending=False, limit=limit)
     rows, next_cursor = page(list((await session.execute(stmt)).all()), limit, lambda r: (None, r[0].id))
     # Counts need the contact join only when the text filter reads contact columns.
@@ -284,18 +285,16 @@ async def reject(session: AsyncSession, who: Principal, outreach_id: str, *, rea
         raise await _refused(session, who.workspace_id, o.id, action, version)
     now = utcnow()
     if regenerate:
-        values = {"substatus": None, "next_attempt_at": now}
+        substatus, next_at = None, now
     else:
         # Back in the plan, not straight back in the queue: the next draft waits a retry interval.
         interval = CampaignSettings.model_validate(campaign.settings or {}).retry_interval.seconds
-        values = {"substatus": Substatus.scheduled.value, "next_attempt_at": now + dt.timedelta(seconds=interval)}
-    back = await session.execute(update(Enrollment).where(
-        Enrollment.id == o.enrollment_id,
-        Enrollment.status.in_([EnrollmentStatus.awaiting_approval.value, EnrollmentStatus.awaiting_execution.value]))
-        .values(status=EnrollmentStatus.waiting.value, lease_until=None, version=Enrollment.version + 1,
-                updated_at=now, **values).execution_options(synchronize_session=False))
+        substatus, next_at = Substatus.scheduled, now + dt.timedelta(seconds=interval)
+    back = await move_enrollment(session, o.enrollment_id, EnrollmentAction.reject, substatus=substatus, now=now,
+                                 values={"lease_until": None, "next_attempt_at": next_at}, actor=who.key_id,
+                                 outreach_id=o.id, payload={"regenerate": regenerate})
     if regenerate:
-        if back.rowcount != 1:
+        if back is None:
             # Raising rolls the rejection back too: nothing is superseded without a new draft coming.
             raise InvalidTransition("the contact is no longer waiting on this draft; nothing to regenerate",
                                     current_status=o.status)
@@ -311,22 +310,15 @@ async def execute_approved(session: AsyncSession, who: Principal, campaign_id: s
     if campaign.status != CampaignStatus.active:
         raise InvalidTransition(f"the campaign is {campaign.status}; only an active campaign sends",
                                 current_status=campaign.status)
-    sources, target = OUTREACH_TRANSITIONS[OutreachAction.queue]
     # One compare-and-set for the lot: a concurrent call gets disjoint rows (or none).
-    rows = (await session.execute(
-        update(Outreach).where(Outreach.campaign_id == campaign.id, Outreach.status.in_([s.value for s in sources]),
-                               Outreach.approved_by.is_not(None))
-        .values(status=target.value, version=Outreach.version + 1, updated_at=utcnow())
-        .returning(Outreach.id, Outreach.enrollment_id, Outreach.version)
-        .execution_options(synchronize_session=False))).all()
+    rows = await move_outreaches(session, OutreachAction.queue,
+                                 (Outreach.campaign_id == campaign.id) & Outreach.approved_by.is_not(None))
     enrollment_ids = [r.enrollment_id for r in rows]
+    await move_enrollments(session, enrollment_ids, EnrollmentAction.queue, before=EnrollmentStatus.awaiting_approval,
+                           actor=who.key_id)
     contact_of: dict[str, str] = {}
     for i in range(0, len(enrollment_ids), _IN_CHUNK):
         chunk = enrollment_ids[i:i + _IN_CHUNK]
-        await session.execute(update(Enrollment).where(
-            Enrollment.id.in_(chunk), Enrollment.status == EnrollmentStatus.awaiting_approval.value)
-            .values(status=EnrollmentStatus.awaiting_execution.value, version=Enrollment.version + 1,
-                    updated_at=utcnow()).execution_options(synchronize_session=False))
         contact_of.update((eid, cid) for eid, cid in (await session.execute(
             select(Enrollment.id, Enrollment.contact_id).where(Enrollment.id.in_(chunk)))).all())
     for r in rows:

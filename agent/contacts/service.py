@@ -19,8 +19,9 @@ from agent.contacts.normalize import ContactInput, NormalizedContact, RowProblem
 from agent.db import utcnow
 from agent.errors import Conflict, NotFound
 from agent.ids import new_id
+from agent.lifecycle.enrollments import move_enrollment
 from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Workspace
-from agent.states import CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentStatus
+from agent.states import CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentAction, EnrollmentStatus
 
 _CHUNK = 500  # keeps IN (...) lists far below every backend's parameter limit
 _NAME_MAX = min(Contact.first_name.type.length, Contact.last_name.type.length)
@@ -236,11 +237,9 @@ async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: 
     if enrollment is None or enrollment.status == EnrollmentStatus.removed:
         raise NotFound(f"contact {contact_id} is not in campaign {campaign.id}")
     before = enrollment.status
-    moved = await session.execute(
-        update(Enrollment).where(Enrollment.id == enrollment.id, Enrollment.status == before)
-        .values(status=EnrollmentStatus.removed.value, substatus=None, removed_at=utcnow(),
-                version=Enrollment.version + 1, updated_at=utcnow()))
-    if moved.rowcount != 1:
+    moved = await move_enrollment(session, enrollment, EnrollmentAction.remove, values={"removed_at": utcnow()},
+                                  actor=actor)
+    if moved is None:
         raise Conflict("the contact's status changed while removing it; try again", code="stale")
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="contact.removed",
                     campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,

@@ -35,19 +35,16 @@ from agent import activity
 from agent.campaigns.schemas import CampaignSettings
 from agent.db import utcnow
 from agent.errors import NotFound
-from agent.executor import move_outreach
+from agent.lifecycle.enrollments import move_enrollment
+from agent.lifecycle.outreaches import move_outreach
 from agent.models import Campaign, Conversation, ConversationTurn, Enrollment, Outreach
-from agent.states import (AnswerStatus, ChannelKind, ConversationStatus, EnrollmentStatus, OutreachAction,
-                          OutreachStatus, Substatus)
+from agent.states import (ENROLLMENT_CALL_SETTLES, AnswerStatus, ChannelKind, ConversationStatus, EnrollmentAction,
+                          EnrollmentStatus, OutreachAction, OutreachStatus, Substatus)
 from agent.voice.calls import OUTBOUND, CallInfo, find_call, open_call, record_turns
 
 log = logging.getLogger(__name__)
 E, S = EnrollmentStatus, Substatus
 
-# Statuses a call's end may move an enrollment out of: the call was in flight (``executing``),
-# or the platform dialled while Overture had the contact between steps. Anything else (a draft
-# in review, a person's pause, an error, a final status) is left for its owner to settle.
-MOVABLE = frozenset({E.executing, E.not_started, E.waiting})
 _CAS_TRIES = 3
 
 
@@ -129,16 +126,13 @@ async def report_call(session: AsyncSession, report: CallReport, *, now: dt.date
     appended = await record_turns(session, conv.id, [(t.role, t.content) for t in report.transcript])
     started = conv.started_at or now - dt.timedelta(seconds=report.duration_s)
     outreach_id, counted_at_send = await _settle_outreach(session, conv, report.call_id, started)
-    moved = await _move_enrollment(session, conv, report.answer_status, took_place=took_place,
-                                   counted_at_send=counted_at_send,
-                                   settings=settings, now=now)
     _event(session, conv, outreach_id, "conversation.closed", {
         "conversation_id": conv.id, "call_id": report.call_id, "direction": conv.direction,
         "answer_status": report.answer_status.value, "duration_s": report.duration_s,
         "ended_reason": report.ended_reason, "turns_recorded": appended, "conversation_took_place": took_place,
         "evaluate_after": evaluate_after.isoformat() if evaluate_after else None})
-    if moved is not None:
-        _event(session, conv, outreach_id, "enrollment.moved", {"conversation_id": conv.id, **moved})
+    await _move_enrollment(session, conv, report.answer_status, took_place=took_place,
+                           counted_at_send=counted_at_send, settings=settings, outreach_id=outreach_id, now=now)
     # The evaluators (issue 6) pick closed conversations up once ``evaluate_after`` has passed.
     return ReportResult(conv.id, applied=True)
 
@@ -206,17 +200,18 @@ async def _settle_outreach(session: AsyncSession, conv: Conversation, call_id: s
 
 async def _move_enrollment(session: AsyncSession, conv: Conversation, answer_status: AnswerStatus, *,
                            took_place: bool, counted_at_send: bool, settings: CampaignSettings,
-                           now: dt.datetime) -> dict[str, Any] | None:
-    """Count the attempt and move the enrollment by compare-and-set; what changed, or None."""
+                           outreach_id: str | None, now: dt.datetime) -> bool:
+    """Count the attempt and move the enrollment by compare-and-set (the lifecycle logs the
+    move with the call's details); whether it moved."""
     if conv.enrollment_id is None:
-        return None  # an inbound caller answered with the inbound prompt: no contact, no enrollment
+        return False  # an inbound caller answered with the inbound prompt: no contact, no enrollment
     outbound = conv.direction == OUTBOUND
     count = outbound and not counted_at_send
     for _ in range(_CAS_TRIES):
         e = (await session.execute(select(Enrollment).where(Enrollment.id == conv.enrollment_id)
                                    .execution_options(populate_existing=True))).scalar_one()
-        if EnrollmentStatus(e.status) not in MOVABLE:
-            return None
+        if EnrollmentStatus(e.status) not in ENROLLMENT_CALL_SETTLES:
+            return False
         attempts = e.attempts + 1 if count else e.attempts
         if outbound:
             move = call_outcome(answer_status=answer_status, took_place=took_place, attempts=attempts,
@@ -227,22 +222,21 @@ async def _move_enrollment(session: AsyncSession, conv: Conversation, answer_sta
             # The contact called us: no attempt of ours, but hold them until the call is evaluated.
             move = Move(E.waiting, None, now + dt.timedelta(seconds=settings.contact_completion_timeout.seconds))
         else:
-            return None
-        values: dict[str, Any] = {"status": move.status.value, "attempts": attempts,
-                                  "substatus": move.substatus.value if move.substatus else None,
-                                  "next_attempt_at": move.next_attempt_at}
+            return False
+        values: dict[str, Any] = {"attempts": attempts, "next_attempt_at": move.next_attempt_at}
         if count:
             values["last_attempt_at"] = now
-        done = await session.execute(update(Enrollment).where(
-            Enrollment.id == e.id, Enrollment.version == e.version, Enrollment.status == e.status)
-            .values(**values, version=Enrollment.version + 1, updated_at=now)
-            .execution_options(synchronize_session=False))
-        if done.rowcount == 1:
-            return {"from": _word(e.status, e.substatus), "to": _word(move.status, move.substatus),
-                    "attempts": attempts, "max_attempts": settings.max_attempts, "attempt_counted": count,
-                    "next_attempt_at": move.next_attempt_at.isoformat() if move.next_attempt_at else None}
+        action = EnrollmentAction.finish if move.status == E.finished else EnrollmentAction.wait
+        done = await move_enrollment(session, e, action, substatus=move.substatus, values=values, now=now,
+                                     outreach_id=outreach_id, payload={
+                                         "conversation_id": conv.id, "attempts": attempts,
+                                         "max_attempts": settings.max_attempts, "attempt_counted": count,
+                                         "next_attempt_at": move.next_attempt_at.isoformat()
+                                         if move.next_attempt_at else None})
+        if done is not None:
+            return True
     log.warning("enrollment %s kept changing while its call %s was closed; left as it is", conv.enrollment_id, conv.id)
-    return None
+    return False
 
 
 async def _reached_before(session: AsyncSession, enrollment_id: str, conversation_id: str) -> bool:
@@ -250,10 +244,6 @@ async def _reached_before(session: AsyncSession, enrollment_id: str, conversatio
     return (await session.execute(select(func.count()).select_from(Conversation).where(
         Conversation.enrollment_id == enrollment_id, Conversation.id != conversation_id,
         Conversation.answer_status == AnswerStatus.human.value))).scalar_one() > 0
-
-
-def _word(status: str, substatus: str | None) -> str:
-    return f"{status}/{substatus}" if substatus else str(status)
 
 
 def _event(session: AsyncSession, conv: Conversation, outreach_id: str | None, kind: str,

@@ -137,8 +137,12 @@ async def test_contact_events_carry_the_contact_and_filter_by_it(client, admin):
     assert r.status_code == 204, r.text
 
     anns = (await events(client, admin, cid, {"contact_id": ann["contact_id"]}))["items"]
-    assert [e["kind"] for e in anns] == ["contact.removed", "contact.enrolled"]
+    # The removal, and the enrollment's move that the lifecycle logs for every status change.
+    assert [e["kind"] for e in anns] == ["contact.removed", "enrollment.moved", "contact.enrolled"]
     assert anns[0]["payload"] == {"from": "not_started"} and anns[0]["enrollment_id"] == ann["enrollment_id"]
+    assert anns[1]["payload"] == {"action": "remove", "from": "not_started", "to": "removed", "substatus": None,
+                                  "from_substatus": None}
+    assert anns[1]["enrollment_id"] == ann["enrollment_id"]
     actor = await key_id(admin)
     assert all(e["actor"] == actor for e in anns)
     bobs = (await events(client, admin, cid, {"contact_id": bob["contact_id"]}))["items"]

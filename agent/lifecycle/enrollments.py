@@ -1,0 +1,157 @@
+"""Enrollment moves: ``ENROLLMENT_TRANSITIONS`` applied by compare-and-set, one event each.
+
+Every writer of an enrollment's status calls :func:`move_enrollment` (one row) or
+:func:`move_enrollments` (many rows from one status). The move is refused before anything is
+written when the table does not allow it from the status the row is in, or when the substatus
+does not belong to the action; a move that loses a race (the row changed since it was read)
+writes nothing and returns None, and the caller decides whether that matters. Each applied move
+appends an ``enrollment.moved`` event (action, from, to, substatus and the caller's details) to
+the same transaction, so the log and the row never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ColumnElement
+
+from agent import activity
+from agent.db import utcnow
+from agent.ids import new_id
+from agent.models import ActivityEvent, Enrollment
+from agent.states import ENROLLMENT_TRANSITIONS, EnrollmentAction, EnrollmentStatus, Substatus
+
+MOVED = "enrollment.moved"
+# Bulk moves keep each statement's IN list well under every backend's bind-parameter limit.
+_CHUNK = 500
+
+
+class RefusedMove(ValueError):
+    """A move the transition table does not allow: a bug in the caller, never a lost race."""
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    enrollment_id: str
+    before: EnrollmentStatus
+    after: EnrollmentStatus
+    substatus: Substatus | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    id: str
+    workspace_id: str
+    campaign_id: str
+    contact_id: str
+    status: EnrollmentStatus
+    substatus: str | None
+    version: int
+
+
+def _check(action: EnrollmentAction, before: EnrollmentStatus | None, substatus: Substatus | None) -> None:
+    move = ENROLLMENT_TRANSITIONS[action]
+    if substatus not in move.substatuses:
+        raise RefusedMove(f"{action.value} cannot leave substatus {substatus} under {move.target.value}")
+    if before is not None and before not in move.sources:
+        raise RefusedMove(f"{action.value} does not move an enrollment that is {before.value}")
+
+
+async def _seen(session: AsyncSession, enrollment_id: str) -> _Seen | None:
+    row = (await session.execute(select(
+        Enrollment.id, Enrollment.workspace_id, Enrollment.campaign_id, Enrollment.contact_id, Enrollment.status,
+        Enrollment.substatus, Enrollment.version).where(Enrollment.id == enrollment_id))).first()
+    return None if row is None else _Seen(row.id, row.workspace_id, row.campaign_id, row.contact_id,
+                                          EnrollmentStatus(row.status), row.substatus, row.version)
+
+
+async def move_enrollment(session: AsyncSession, enrollment: Enrollment | str, action: EnrollmentAction, *,
+                          substatus: Substatus | None = None, only_from: EnrollmentStatus | None = None,
+                          values: dict[str, Any] | None = None, where: ColumnElement[bool] | None = None,
+                          actor: str = activity.SYSTEM, outreach_id: str | None = None,
+                          payload: dict[str, Any] | None = None, now: dt.datetime | None = None) -> Moved | None:
+    """Move one enrollment through ``action``, from the status and version it was seen at.
+
+    Pass the loaded row to compare-and-set against what the caller saw; pass its id to read the
+    row first. ``only_from`` narrows the action's sources to the one the caller means; ``where`` narrows the compare-and-set (a planning lease that must have lapsed),
+    ``values`` sets other columns in the same UPDATE. None when the enrollment is gone, in a
+    status the action does not move from, or changed since it was seen. A substatus the action
+    may not leave raises :class:`RefusedMove` whatever the row's state.
+    """
+    seen = (await _seen(session, enrollment) if isinstance(enrollment, str) else
+            _Seen(enrollment.id, enrollment.workspace_id, enrollment.campaign_id, enrollment.contact_id,
+                  EnrollmentStatus(enrollment.status), enrollment.substatus, enrollment.version))
+    move = ENROLLMENT_TRANSITIONS[action]
+    _check(action, None, substatus)
+    if seen is None or seen.status not in move.sources or only_from not in (None, seen.status):
+        return None
+    now = now or utcnow()
+    q = update(Enrollment).where(Enrollment.id == seen.id, Enrollment.status == seen.status,
+                                 Enrollment.version == seen.version)
+    if where is not None:
+        q = q.where(where)
+    row = (await session.execute(
+        q.values(**(values or {}), status=move.target, substatus=substatus, version=Enrollment.version + 1,
+                 updated_at=now)
+        .returning(Enrollment.version).execution_options(synchronize_session=False))).first()
+    if row is None:
+        return None
+    if not isinstance(enrollment, str):
+        # Keep the caller's object in step with the row it now describes, without marking it
+        # dirty (a flush would write the same row a second time).
+        for key, value in {**(values or {}), "status": move.target, "substatus": substatus, "version": row[0],
+                           "updated_at": now}.items():
+            set_committed_value(enrollment, key, value)
+    activity.record(session, workspace_id=seen.workspace_id, actor=actor, kind=MOVED, campaign_id=seen.campaign_id,
+                    contact_id=seen.contact_id, enrollment_id=seen.id, outreach_id=outreach_id,
+                    payload=_payload(action, seen.status, move.target, substatus,
+                                     {"from_substatus": seen.substatus, **(payload or {})}))
+    return Moved(seen.id, seen.status, move.target, substatus, row[0])
+
+
+async def move_enrollments(session: AsyncSession, enrollment_ids: list[str], action: EnrollmentAction, *,
+                           before: EnrollmentStatus, substatus: Substatus | None = None,
+                           values: dict[str, Any] | None = None, actor: str = activity.SYSTEM,
+                           payload: dict[str, Any] | None = None, now: dt.datetime | None = None) -> list[Moved]:
+    """Move every listed enrollment that is still ``before`` (the others are left as they are);
+    one UPDATE per chunk and the events written in bulk."""
+    _check(action, before, substatus)
+    target = ENROLLMENT_TRANSITIONS[action].target
+    now = now or utcnow()
+    moved: list[Moved] = []
+    for i in range(0, len(enrollment_ids), _CHUNK):
+        rows = (await session.execute(
+            update(Enrollment).where(Enrollment.id.in_(enrollment_ids[i:i + _CHUNK]), Enrollment.status == before)
+            .values(**(values or {}), status=target, substatus=substatus, version=Enrollment.version + 1,
+                    updated_at=now)
+            .returning(Enrollment.id, Enrollment.workspace_id, Enrollment.campaign_id, Enrollment.contact_id,
+                       Enrollment.version)
+            .execution_options(synchronize_session=False))).all()
+        event = _payload(action, before, target, substatus, payload)
+        session.add_all([ActivityEvent(id=new_id("evt"), workspace_id=r.workspace_id, actor=actor, kind=MOVED,
+                                       campaign_id=r.campaign_id, contact_id=r.contact_id, enrollment_id=r.id,
+                                       payload=event) for r in rows])
+        moved += [Moved(r.id, before, target, substatus, r.version) for r in rows]
+    return moved
+
+
+def _payload(action: EnrollmentAction, before: EnrollmentStatus, after: EnrollmentStatus,
+             substatus: Substatus | None, extra: dict[str, Any] | None) -> dict[str, Any]:
+    return {"action": action.value, "from": before.value, "to": after.value,
+            "substatus": substatus.value if substatus else None, **(extra or {})}
+
+
+async def renew_lease(session: AsyncSession, enrollment_id: str, version: int, until: dt.datetime) -> bool:
+    """Extend a planner's lease on the enrollment it claimed at ``version`` (no status change, no
+    event); False once another planner has taken it over or the plan was written."""
+    kept = await session.execute(
+        update(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.version == version,
+                                 Enrollment.status == EnrollmentStatus.planning)
+        .values(lease_until=until).execution_options(synchronize_session=False))
+    return kept.rowcount == 1

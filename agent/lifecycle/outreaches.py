@@ -1,0 +1,47 @@
+"""Outreach moves: ``OUTREACH_TRANSITIONS`` applied by compare-and-set.
+
+Review (approve, edit, reject, queue), the executor (claim, send, fail) and the reconciler
+(lose) all move outreaches here. The caller records the activity event: its payload (what was
+edited, what the provider answered) is the caller's to tell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from agent.db import utcnow
+from agent.models import Outreach
+from agent.states import OUTREACH_TRANSITIONS, OutreachAction, OutreachStatus
+
+
+def allowed_from(action: OutreachAction) -> frozenset[OutreachStatus]:
+    return OUTREACH_TRANSITIONS[action][0]
+
+
+async def move_outreach(session: AsyncSession, outreach_id: str, action: OutreachAction, *,
+                        version: int | None = None, values: dict[str, Any] | None = None) -> int | None:
+    """Compare-and-set one outreach through ``action``; its new version, or None if the row was
+    not in an allowed status (or not at ``version``)."""
+    sources, target = OUTREACH_TRANSITIONS[action]
+    q = update(Outreach).where(Outreach.id == outreach_id, Outreach.status.in_(sources))
+    if version is not None:
+        q = q.where(Outreach.version == version)
+    row = (await session.execute(
+        q.values(status=target, version=Outreach.version + 1, updated_at=utcnow(), **(values or {}))
+        .returning(Outreach.version).execution_options(synchronize_session=False))).first()
+    return row[0] if row else None
+
+
+async def move_outreaches(session: AsyncSession, action: OutreachAction, where: ColumnElement[bool]) -> list[Row]:
+    """Move every outreach matching ``where`` that the action allows, in one compare-and-set
+    (concurrent callers get disjoint rows); the moved rows' id, enrollment id and new version."""
+    sources, target = OUTREACH_TRANSITIONS[action]
+    return list((await session.execute(
+        update(Outreach).where(where, Outreach.status.in_(sources))
+        .values(status=target, version=Outreach.version + 1, updated_at=utcnow())
+        .returning(Outreach.id, Outreach.enrollment_id, Outreach.version)
+        .execution_options(synchronize_session=False))).all())

@@ -1,0 +1,151 @@
+"""Enrollment moves as data: the table's shape, and move_enrollment's compare-and-set and log."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from agent.db import session_scope
+from agent.lifecycle.enrollments import MOVED, RefusedMove, move_enrollment, move_enrollments
+from agent.models import ActivityEvent, Enrollment
+from agent.states import (
+    ENROLLMENT_FINAL,
+    ENROLLMENT_SUBSTATUSES,
+    ENROLLMENT_TRANSITIONS,
+    PLANNER_REST,
+    EnrollmentAction,
+    EnrollmentStatus,
+    Substatus,
+)
+
+E, A, S = EnrollmentStatus, EnrollmentAction, Substatus
+ROOT = Path(__file__).resolve().parents[2]
+PEOPLE = [{"name": f"P{i} Lee", "email": f"p{i}@example.com"} for i in range(3)]
+
+
+def test_every_action_has_a_row_and_its_substatuses_belong_to_its_target():
+    assert set(ENROLLMENT_TRANSITIONS) == set(EnrollmentAction)
+    for action, move in ENROLLMENT_TRANSITIONS.items():
+        allowed = ENROLLMENT_SUBSTATUSES.get(move.target, frozenset()) | {None}
+        assert move.sources and move.substatuses <= allowed, action
+
+
+def test_nothing_leaves_removed_and_final_statuses_are_left_only_by_removal():
+    for action, move in ENROLLMENT_TRANSITIONS.items():
+        assert E.removed not in move.sources, action
+        if move.sources & ENROLLMENT_FINAL:
+            assert action == A.remove
+
+
+def test_every_rest_the_planner_chooses_is_a_move_from_planning():
+    for status, action in PLANNER_REST.items():
+        move = ENROLLMENT_TRANSITIONS[action]
+        assert move.target == status and E.planning in move.sources
+
+
+async def _enrolled(client, admin) -> tuple[str, list[str]]:
+    r = await client.post("/v1/campaigns", json={"name": "Moves", "channels": [{"kind": "email"}]}, headers=admin)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    r = await client.post(f"/v1/campaigns/{cid}/contacts", json={"contacts": PEOPLE}, headers=admin)
+    assert r.json()["added"] == len(PEOPLE), r.text
+    async with session_scope() as s:
+        ids = list((await s.execute(select(Enrollment.id).where(Enrollment.campaign_id == cid)
+                                    .order_by(Enrollment.id))).scalars())
+    return cid, ids
+
+
+async def _moves(enrollment_id: str) -> list[dict]:
+    async with session_scope() as s:
+        return [e.payload for e in (await s.execute(select(ActivityEvent).where(
+            ActivityEvent.enrollment_id == enrollment_id, ActivityEvent.kind == MOVED)
+            .order_by(ActivityEvent.id))).scalars()]
+
+
+async def test_a_move_compare_and_sets_and_logs_one_event(client, admin):
+    _, (first, *_) = await _enrolled(client, admin)
+    async with session_scope() as s:
+        moved = await move_enrollment(s, first, A.claim, actor="key_x", payload={"run_id": "run_1"})
+    assert moved is not None and (moved.before, moved.after, moved.version) == (E.not_started, E.planning, 2)
+    async with session_scope() as s:
+        row = (await s.execute(select(Enrollment).where(Enrollment.id == first))).scalar_one()
+        event = (await s.execute(select(ActivityEvent).where(ActivityEvent.kind == MOVED))).scalar_one()
+    assert (row.status, row.substatus, row.version) == ("planning", None, 2)
+    assert event.payload == {"action": "claim", "from": "not_started", "to": "planning", "substatus": None,
+                             "from_substatus": None, "run_id": "run_1"}
+    assert (event.actor, event.enrollment_id, event.contact_id) == ("key_x", first, row.contact_id)
+
+
+async def test_a_stale_row_moves_nothing_and_logs_nothing(client, admin):
+    _, (first, *_) = await _enrolled(client, admin)
+    async with session_scope() as s:
+        seen = (await s.execute(select(Enrollment).where(Enrollment.id == first))).scalar_one()
+    async with session_scope() as s:  # someone else moved it there and back meanwhile
+        assert await move_enrollment(s, first, A.claim) is not None
+        assert await move_enrollment(s, first, A.hold) is not None
+    async with session_scope() as s:
+        assert await move_enrollment(s, seen, A.remove) is None  # same status, but seen at version 1
+    async with session_scope() as s:
+        row = (await s.execute(select(Enrollment).where(Enrollment.id == first))).scalar_one()
+    assert (row.status, row.version) == ("not_started", 3)
+    assert [m["action"] for m in await _moves(first)] == ["claim", "hold"]
+
+
+async def test_a_move_from_a_status_the_table_does_not_allow_writes_nothing(client, admin):
+    _, (first, *_) = await _enrolled(client, admin)
+    async with session_scope() as s:
+        assert await move_enrollment(s, first, A.complete) is None  # complete needs waiting
+        assert await move_enrollment(s, first, A.fail, substatus=S.model_error) is None  # needs planning/executing
+        assert await move_enrollment(s, first, A.claim, only_from=E.waiting) is None  # narrowed by the caller
+    async with session_scope() as s:
+        row = (await s.execute(select(Enrollment).where(Enrollment.id == first))).scalar_one()
+    assert (row.status, row.version) == ("not_started", 1) and await _moves(first) == []
+
+
+@pytest.mark.parametrize("action, substatus", [(A.fail, None), (A.fail, S.retry), (A.claim, S.scheduled),
+                                               (A.finish, S.system_error), (A.wait, S.scheduled)])
+async def test_a_substatus_the_action_may_not_leave_is_refused(client, admin, action, substatus):
+    _, (first, *_) = await _enrolled(client, admin)
+    with pytest.raises(RefusedMove):
+        async with session_scope() as s:
+            await move_enrollment(s, first, action, substatus=substatus)
+    assert await _moves(first) == []
+
+
+async def test_a_bulk_move_takes_only_rows_still_in_its_source_status(client, admin):
+    _, ids = await _enrolled(client, admin)
+    async with session_scope() as s:
+        await move_enrollment(s, ids[0], A.claim)
+    async with session_scope() as s:
+        moved = await move_enrollments(s, ids, A.remove, before=E.not_started, actor="key_y")
+    assert sorted(m.enrollment_id for m in moved) == sorted(ids[1:])
+    async with session_scope() as s:
+        statuses = dict((await s.execute(select(Enrollment.id, Enrollment.status)
+                                         .where(Enrollment.id.in_(ids)))).all())
+        logged = (await s.execute(select(func.count()).select_from(ActivityEvent).where(
+            ActivityEvent.kind == MOVED, ActivityEvent.actor == "key_y"))).scalar_one()
+    assert statuses == {ids[0]: "planning", ids[1]: "removed", ids[2]: "removed"} and logged == 2
+    with pytest.raises(RefusedMove):
+        async with session_scope() as s:
+            await move_enrollments(s, ids, A.complete, before=E.not_started)
+
+
+def _sources() -> list[Path]:
+    return [p for pkg in ("agent", "review", "planner", "evaluators", "api") for p in sorted((ROOT / pkg).rglob("*.py"))
+            if "migrations" not in p.parts]
+
+
+def test_only_the_lifecycle_writes_enrollment_rows():
+    offenders = []
+    for path in _sources():
+        if path.parent.name == "lifecycle":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "update"
+                    and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "Enrollment"):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, "update(Enrollment) outside agent/lifecycle: " + ", ".join(offenders)
+    assert len(_sources()) > 50

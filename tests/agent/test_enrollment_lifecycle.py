@@ -149,3 +149,26 @@ def test_only_the_lifecycle_writes_enrollment_rows():
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, "update(Enrollment) outside agent/lifecycle: " + ", ".join(offenders)
     assert len(_sources()) > 50
+
+
+def _status_like(node: ast.AST) -> bool:
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return name in {"status", "substatus", "answer_status"} or name.endswith("_status")
+
+
+def _words(node: ast.AST) -> bool:
+    items = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+    return any(isinstance(i, ast.Constant) and isinstance(i.value, str) for i in items)
+
+
+def test_no_status_is_compared_with_an_inline_string_outside_the_state_module():
+    offenders = []
+    for path in _sources():
+        if path == ROOT / "agent" / "states.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                if any(_status_like(a) for a in sides) and any(_words(b) for b in sides):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, "status compared with a string literal: " + ", ".join(offenders)

@@ -149,8 +149,8 @@ async def test_contact_events_carry_the_contact_and_filter_by_it(client, admin):
     assert [e["kind"] for e in bobs] == ["contact.enrolled"]
     assert (await events(client, admin, cid, {"contact_id": "con_nobody"}))["items"] == []
     everything = [e["kind"] for e in (await events(client, admin, cid))["items"]]
-    assert everything == ["contact.removed", "contacts.added", "contact.enrolled", "contact.enrolled",
-                          "campaign.created"]
+    assert everything == ["contact.removed", "enrollment.moved", "contacts.added", "contact.enrolled",
+                          "contact.enrolled", "campaign.created"]
 
 
 async def test_kind_filter_is_repeatable_and_comma_separated(client, admin):

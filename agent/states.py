@@ -210,6 +210,8 @@ ENROLLMENT_SUBSTATUSES: dict[EnrollmentStatus, frozenset[Substatus]] = {
 
 # Enrollments in these states are over for this campaign.
 ENROLLMENT_FINAL = frozenset({E.replied, E.completed, E.finished, E.disqualified, E.removed})
+# A planner may take these up (a ``planning`` row too, once its lease has lapsed).
+ENROLLMENT_PLANNABLE = frozenset({E.not_started, E.waiting, E.campaign_paused})
 
 
 def substatus_allowed(status: EnrollmentStatus, substatus: Substatus | None) -> bool:

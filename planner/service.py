@@ -21,7 +21,7 @@ from agent.db import session_scope, utcnow
 from agent.settings import get_settings
 from agent.ids import new_id
 from agent.models import Campaign, Channel, Contact, Enrollment, Goal, Outreach, Suppression
-from agent.states import EnrollmentStatus, OutreachStatus
+from agent.states import ENROLLMENT_PLANNABLE, EnrollmentStatus, OutreachStatus
 from planner import runs
 from planner.graph import DraftResult, graph
 from planner.prompt import draft_with_model
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # a lease, not after the broker's own redelivery timeout.
 LEASE = dt.timedelta(seconds=get_settings().planner_lease_s)
 RENEW_EVERY = LEASE.total_seconds() / 3
-PLANNABLE = (EnrollmentStatus.not_started, EnrollmentStatus.waiting, EnrollmentStatus.campaign_paused)
+PLANNABLE = ENROLLMENT_PLANNABLE
 
 
 def claimable(now: dt.datetime):  # noqa: ANN201 - a SQL condition

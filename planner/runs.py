@@ -13,7 +13,7 @@ from agent.errors import InvalidTransition, NotFound, ValidationFailed
 from agent.ids import new_id
 from agent.models import Campaign, Enrollment, PlanningRun, PlanningRunItem
 from agent.queue import enqueue
-from agent.states import CampaignStatus, JobStatus
+from agent.states import ENROLLMENT_PLANNABLE, CampaignStatus, JobStatus
 
 # Runs are refused on campaigns that cannot send (a paused campaign is planned: its contacts
 # then rest in campaign_paused).
@@ -32,15 +32,13 @@ async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[s
 
     ``queue=False`` leaves the items for the caller to plan (``overture plan`` on the embedded defaults).
     """
-    from planner.service import PLANNABLE  # service imports this module
-
     if CampaignStatus(campaign.status) not in RUNNABLE:
         raise InvalidTransition(f"a {campaign.status} campaign cannot be planned; go live first"
                                 if campaign.status == CampaignStatus.draft else
                                 f"a {campaign.status} campaign cannot be planned",
                                 current_status=campaign.status)
-    q = select(Enrollment.id, Enrollment.contact_id).where(Enrollment.campaign_id == campaign.id,
-                                                          Enrollment.status.in_([p.value for p in PLANNABLE]))
+    q = select(Enrollment.id, Enrollment.contact_id).where(
+        Enrollment.campaign_id == campaign.id, Enrollment.status.in_([p.value for p in ENROLLMENT_PLANNABLE]))
     if contact_ids is not None:
         known = set((await s.execute(select(Enrollment.contact_id).where(
             Enrollment.campaign_id == campaign.id, Enrollment.contact_id.in_(contact_ids)))).scalars())

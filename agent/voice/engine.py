@@ -6,7 +6,8 @@ of the call reuse what this process read then (for ``_RecentCalls.ttl`` seconds)
 database only after the model has answered. The engine renders ``voice/system.j2``, hands out
 the model's deltas as they arrive and, when the stream ends, records the new caller turns and the
 reply in one short transaction. The model ends a conversation by finishing its reply with
-``END_CALL``; the engine strips the marker (even split across deltas) and sets ``Reply.end_call``.
+``END_CALL``; the engine strips the marker (even split across deltas, ``marker.py``) and sets
+``Reply.end_call``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -32,13 +32,13 @@ from agent.models import Campaign, Contact, Conversation, Goal, Outreach
 from agent.prompting import default_prompts, render
 from agent.states import OutreachStatus
 from agent.voice.calls import INBOUND, CallContext, CallInfo, open_call, record_turns
+from agent.voice.marker import EndCallMarker
+from agent.voice.offline import voice_reply
 
 log = logging.getLogger(__name__)
 
 TASK = "voice"
 TEMPLATE = "voice/system.j2"
-END_CALL = "[END_CALL]"
-_END_RE = re.compile(re.escape(END_CALL), re.IGNORECASE)
 _MODEL_TURNS = 80  # the model sees the latest turns; every turn is still recorded
 _HISTORY = 6
 _EXCERPT = 240
@@ -70,51 +70,6 @@ def split_messages(messages: Sequence[Mapping[str, Any]]) -> tuple[list[str], li
         elif role in ("user", "assistant"):
             turns.append((str(role), text))
     return platform, turns
-
-
-# -- the end-of-call marker ------------------------------------------------------------------
-
-class _Marker:
-    """Passes text through, holding back what may still turn out to be ``END_CALL`` (or the
-    space before it) until the next delta settles it. Text after the marker is dropped."""
-
-    def __init__(self) -> None:
-        self.pending = ""
-        self.parts: list[str] = []
-        self.seen = False
-
-    def feed(self, delta: str) -> str:
-        if self.seen:
-            return ""
-        self.pending += delta
-        found = _END_RE.search(self.pending)
-        if found:
-            self.seen = True
-            out, self.pending = self.pending[: found.start()].rstrip(), ""
-            return self._emit(out)
-        hold = 0
-        for size in range(min(len(self.pending), len(END_CALL) - 1), 0, -1):
-            if END_CALL.startswith(self.pending[-size:].upper()):
-                hold = size
-                break
-        while hold < len(self.pending) and self.pending[-hold - 1].isspace():
-            hold += 1
-        out = self.pending[: len(self.pending) - hold]
-        self.pending = self.pending[len(out):]
-        return self._emit(out)
-
-    def flush(self) -> str:
-        out, self.pending = ("" if self.seen else self.pending.rstrip()), ""
-        return self._emit(out)
-
-    def _emit(self, text: str) -> str:
-        if text:
-            self.parts.append(text)
-        return text
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts).strip()
 
 
 # -- one assistant turn ----------------------------------------------------------------------
@@ -155,7 +110,7 @@ class Reply:
         await self._deltas.aclose()
 
     async def _run(self) -> AsyncIterator[str]:
-        marker = _Marker()
+        marker = EndCallMarker()
         stream = llm.stream(TASK, self._messages, **self._params)
         said = False  # the reply reached its end, or broke after being partly said
         try:
@@ -261,8 +216,6 @@ async def start_reply(workspace_id: str, call: CallInfo, messages: list[dict[str
                       *({"role": role, "content": text} for role, text in turns[-_MODEL_TURNS:])]
     params: dict[str, Any] = {}
     if model == llm.OFFLINE_MODEL:
-        from agent.voice.offline import voice_reply
-
         # litellm streams this text through its real streaming path, like any model's answer.
         params["mock_response"] = voice_reply(model_messages)
     return Reply(ctx, turns, model_messages, params, rendered.version, model)

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from agent.prompting import read_data_blocks
-from agent.voice.engine import END_CALL
+from agent.voice.marker import END_CALL
 
 _NAME = re.compile(r"[^\W\d_][^\W\d_' .-]{0,39}")
 _STOP = ("stop calling", "don't call", "dont call", "do not call", "remove me", "take me off", "unsubscribe",

@@ -198,13 +198,13 @@ async def test_the_openai_client_sees_the_end_call_tool_call(app, client, admin)
 
 @pytest.mark.parametrize("text", ["See you soon. [END_CALL]", "See you soon.[end_call]  ", "See you soon.[END_CALL] ok"])
 def test_the_end_marker_is_stripped_however_the_model_splits_it(text):
-    from agent.voice.engine import _Marker
+    from agent.voice.marker import EndCallMarker
 
     for size in range(1, len(text) + 1):
-        marker = _Marker()
+        marker = EndCallMarker()
         out = "".join(marker.feed(text[i:i + size]) for i in range(0, len(text), size)) + marker.flush()
         assert (out, marker.text, marker.seen) == ("See you soon.", "See you soon.", True), size
-    plain = _Marker()
+    plain = EndCallMarker()
     out = "".join(plain.feed(part) for part in ("A [note] ", "stays ", "[END")) + plain.flush()
     assert (out, plain.seen) == ("A [note] stays [END", False)
 

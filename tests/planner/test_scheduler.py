@@ -10,8 +10,9 @@ from sqlalchemy import func, select, update
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from planner import runs, scheduler
+from tests.builders import outreaches
 from tests.conftest import drain_queue
-from tests.planner.test_planning_runs import enrollments, live_campaign, outreaches
+from tests.flows import enrollments, live_campaign
 
 ANN = {"name": "Ann Lee", "email": "ann@example.com"}
 BO = {"name": "Bo Chen", "email": "bo@example.com"}

@@ -21,7 +21,8 @@ from agent.models import (ActivityEvent, CallerNumber, Campaign, Contact, Conver
                           Outreach)
 from agent.voice.calls import CallInfo, open_call, record_turns
 from agent.webhooks import sign
-from tests.voice.test_conversations import voice_campaign
+from tests.builders import enrollment_row as enrollment
+from tests.flows import calling_campaign as voice_campaign  # the plain kind: no goals, no number
 
 SECRET = "whsec_voice_c_test"
 OUR_NUMBER = "+12025550199"
@@ -70,11 +71,6 @@ async def snapshot() -> dict[str, Any]:
                                                 Conversation.ended_at).order_by(Conversation.id))).all()
         outreaches = (await s.execute(select(Outreach.id, Outreach.status, Outreach.version))).all()
     return {**counts, "enrollments": enrollments, "conversations": conversations, "outreaches": outreaches}
-
-
-async def enrollment(enrollment_id: str) -> Enrollment:
-    async with session_scope() as s:
-        return (await s.execute(select(Enrollment).where(Enrollment.id == enrollment_id))).scalar_one()
 
 
 async def conversation(conversation_id: str) -> Conversation:

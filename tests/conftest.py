@@ -51,13 +51,15 @@ def _serialise_ast_parse() -> None:
 
 _serialise_ast_parse()
 
-from agent.auth import create_key, get_or_create_workspace  # noqa: E402
-from agent.db import dispose_engines, session_scope  # noqa: E402
+from agent.db import dispose_engines  # noqa: E402
+from agent.llm import LLMConfig, use_config  # noqa: E402
 from agent.migrate import upgrade  # noqa: E402
 from agent.models import Base  # noqa: E402
 from agent.queue import QUEUE, get_broker  # noqa: E402
 from agent.settings import Settings, _async_url, use_settings  # noqa: E402
 from agent.states import Role  # noqa: E402
+from tests.builders import make_key  # noqa: E402, F401 - tests import it from here too
+from tests.llm_server import LLMServer  # noqa: E402
 
 PG_URL = os.environ.get("OVERTURE_TEST_DATABASE_URL")
 
@@ -160,13 +162,6 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def make_key(role: Role | str = Role.admin, workspace: str = "acme") -> str:
-    async with session_scope() as session:
-        ws = await get_or_create_workspace(session, workspace)
-        _, raw = await create_key(session, ws.id, Role(role))
-    return raw
-
-
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -180,3 +175,22 @@ async def drain_queue() -> None:
     """Wait until the in-process worker has handled every queued message."""
     broker = get_broker()
     await anyio.to_thread.run_sync(lambda: broker.join(QUEUE, timeout=60_000))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "model_server(model=..., default=...): how the model_server fixture is set up")
+
+
+@pytest.fixture
+def model_server(request: pytest.FixtureRequest):
+    """The scripted local OpenAI-compatible server (tests/llm_server.py) as the configured model,
+    through litellm's real ``openai/`` path. ``@pytest.mark.model_server(model="openai/judge-model",
+    default=ok("Sure."))`` on a test or a module names the model and what an empty script answers."""
+    marker = request.node.get_closest_marker("model_server")
+    options = dict(marker.kwargs) if marker else {}
+    model = options.pop("model", "openai/test-model")
+    with LLMServer(**options) as server:
+        use_config(LLMConfig(model=model, api_base=server.api_base, api_key="test", timeout=5,
+                             retries=0, backoff=0.01, backoff_max=0.02))
+        yield server
+    use_config(None)

@@ -75,6 +75,7 @@ class LLMServer:
     latency: float = 0.0  # added to every request (benchmarks)
     requests: list[dict[str, Any]] = field(default_factory=list)
     max_in_flight: int = 0
+    finished: int = 0  # requests answered, or given up on when the client left
 
     def __post_init__(self) -> None:
         self._queue: deque[Behaviour] = deque()
@@ -138,6 +139,7 @@ class LLMServer:
     def _done(self) -> None:
         with self._lock:
             self._in_flight -= 1
+            self.finished += 1
 
     def _wait(self, seconds: float) -> bool:
         """Sleep, unless the server is stopping (then say so)."""

@@ -16,7 +16,7 @@ from agent.channels.sandbox import SANDBOX
 from agent.states import Role
 from tests.browser.conftest import LiveServer, run_async, save_screenshot
 from tests.conftest import bearer
-from tests.review import by_name, people, queue_with_drafts, zone_at_noon
+from tests.flows import by_name, people, queue_with_drafts, zone_at_noon
 
 
 def seed(live: LiveServer, n: int = 3, **campaign) -> tuple[str, dict[str, dict]]:

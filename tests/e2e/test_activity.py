@@ -1,27 +1,12 @@
 """The campaign activity log over HTTP: one event per move, by the acting key, and its filters."""
 
 import pytest
-from sqlalchemy import select
 
-from agent.auth import hash_key
-from agent.db import session_scope
-from agent.models import ApiKey
+from tests.builders import key_id
 from tests.conftest import bearer, make_key
-from tests.e2e.test_campaigns import assert_problem, create
+from tests.flows import assert_problem, create, events
 
 CONTACTS = {"contacts": [{"name": "Ann Lee", "email": "ann@example.com"}, {"name": "Bob Ray", "phone": "+14155552671"}]}
-
-
-async def key_id(headers):
-    raw = headers["Authorization"].removeprefix("Bearer ")
-    async with session_scope() as s:
-        return (await s.execute(select(ApiKey.id).where(ApiKey.key_hash == hash_key(raw)))).scalar_one()
-
-
-async def events(client, headers, cid, params=None):
-    r = await client.get(f"/v1/campaigns/{cid}/activity", params=params, headers=headers)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 async def do(client, headers, campaign, step):

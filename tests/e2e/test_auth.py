@@ -7,7 +7,7 @@ from agent.auth import create_key, get_or_create_workspace, hash_key, revoke_key
 from agent.db import session_scope, utcnow
 from agent.models import ApiKey
 from tests.conftest import bearer, make_key
-from tests.e2e.test_campaigns import assert_problem, create, fetch, listed
+from tests.flows import assert_problem, create, fetch, listed
 
 CSV = {"file": ("people.csv", b"name,phone\nBob Ray,415 555 2671\n", "text/csv")}
 ADD = {"contacts": [{"name": "Cy Doe", "email": "cy@example.com"}]}

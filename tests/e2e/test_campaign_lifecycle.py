@@ -18,7 +18,7 @@ from agent.states import (
     ChannelStatus,
     campaign_status_from_channels,
 )
-from tests.e2e.test_campaigns import act, assert_problem, create, fetch
+from tests.flows import act, assert_problem, create, fetch
 
 # A way to each campaign status through the API, from a draft with two ready channels.
 REACH = {

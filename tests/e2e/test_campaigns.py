@@ -5,53 +5,14 @@ from sqlalchemy import func, select
 
 from agent.db import session_scope
 from agent.models import Campaign, Channel, Contact, Enrollment
+from tests.builders import count
+from tests.flows import act, assert_problem, create, fetch, listed
 
 DEFAULT_SETTINGS = {
     "max_retry_attempts": 2, "retry_interval": {"value": 1, "unit": "days"}, "call_interval": "30s",
     "ring_timeout": "30s", "amd_mode": "text", "contact_completion_timeout": {"value": 1, "unit": "hours"},
     "rotation_strategy": "round_robin", "spam_threshold": 7, "max_calls_per_number_per_day": 100,
 }
-TWO_CHANNELS = [{"kind": "email", "sender": "ann@example.com"}, {"kind": "sms"}]
-
-
-async def create(client, headers, **fields):
-    r = await client.post("/v1/campaigns", json={"name": "Spring", "channels": TWO_CHANNELS, **fields}, headers=headers)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-async def act(client, headers, cid, action):
-    r = await client.post(f"/v1/campaigns/{cid}/{action}", headers=headers)
-    assert r.status_code in (200, 201), r.text
-    return r.json()
-
-
-async def fetch(client, headers, cid):
-    r = await client.get(f"/v1/campaigns/{cid}", headers=headers)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-async def listed(client, headers, **params):
-    r = await client.get("/v1/campaigns", params=params, headers=headers)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def assert_problem(r, status, code):
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    assert body["code"] == code and body["status"] == status and body["title"] and body["detail"]
-    return body
-
-
-async def count(model, campaign_id):
-    column = model.id if model is Campaign else model.campaign_id
-    async with session_scope() as s:
-        return (await s.execute(select(func.count()).where(column == campaign_id))).scalar_one()
-
-
 # --- create -----------------------------------------------------------------------
 
 
@@ -251,7 +212,7 @@ async def test_draft_channels_and_type_can_be_replaced(client, admin):
     assert body["type"] == "follow_up" and body["status"] == "draft"
     assert [(c["kind"], c["status"], c["config"]) for c in body["channels"]] == [("voice", "ready", {"agent": "ava"})]
     assert body["channels"][0]["id"] not in {c["id"] for c in before["channels"]}
-    assert await count(Channel, before["id"]) == 1
+    assert await count(Channel, campaign_id=before["id"]) == 1
 
 
 @pytest.mark.parametrize("patch", [{"name": "new"}, {"settings": {"spam_threshold": 2}}, {"notes": "x"}])
@@ -292,7 +253,7 @@ async def test_duplicate_leaves_contacts_behind(client, admin):
                           json={"contacts": [{"name": "Ann Lee", "email": "ann@example.com"}]})
     assert r.status_code == 200 and r.json()["added"] == 1, r.text
     copy = await act(client, admin, cid, "duplicate")
-    assert copy["contacts_count"] == 0 and await count(Enrollment, copy["id"]) == 0
+    assert copy["contacts_count"] == 0 and await count(Enrollment, campaign_id=copy["id"]) == 0
     assert (await fetch(client, admin, cid))["contacts_count"] == 1
 
 
@@ -314,15 +275,15 @@ async def test_confirmed_delete_removes_campaign_channels_and_enrollments(client
         {"name": "Ann Lee", "email": "ann@example.com"}, {"name": "Bob Ray", "phone": "+14155552671"}]})
     assert r.json()["added"] == 2, r.text
     other = (await create(client, admin, name="Other"))["id"]
-    assert (await count(Channel, cid), await count(Enrollment, cid)) == (2, 2)
+    assert (await count(Channel, campaign_id=cid), await count(Enrollment, campaign_id=cid)) == (2, 2)
 
     r = await client.delete(f"/v1/campaigns/{cid}?confirm=true", headers=admin)
     assert r.status_code == 204 and r.content == b""
     assert_problem(await client.get(f"/v1/campaigns/{cid}", headers=admin), 404, "not_found")
     assert_problem(await client.delete(f"/v1/campaigns/{cid}?confirm=true", headers=admin), 404, "not_found")
-    assert (await count(Campaign, cid), await count(Channel, cid), await count(Enrollment, cid)) == (0, 0, 0)
+    assert (await count(Campaign, id=cid), await count(Channel, campaign_id=cid), await count(Enrollment, campaign_id=cid)) == (0, 0, 0)
     # the workspace keeps its contacts and its other campaigns
     async with session_scope() as s:
         assert (await s.execute(select(func.count(Contact.id)))).scalar_one() == 2
-    assert await count(Channel, other) == 2
+    assert await count(Channel, campaign_id=other) == 2
     assert [c["id"] for c in (await listed(client, admin))["items"]] == [other]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
-from agent.db import session_scope
 from agent.models import Contact, Enrollment
+from tests.builders import count
 from tests.conftest import bearer, drain_queue, make_key
 
 ANN = {"first_name": "Ann", "last_name": "Lee", "phone": "(212) 555-0100", "email": "ann@example.com"}
@@ -23,12 +22,6 @@ async def add(client, headers, cid: str, *contacts: dict, status: int = 200) -> 
     r = await client.post(f"/v1/campaigns/{cid}/contacts", json={"contacts": list(contacts)}, headers=headers)
     assert r.status_code == status, r.text
     return r.json()
-
-
-async def count(model, **where) -> int:
-    async with session_scope() as s:
-        q = select(func.count()).select_from(model).filter_by(**where)
-        return (await s.execute(q)).scalar_one()
 
 
 async def listed(client, headers, cid: str, **params) -> list[dict]:

@@ -6,9 +6,9 @@ import pytest
 from agent.db import session_scope
 from agent.models import Analysis
 from evaluators.analyses import active_analyses
+from tests.builders import count, key_id
 from tests.conftest import bearer, make_key
-from tests.e2e.test_activity import events, key_id
-from tests.e2e.test_campaigns import act, assert_problem, count, create
+from tests.flows import act, assert_problem, create, events
 
 BLANK = {"options": None, "scale_min": None, "scale_max": None, "data_type": None}
 TYPES = {
@@ -123,7 +123,7 @@ async def test_invalid_definitions_are_refused_naming_the_field(client, admin, c
     r = await client.post(f"/v1/campaigns/{cid}/analyses", json={"name": "Question", **fields}, headers=admin)
     body = assert_problem(r, 422, "validation_error")
     assert body["errors"][0]["loc"] == loc
-    assert await count(Analysis, cid) == 0
+    assert await count(Analysis, campaign_id=cid) == 0
 
 
 async def test_a_refusal_names_every_misfit_field(client, admin, cid):

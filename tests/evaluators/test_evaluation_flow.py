@@ -13,9 +13,12 @@ from agent.db import session_scope, utcnow
 from agent.models import ActivityEvent, Conversation, Enrollment
 from evaluators import service
 from planner import scheduler
+from tests.builders import enrollment_row as enrollment, evaluations_of, set_enrollments
 from tests.conftest import bearer, drain_queue, make_key
-from tests.evaluators.helpers import evaluate, evaluation_campaign, evaluations_of, finished_call
+from tests.flows import evaluate, evaluation_campaign, finished_call
 from tests.llm_server import json as answer
+
+pytestmark = pytest.mark.model_server(model="openai/judge-model")
 
 YES_NO = [{"name": "Interested", "description": "Was the patient interested?", "type": "yes_no"},
           {"name": "Concerns", "description": "Concerns raised", "type": "multiple_choice",
@@ -29,11 +32,6 @@ def verdict(primary: tuple[str, int], secondary: tuple[str, int] = ("unknown", 0
             "question_1": {"value": interested, "reason": "Said so.", "evidence": None},
             "question_2": {"value": concerns if concerns is not None else ["Price"], "reason": "Raised.",
                            "evidence": None}}
-
-
-async def enrollment(enrollment_id: str) -> Enrollment:
-    async with session_scope() as s:
-        return (await s.execute(select(Enrollment).where(Enrollment.id == enrollment_id))).scalar_one()
 
 
 async def contact_row(client, headers, setup, name: str = "Maria") -> dict:
@@ -213,9 +211,7 @@ async def test_a_contact_waiting_on_the_call_is_completed_when_the_primary_goal_
                                                                                             model_server):
     setup = await evaluation_campaign(client, admin, questions=YES_NO, people=("Maria", "James"))
     maria, james = setup.enrollments["Maria"][0], setup.enrollments["James"][0]
-    async with session_scope() as s:
-        await s.execute(update(Enrollment).where(Enrollment.id.in_([maria, james]))
-                        .values(status="waiting", substatus=None))
+    await set_enrollments(Enrollment.id.in_([maria, james]), status="waiting", substatus=None)
     model_server.script(answer(verdict(("achieved", 92))))
     await evaluate(client, admin, await finished_call(setup, who="Maria"))
     model_server.script(answer(verdict(("partially_achieved", 40))))

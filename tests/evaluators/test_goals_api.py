@@ -8,9 +8,9 @@ import pytest
 from agent.db import session_scope
 from agent.models import Goal
 from evaluators.goals import active_goals
+from tests.builders import count, key_id
 from tests.conftest import bearer, make_key
-from tests.e2e.test_activity import events, key_id
-from tests.e2e.test_campaigns import act, assert_problem, count, create
+from tests.flows import act, assert_problem, create, events
 
 
 def at(stamp):
@@ -144,7 +144,7 @@ async def test_two_active_goals_may_not_share_a_name(client, admin, cid):
     await add_goal(client, admin, cid, "Booked")
     r = await client.post(f"/v1/campaigns/{cid}/goals", json={"name": " booked "}, headers=admin)
     assert assert_problem(r, 409, "conflict")["errors"][0]["loc"] == ["body", "name"]
-    assert await count(Goal, cid) == 1
+    assert await count(Goal, campaign_id=cid) == 1
 
 
 async def test_renaming_to_another_goals_name_is_refused(client, admin, cid):
@@ -187,7 +187,7 @@ async def test_an_archived_goals_name_is_free_but_it_cannot_come_back_beside_its
 async def test_invalid_goal_fields_are_refused_naming_the_field(client, admin, cid, body, loc):
     r = await client.post(f"/v1/campaigns/{cid}/goals", json=body, headers=admin)
     assert assert_problem(r, 422, "validation_error")["errors"][0]["loc"] == loc
-    assert await count(Goal, cid) == 0
+    assert await count(Goal, campaign_id=cid) == 0
 
 
 async def test_names_at_their_limits_are_kept(client, admin, cid):

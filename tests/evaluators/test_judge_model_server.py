@@ -11,10 +11,12 @@ import re
 
 import pytest
 
-from tests.evaluators.helpers import (QUESTIONS, TRANSCRIPT, evaluate, evaluation_campaign, evaluations_of,
-                                      finished_call, good_answer)
+from tests.builders import evaluations_of
+from tests.flows import QUESTIONS, TRANSCRIPT, evaluate, evaluation_campaign, finished_call, good_answer
 from tests.llm_server import invalid_json, ok, status
 from tests.llm_server import json as answer
+
+pytestmark = pytest.mark.model_server(model="openai/judge-model")
 
 
 def by_name(items: list[dict], key: str = "name") -> dict[str, dict]:

@@ -21,7 +21,8 @@ import pytest
 from agent.llm import LLMConfig, use_config
 from planner.validate import SMS_BODY_MAX, validate_draft
 from tests.llm_server import Behaviour, LLMServer, invalid_json, json, slow, status
-from tests.planner.test_planning_runs import enrollments, live_campaign, nothing_left_planning, outreaches, run_plan
+from tests.builders import nothing_left_planning, outreaches
+from tests.flows import enrollments, live_campaign, run_plan
 
 MODEL = "openai/test-model"
 FALLBACK = "openai/fallback-model"

@@ -12,48 +12,13 @@ from sqlalchemy import func, select
 
 from agent.db import session_scope
 from agent.ids import new_id
-from agent.models import Enrollment, Outreach, Suppression
+from agent.models import Enrollment, Suppression
+from tests.builders import nothing_left_planning, outreaches
 from tests.conftest import bearer, drain_queue, make_key
+from tests.flows import BRIEF, SCHEDULE, enrollments, live_campaign, run_plan
 
-BRIEF = "Invite customers to the spring product webinar on May 4 and offer a seat. Keep it short."
 US = {"America/New_York": "212 555 0100", "America/Chicago": "312 555 0101", "America/Denver": "720 555 0102",
       "America/Los_Angeles": "415 555 0103"}
-SCHEDULE = {"business_hours": {d: [{"start": "09:00", "end": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri")}}
-
-
-async def live_campaign(client, headers, *, channels=("email",), manual_review=True, contacts=(), **extra) -> str:
-    body = {"name": "Spring webinar", "brief": BRIEF, "channels": [{"kind": k} for k in channels],
-            "manual_review": manual_review, "timezone": "America/New_York", **extra}
-    cid = (await client.post("/v1/campaigns", json=body, headers=headers)).json()["id"]
-    if contacts:
-        r = await client.post(f"/v1/campaigns/{cid}/contacts", json={"contacts": list(contacts)}, headers=headers)
-        assert r.status_code == 200 and not r.json()["errors"], r.text
-    assert (await client.post(f"/v1/campaigns/{cid}/go-live", headers=headers)).status_code == 200
-    return cid
-
-
-async def run_plan(client, headers, cid: str, body: dict | None = None) -> dict:
-    r = await client.post(f"/v1/campaigns/{cid}/planning-runs", json=body, headers=headers)
-    assert r.status_code == 202, r.text
-    await drain_queue()
-    return (await client.get(f"/v1/planning-runs/{r.json()['id']}", headers=headers)).json()
-
-
-async def enrollments(client, headers, cid: str) -> dict[str, dict]:
-    items = (await client.get(f"/v1/campaigns/{cid}/contacts", headers=headers)).json()["items"]
-    return {i["contact"]["first_name"]: i for i in items}
-
-
-async def outreaches(cid: str) -> list[Outreach]:
-    async with session_scope() as s:
-        return list((await s.execute(select(Outreach).where(Outreach.campaign_id == cid)
-                                     .order_by(Outreach.id))).scalars())
-
-
-async def nothing_left_planning() -> bool:
-    async with session_scope() as s:
-        return (await s.execute(select(func.count()).select_from(Enrollment)
-                                .where(Enrollment.status == "planning"))).scalar_one() == 0
 
 
 async def test_run_drafts_into_the_review_queue_with_model_and_prompt_recorded(client, admin):

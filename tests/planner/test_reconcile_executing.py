@@ -17,8 +17,9 @@ from agent.db import session_scope, utcnow
 from agent.executor import Outcome, execute
 from agent.models import Outreach
 from planner import scheduler
+from tests.builders import enrollment_row, events, outreach_row
 from tests.conftest import drain_queue
-from tests.review import enrollment_row, events, outreach_row, queue_with_drafts
+from tests.flows import queue_with_drafts
 
 NY = ZoneInfo("America/New_York")
 ANN = {"name": "Ann Lee", "email": "ann@example.com", "timezone": "America/New_York"}

@@ -10,8 +10,9 @@ from sqlalchemy import func, select, update
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from planner import runs, scheduler
+from tests.builders import outreaches, set_enrollments
 from tests.conftest import drain_queue
-from tests.planner.test_planning_runs import enrollments, live_campaign, outreaches
+from tests.flows import enrollments, live_campaign
 
 ANN = {"name": "Ann Lee", "email": "ann@example.com"}
 BO = {"name": "Bo Chen", "email": "bo@example.com"}
@@ -42,9 +43,8 @@ async def test_expired_lease_of_a_dead_worker_is_planned_again_once(client, admi
 
 async def test_a_live_lease_is_left_to_its_worker(client, admin):
     cid = await live_campaign(client, admin, execution_mode="manual", contacts=[ANN])
-    async with session_scope() as s:
-        await s.execute(update(Enrollment).where(Enrollment.campaign_id == cid)
-                        .values(status="planning", lease_until=utcnow() + dt.timedelta(minutes=1)))
+    await set_enrollments(Enrollment.campaign_id == cid, status="planning",
+                          lease_until=utcnow() + dt.timedelta(minutes=1))
     assert await scheduler.reconcile() == 0
     assert (await enrollments(client, admin, cid))["Ann"]["status"] == "planning"
 
@@ -102,10 +102,8 @@ async def test_manual_campaigns_wait_for_start_outreaches(client, admin):
 async def test_follow_up_waits_for_its_next_attempt(client, admin):
     cid = await live_campaign(client, admin, contacts=[ANN], execution_mode="on_contact_added")
     due = utcnow() + dt.timedelta(days=1)
-    async with session_scope() as s:
-        await s.execute(update(Enrollment).where(Enrollment.campaign_id == cid)
-                        .values(status="waiting", substatus="retry", attempts=1, next_attempt_at=due,
-                                last_attempt_at=utcnow()))
+    await set_enrollments(Enrollment.campaign_id == cid, status="waiting", substatus="retry", attempts=1,
+                          next_attempt_at=due, last_attempt_at=utcnow())
     assert await scheduler.start_due_runs() == []
     assert len(await scheduler.start_due_runs(due + dt.timedelta(seconds=1))) == 1
 
@@ -130,9 +128,8 @@ async def test_a_slow_run_that_keeps_moving_is_not_flooded(client, admin):
                         .values(status="planned", updated_at=utcnow()))
     assert await scheduler.reconcile(utcnow() + scheduler.STALL / 2) == 0
     # A worker holding a live lease on one of the run's contacts also means "not stalled".
-    async with session_scope() as s:
-        await s.execute(update(Enrollment).where(Enrollment.campaign_id == cid)
-                        .values(status="planning", lease_until=utcnow() + dt.timedelta(minutes=5)))
+    await set_enrollments(Enrollment.campaign_id == cid, status="planning",
+                          lease_until=utcnow() + dt.timedelta(minutes=5))
     assert await scheduler.reconcile(utcnow() + scheduler.STALL * 2) == 0
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from agent.db import session_scope
 from agent.models import Outreach
+from tests.builders import enrollment_row, events, outreach_row
 from tests.conftest import bearer, drain_queue, make_key
-from tests.planner.test_planning_runs import SCHEDULE
-from tests.review import by_name, enrollment_row, events, outreach_row, queue_with_drafts
+from tests.flows import SCHEDULE, by_name, queue_with_drafts
 
 
 async def key_id(headers: dict[str, str]) -> str:

@@ -9,7 +9,8 @@ from sqlalchemy import update
 
 from agent.db import session_scope
 from agent.models import Outreach
-from tests.review import events, outreach_row, people, queue_with_drafts, zone_at_noon
+from tests.builders import events, outreach_row
+from tests.flows import people, queue_with_drafts, zone_at_noon
 
 
 async def _draft(client, admin, **campaign) -> dict:

@@ -13,8 +13,9 @@ from agent.channels.sandbox import SANDBOX
 from agent.db import session_scope
 from agent.executor import Outcome, execute
 from agent.models import Outreach
+from tests.builders import enrollment_row, events, outreach_row
 from tests.conftest import bearer, drain_queue, make_key
-from tests.review import by_name, enrollment_row, events, outreach_row, people, queue_with_drafts, zone_at_noon
+from tests.flows import by_name, people, queue_with_drafts, zone_at_noon
 
 NY = ZoneInfo("America/New_York")
 

@@ -7,7 +7,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from tests.conftest import bearer, make_key
-from tests.review import by_name, queue_with_drafts
+from tests.flows import by_name, queue_with_drafts
 
 
 async def test_inbox_lists_pending_drafts_with_their_contact_and_counts(client, admin):

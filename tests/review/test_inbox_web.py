@@ -14,8 +14,9 @@ from sqlalchemy import select, update
 from agent.auth import hash_key
 from agent.db import session_scope, utcnow
 from agent.models import ApiKey, WebSession
+from tests.builders import outreach_row
 from tests.conftest import make_key
-from tests.review import by_name, outreach_row, queue_with_drafts
+from tests.flows import by_name, queue_with_drafts
 
 
 async def signed_in(client: httpx.AsyncClient, key: str) -> str:

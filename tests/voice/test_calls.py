@@ -6,29 +6,20 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from agent.db import session_scope
 from agent.errors import NotFound, ValidationFailed
-from agent.models import Conversation, ConversationTurn, Workspace
+from agent.models import Conversation, ConversationTurn
 from agent.voice.calls import CallInfo, find_call, open_call, parse_call, record_turns
+from tests.builders import count, workspace_id
 from tests.conftest import bearer, make_key
-from tests.voice.helpers import CALLER_NUMBER, VAPI_OUTBOUND, vapi_body, voice_campaign
-
-
-async def workspace_id(name: str = "acme") -> str:
-    async with session_scope() as s:
-        return (await s.execute(select(Workspace.id).where(Workspace.name == name))).scalar_one()
+from tests.flows import CALLER_NUMBER, VAPI_OUTBOUND, vapi_body, voice_campaign
 
 
 async def open_(ws: str, call: CallInfo):
     async with session_scope() as s:
         return await open_call(s, ws, call)
-
-
-async def count(model) -> int:
-    async with session_scope() as s:
-        return (await s.execute(select(func.count()).select_from(model))).scalar_one()
 
 
 def info(call: str, *, frm=None, to=None, campaign_id=None, direction=None, customer=None) -> CallInfo:

@@ -5,48 +5,11 @@ Any role may read; another workspace's conversations do not exist for the caller
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 
-from sqlalchemy import select
-
-from agent.db import session_scope
-from agent.ids import new_id
-from agent.models import Campaign, Conversation, ConversationTurn
 from agent.states import Role
+from tests.builders import add_conversation
 from tests.conftest import bearer, make_key
-from tests.planner.test_planning_runs import live_campaign
-
-PEOPLE = [{"name": "Ann Lee", "phone": "+1 212 555 0100", "timezone": "America/New_York"},
-          {"name": "Bo Chen", "phone": "+1 312 555 0101", "timezone": "America/Chicago"}]
-
-
-async def voice_campaign(client, headers, *, contacts: Sequence[dict] = PEOPLE, **extra) -> tuple[str, dict[str, dict]]:
-    """A live voice campaign and its enrollments by first name (each with ``contact``)."""
-    cid = await live_campaign(client, headers, channels=("voice",), contacts=contacts, **extra)
-    r = await client.get(f"/v1/campaigns/{cid}/contacts", headers=headers)
-    assert r.status_code == 200, r.text
-    return cid, {i["contact"]["first_name"]: i for i in r.json()["items"]}
-
-
-async def add_conversation(campaign_id: str, *, enrollment: dict | None = None, answer_status: str | None = "human",
-                           turns: Sequence[tuple[int, str, str]] = (), status: str = "closed",
-                           direction: str = "outbound", call_id: str | None = None, **values) -> str:
-    """A conversation row as the voice hook and the end-of-call report leave it (turns: seq, role, text)."""
-    async with session_scope() as s:
-        ws = (await s.execute(select(Campaign.workspace_id).where(Campaign.id == campaign_id))).scalar_one()
-        started = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
-        c = Conversation(id=new_id("cnv"), workspace_id=ws, campaign_id=campaign_id,
-                         enrollment_id=enrollment["id"] if enrollment else None,
-                         contact_id=enrollment["contact"]["id"] if enrollment else None,
-                         external_id=call_id or new_id("call"), channel="voice", direction=direction, status=status,
-                         answer_status=answer_status, started_at=started,
-                         ended_at=started + dt.timedelta(seconds=42) if status == "closed" else None,
-                         duration_s=42.0 if status == "closed" else None, **values)
-        s.add(c)
-        await s.flush()
-        for seq, role, content in turns:
-            s.add(ConversationTurn(id=new_id("trn"), conversation_id=c.id, seq=seq, role=role, content=content))
-    return c.id
+from tests.flows import calling_campaign as voice_campaign  # the plain kind: no goals, no number
 
 
 async def test_a_conversation_reads_with_its_transcript_in_the_order_spoken(client, admin):

@@ -21,7 +21,8 @@ from agent.models import (ActivityEvent, CallerNumber, Campaign, Contact, Conver
                           Outreach)
 from agent.voice.calls import CallInfo, open_call, record_turns
 from agent.webhooks import sign
-from tests.voice.test_conversations import voice_campaign
+from tests.builders import add_outreach, enrollment_row as enrollment, set_enrollments
+from tests.flows import calling_campaign as voice_campaign  # the plain kind: no goals, no number
 
 SECRET = "whsec_voice_c_test"
 OUR_NUMBER = "+12025550199"
@@ -70,11 +71,6 @@ async def snapshot() -> dict[str, Any]:
                                                 Conversation.ended_at).order_by(Conversation.id))).all()
         outreaches = (await s.execute(select(Outreach.id, Outreach.status, Outreach.version))).all()
     return {**counts, "enrollments": enrollments, "conversations": conversations, "outreaches": outreaches}
-
-
-async def enrollment(enrollment_id: str) -> Enrollment:
-    async with session_scope() as s:
-        return (await s.execute(select(Enrollment).where(Enrollment.id == enrollment_id))).scalar_one()
 
 
 async def conversation(conversation_id: str) -> Conversation:
@@ -300,12 +296,8 @@ async def test_the_executing_voice_outreach_is_sent_and_linked(client, admin, se
     cid, people = await voice_campaign(client, admin, contacts=PEOPLE[:1], settings=ONE_RETRY)
     ann = people["Ann"]
     # The executor placed the call: the outreach and the enrollment stay executing while it runs.
-    outreach_id = new_id("out")
-    async with session_scope() as s:
-        ws = (await s.execute(select(Campaign.workspace_id).where(Campaign.id == cid))).scalar_one()
-        s.add(Outreach(id=outreach_id, workspace_id=ws, campaign_id=cid, enrollment_id=ann["id"], channel="voice",
-                       status="executing", body="Call about the check-up", idempotency_key=outreach_id))
-        await s.execute(update(Enrollment).where(Enrollment.id == ann["id"]).values(status="executing"))
+    outreach_id = await add_outreach(cid, ann["id"], status="executing", body="Call about the check-up")
+    await set_enrollments(Enrollment.id == ann["id"], status="executing")
     r = await post(client, report("call-placed", ann["contact"]["phone"], campaign_id=cid))
     assert r.status_code == 202
     conv = await conversation(r.json()["conversation_id"])
@@ -323,15 +315,10 @@ async def test_an_attempt_the_executor_already_counted_is_not_counted_again(clie
     cid, people = await voice_campaign(client, admin, contacts=PEOPLE[:1], settings=ONE_RETRY)
     ann = people["Ann"]
     conv_id = await hook_opens(cid, "call-counted", ann["contact"]["phone"], [])
-    outreach_id = new_id("out")
+    outreach_id = await add_outreach(cid, ann["id"], status="sent", sent_at=utcnow())
     async with session_scope() as s:
-        ws = (await s.execute(select(Campaign.workspace_id).where(Campaign.id == cid))).scalar_one()
-        s.add(Outreach(id=outreach_id, workspace_id=ws, campaign_id=cid, enrollment_id=ann["id"], channel="voice",
-                       status="sent", body="Call", idempotency_key=outreach_id, sent_at=utcnow()))
-        await s.flush()
         await s.execute(update(Conversation).where(Conversation.id == conv_id).values(outreach_id=outreach_id))
-        await s.execute(update(Enrollment).where(Enrollment.id == ann["id"])
-                        .values(status="waiting", substatus="retry", attempts=1))
+    await set_enrollments(Enrollment.id == ann["id"], status="waiting", substatus="retry", attempts=1)
     r = await post(client, report("call-counted", ann["contact"]["phone"], answer_status="human", transcript=[]))
     assert r.status_code == 202
     e = await enrollment(ann["id"])

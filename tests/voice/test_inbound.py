@@ -14,9 +14,9 @@ from agent.db import session_scope
 from agent.ids import new_id
 from agent.models import ActivityEvent, Contact, Suppression
 from agent.voice.inbound import InboundRules, check, parse_rules
-from tests.voice.helpers import (CALLER_NUMBER, HOOK, INBOUND_PROMPT, contact_by_phone, conversation, enrollments_of,
-                                 turns, vapi_body, voice_campaign)
-from tests.voice.test_hook_openai import BLOCK, SSE, events, streamed_text
+from tests.builders import contact_by_phone, conversation, enrollments_of, turns
+from tests.flows import (BLOCK, CALLER_NUMBER, HOOK, INBOUND_PROMPT, SSE, sse_events, streamed_text, vapi_body,
+                         voice_campaign)
 
 US_CALLER = "+16175550142"
 UK_CALLER = "+447400123456"
@@ -93,7 +93,7 @@ async def test_an_eligible_unknown_caller_becomes_an_enrolled_contact(client, ad
     assert (row.direction, row.from_number, row.to_number) == ("inbound", US_CALLER, CALLER_NUMBER)
     assert (row.contact_id, row.enrollment_id, row.campaign_id) == (person.id, enrolled.id, vc.id)
     assert await turns(row.id) == [("user", "Hi, I'd like to book a cleaning."),
-                                   ("assistant", streamed_text(events(r.text)[:-1]))]
+                                   ("assistant", streamed_text(sse_events(r.text)[:-1]))]
     async with session_scope() as s:
         kinds = set((await s.execute(select(ActivityEvent.kind).where(ActivityEvent.contact_id == person.id))).scalars())
     assert {"contact.enrolled", "conversation.started"} <= kinds

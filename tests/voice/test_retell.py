@@ -15,22 +15,22 @@ from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import func, select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from agent.db import session_scope
-from agent.llm import LLMConfig, use_config
 from agent.models import Conversation, ConversationTurn
 from agent.states import Role
 from agent.voice import retell
+from tests.builders import conversation, count, turns
 from tests.conftest import make_key
-from tests.llm_server import LLMServer, first_token_delay, ok
-from tests.voice.helpers import CALLER_NUMBER, call_id, conversation, turns, voice_campaign
+from tests.flows import CALLER_NUMBER, call_id, key_of, voice_campaign
+from tests.llm_server import first_token_delay, ok
 
 PATH = "/v1/voice/retell/"
 CONFIG = {"response_type": "config", "config": {"auto_reconnect": True, "call_details": True}}
 BEGIN = {"response_type": "response", "response_id": 0, "content": "", "content_complete": True, "end_call": False}
+
+pytestmark = pytest.mark.model_server(default=ok("Sure."))  # what the voice model says unless scripted
 
 
 # -- a Retell peer ---------------------------------------------------------------------------
@@ -139,37 +139,6 @@ def retell_url(base: str, call: str, key: str | None = None) -> str:
 
 def auth(headers: dict[str, str]) -> dict[str, str]:
     return {"Authorization": headers["Authorization"]}
-
-
-def key_of(headers: dict[str, str]) -> str:
-    return headers["Authorization"].removeprefix("Bearer ")
-
-
-async def count(model, *where) -> int:
-    async with session_scope() as s:
-        return (await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
-
-
-@pytest.fixture
-def model_server():
-    """A local OpenAI-compatible server as the voice model, through litellm's real openai/ path."""
-    server = CountingServer(default=ok("Sure."))
-    with server:
-        use_config(LLMConfig(model="openai/test-model", api_base=server.api_base, api_key="test", timeout=5,
-                             retries=0, backoff=0.01, backoff_max=0.02))
-        yield server
-    use_config(None)
-
-
-class CountingServer(LLMServer):
-    """Also counts requests it has finished answering (or given up on, when the client left)."""
-
-    finished: int = 0
-
-    def _done(self) -> None:
-        super()._done()
-        with self._lock:
-            self.finished += 1
 
 
 # -- a whole call ----------------------------------------------------------------------------

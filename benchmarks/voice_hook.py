@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.llm_server, tests.voice.helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.llm_server, tests.flows
 
 OUR_NUMBER = "+12125550199"
 REPLY = "Sure, I can help with that. Which day suits you best for the check-up?"
@@ -102,7 +102,7 @@ async def seed(url: str, data_dir: Path, base: str, calls: int) -> tuple[str, li
     from agent.db import dispose_engines, session_scope
     from agent.settings import Settings, use_settings
     from agent.states import Role
-    from tests.voice.helpers import voice_campaign
+    from tests.flows import voice_campaign
 
     use_settings(Settings(_env_file=None, data_dir=data_dir, database_url=url, broker_url=None))
     async with session_scope() as s:

@@ -30,7 +30,7 @@ from agent import activity, llm
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Contact, Conversation, Goal, Outreach
 from agent.prompting import default_prompts, render
-from agent.states import OutreachStatus
+from agent.states import OUTREACH_SENT
 from agent.voice.calls import INBOUND, CallContext, CallInfo, open_call, record_turns
 from agent.voice.marker import EndCallMarker
 from agent.voice.offline import voice_reply
@@ -43,7 +43,6 @@ _MODEL_TURNS = 80  # the model sees the latest turns; every turn is still record
 _HISTORY = 6
 _EXCERPT = 240
 _OPEN_ATTEMPTS = 3
-_SENT = (OutreachStatus.sent.value, OutreachStatus.delivered.value)
 
 
 # -- the platform's messages -----------------------------------------------------------------
@@ -280,7 +279,7 @@ async def _history(session: AsyncSession, ctx: CallContext) -> list[dict[str, An
         sent = await session.execute(
             select(Outreach.channel, Outreach.subject, Outreach.body, Outreach.status, Outreach.sent_at,
                    Outreach.scheduled_at)
-            .where(Outreach.enrollment_id == ctx.enrollment_id, Outreach.status.in_(_SENT))
+            .where(Outreach.enrollment_id == ctx.enrollment_id, Outreach.status.in_(OUTREACH_SENT))
             .order_by(Outreach.id.desc()).limit(_HISTORY))
         for o in sent:
             when = o.sent_at or o.scheduled_at

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import asyncio
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent.db import make_engine
 from agent.models import Base
+from agent.models.base import StrEnumType
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+    # A migration is a frozen record: an enum-typed column is written as the VARCHAR it is, so
+    # a later change to the enum never rewrites history (its CHECK lists the words literally).
+    if kind == "type" and isinstance(obj, StrEnumType):
+        return f"sa.String(length={obj.impl.length})"
+    return False
 
 
 def _run(connection) -> None:  # noqa: ANN001
@@ -26,6 +37,7 @@ def _run(connection) -> None:  # noqa: ANN001
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=sqlite,
+        render_item=_render_item,
         compare_type=True,
     )
     with context.begin_transaction():

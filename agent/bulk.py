@@ -18,7 +18,7 @@ from sqlalchemy import JSON, Table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.models.base import UTCDateTime
+from agent.models.base import StrEnumType, UTCDateTime
 
 _SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -34,6 +34,9 @@ def _converters(table: Table, columns: list[str], sqlite: bool) -> list[Any]:
                        if sqlite else (lambda v: v.astimezone(dt.UTC) if v else v))
         elif isinstance(col_type, JSON):
             out.append(lambda v: None if v is None else json.dumps(v))
+        elif isinstance(col_type, StrEnumType):
+            # The driver path skips SQLAlchemy's bind processing: refuse a word outside the enum here too.
+            out.append(lambda v, t=col_type: t.process_bind_param(v, None))
         else:
             out.append(None)
     return out

@@ -395,3 +395,18 @@ class Priority(StrEnum):
     high = "high"
     normal = "normal"
     low = "low"
+
+
+class PlanningItemStatus(StrEnum):
+    """One enrollment inside a planning run: ``queued`` until its result is counted once."""
+
+    queued = "queued"
+    planned = "planned"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class CallerNumberStatus(StrEnum):
+    active = "active"
+    disabled = "disabled"
+    excluded = "excluded"

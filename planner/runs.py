@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,17 +11,16 @@ from agent.errors import InvalidTransition, NotFound, ValidationFailed
 from agent.ids import new_id
 from agent.models import Campaign, Enrollment, PlanningRun, PlanningRunItem
 from agent.queue import enqueue
-from agent.states import ENROLLMENT_PLANNABLE, CampaignStatus, JobStatus
+from agent.states import ENROLLMENT_PLANNABLE, CampaignStatus, JobStatus, PlanningItemStatus
 
 # Runs are refused on campaigns that cannot send (a paused campaign is planned: its contacts
 # then rest in campaign_paused).
 RUNNABLE = frozenset({CampaignStatus.active, CampaignStatus.paused})
 
 
-class ItemResult(StrEnum):
-    planned = "planned"
-    failed = "failed"
-    skipped = "skipped"
+# The item's status word is also its result (planned, failed or skipped); the enum lives with
+# the other statuses since the planning_run_items column is typed with it.
+ItemResult = PlanningItemStatus
 
 
 async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[str] | None, actor: str,

@@ -81,14 +81,15 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _own_database(url: str) -> str:
+def _own_database(url: str, suffix: str = "") -> str:
     """Under pytest-xdist each worker gets a database of its own (``test_gw0``, ...), created
-    beside the named one, since tests truncate and reset what they use."""
+    beside the named one, since tests truncate and reset what they use. ``suffix`` names a
+    further one beside it (the migration tests' empty database)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if not worker:
+    if not worker and not suffix:
         return url
     base = make_url(url)
-    own = base.set(database=f"{base.database}_{worker}")
+    own = base.set(database=base.database + "".join(f"_{p}" for p in (worker, suffix) if p))
 
     async def create() -> None:
         engine = create_async_engine(base, isolation_level="AUTOCOMMIT")
@@ -103,11 +104,7 @@ def _own_database(url: str) -> str:
     return own.render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def pg_migrated() -> str:
-    assert PG_URL
-    url = _own_database(_async_url(PG_URL))
-
+def _reset_schema(url: str) -> None:
     async def reset() -> None:
         engine = create_async_engine(url)
         async with engine.begin() as conn:
@@ -116,7 +113,26 @@ def pg_migrated() -> str:
         await engine.dispose()
 
     run_in_thread(reset)
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    assert PG_URL
+    url = _own_database(_async_url(PG_URL))
+    _reset_schema(url)
     upgrade(url)
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database with no tables at all, for tests that run the migrations themselves (the
+    shared migrated PostgreSQL database stays untouched: this one is beside it)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    assert PG_URL
+    url = _own_database(_async_url(PG_URL), suffix="empty")
+    _reset_schema(url)
     return url
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, CheckConstraint, DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from agent.db import utcnow
@@ -37,6 +38,42 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StrEnumType(TypeDecorator[E]):
+    """A ``StrEnum`` stored as plain VARCHAR(n): rows read back as members, and a word outside
+    the enum raises before the statement reaches the database.
+
+    Not ``sqlalchemy.Enum``: the column stays a String for Alembic (no type drift, no implicit
+    unnamed CHECK) and the allowed words are checked by the named CHECKs of ``enum_check``.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Any) -> str | None:
+        # enum(value) raises ValueError on an unknown word; a member or its plain string passes.
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+def enum_check(column: str, enum: type[StrEnum], *, nullable: bool = False) -> CheckConstraint:
+    """The CHECK ``ck_<table>_<column>`` allowing only ``enum``'s words (and NULL if ``nullable``).
+
+    Migrations spell the same lists out literally; tests/test_migrations.py keeps them equal.
+    """
+    words = ", ".join(f"'{m.value}'" for m in enum)
+    sql = f"{column} IN ({words})"
+    return CheckConstraint(f"{column} IS NULL OR {sql}" if nullable else sql, name=column)
 
 
 class Base(DeclarativeBase):

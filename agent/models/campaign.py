@@ -8,17 +8,20 @@ from typing import Any
 from sqlalchemy import Boolean, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent.models.base import Base, created_column, fk, id_column, updated_column
+from agent.models.base import Base, StrEnumType, created_column, enum_check, fk, id_column, updated_column
+from agent.states import CallerNumberStatus, CampaignStatus, CampaignType, ChannelStatus, ExecutionMode
 
 
 class Campaign(Base):
     __tablename__ = "campaigns"
+    __table_args__ = (enum_check("type", CampaignType), enum_check("status", CampaignStatus),
+                      enum_check("execution_mode", ExecutionMode))
     id: Mapped[str] = id_column()
     workspace_id: Mapped[str] = fk("workspaces.id")
     name: Mapped[str] = mapped_column(String(200))
-    type: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    execution_mode: Mapped[str] = mapped_column(String(20))
+    type: Mapped[CampaignType] = mapped_column(StrEnumType(CampaignType, 20))
+    status: Mapped[CampaignStatus] = mapped_column(StrEnumType(CampaignStatus, 20), index=True)
+    execution_mode: Mapped[ExecutionMode] = mapped_column(StrEnumType(ExecutionMode, 20))
     manual_review: Mapped[bool] = mapped_column(Boolean, default=True)
     brief: Mapped[str] = mapped_column(Text, default="")
     start_at: Mapped[dt.datetime | None]
@@ -39,11 +42,12 @@ class Campaign(Base):
 
 class Channel(Base):
     __tablename__ = "channels"
+    __table_args__ = (enum_check("status", ChannelStatus),)
     id: Mapped[str] = id_column()
     campaign_id: Mapped[str] = fk("campaigns.id")
     kind: Mapped[str] = mapped_column(String(10))
     position: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[ChannelStatus] = mapped_column(StrEnumType(ChannelStatus, 20))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = created_column()
     updated_at: Mapped[dt.datetime] = updated_column()
@@ -53,11 +57,13 @@ class CallerNumber(Base):
     """An outbound number of a campaign, for rotation and daily caps."""
 
     __tablename__ = "caller_numbers"
+    __table_args__ = (enum_check("status", CallerNumberStatus),)
     id: Mapped[str] = id_column()
     campaign_id: Mapped[str] = fk("campaigns.id")
     number: Mapped[str] = mapped_column(String(20))
     friendly_name: Mapped[str] = mapped_column(String(100), default="")
-    status: Mapped[str] = mapped_column(String(20), default="active")  # active, disabled, excluded
+    status: Mapped[CallerNumberStatus] = mapped_column(StrEnumType(CallerNumberStatus, 20),
+                                                       default=CallerNumberStatus.active)
     spam_score: Mapped[float] = mapped_column(Float, default=0)
     weight: Mapped[int] = mapped_column(Integer, default=1)
     calls_today: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent.models.base import Base, created_column, fk, id_column, updated_column
+from agent.models.base import Base, StrEnumType, created_column, enum_check, fk, id_column, updated_column
+from agent.states import EnrollmentStatus, Priority, Substatus
 
 
 class Contact(Base):
@@ -17,6 +18,7 @@ class Contact(Base):
         # Dedup keys: phone first, then case-folded email, per workspace.
         UniqueConstraint("workspace_id", "phone"),
         UniqueConstraint("workspace_id", "email_key"),
+        enum_check("priority", Priority),
     )
     id: Mapped[str] = id_column()
     workspace_id: Mapped[str] = fk("workspaces.id", index=False)
@@ -28,7 +30,7 @@ class Contact(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     tags: Mapped[list[Any]] = mapped_column(default=list)
-    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    priority: Mapped[Priority] = mapped_column(StrEnumType(Priority, 10), default=Priority.normal)
     crm_id: Mapped[str | None] = mapped_column(String(200))
     owner_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = created_column()
@@ -53,14 +55,16 @@ class Enrollment(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id"),
         Index("ix_enrollments_campaign_status", "campaign_id", "status"),
+        enum_check("status", EnrollmentStatus),
+        enum_check("substatus", Substatus, nullable=True),
     )
     id: Mapped[str] = id_column()
     # No index of its own: reads go through the campaign; an index here only slows bulk enrollment.
     workspace_id: Mapped[str] = fk("workspaces.id", index=False)
     campaign_id: Mapped[str] = fk("campaigns.id", index=False)
     contact_id: Mapped[str] = fk("contacts.id")
-    status: Mapped[str] = mapped_column(String(30))
-    substatus: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[EnrollmentStatus] = mapped_column(StrEnumType(EnrollmentStatus, 30))
+    substatus: Mapped[Substatus | None] = mapped_column(StrEnumType(Substatus, 40))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None]
     last_attempt_at: Mapped[dt.datetime | None]

@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent.models.base import Base, created_column, fk, id_column
+from agent.models.base import Base, StrEnumType, created_column, enum_check, fk, id_column
+from agent.states import AnswerStatus, ConversationStatus, JobStatus
 
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("workspace_id", "external_id"),)
+    __table_args__ = (UniqueConstraint("workspace_id", "external_id"), enum_check("status", ConversationStatus),
+                      enum_check("answer_status", AnswerStatus, nullable=True))
     id: Mapped[str] = id_column()
     workspace_id: Mapped[str] = fk("workspaces.id", index=False)
     campaign_id: Mapped[str | None] = fk("campaigns.id", nullable=True)
@@ -23,10 +25,11 @@ class Conversation(Base):
     external_id: Mapped[str | None] = mapped_column(String(200))  # the voice platform's call id
     channel: Mapped[str] = mapped_column(String(10))
     direction: Mapped[str] = mapped_column(String(10))  # outbound, inbound
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open, closed
+    status: Mapped[ConversationStatus] = mapped_column(StrEnumType(ConversationStatus, 20),
+                                                       default=ConversationStatus.open)
     from_number: Mapped[str | None] = mapped_column(String(40))
     to_number: Mapped[str | None] = mapped_column(String(40))
-    answer_status: Mapped[str | None] = mapped_column(String(20))
+    answer_status: Mapped[AnswerStatus | None] = mapped_column(StrEnumType(AnswerStatus, 20))
     ended_reason: Mapped[str | None] = mapped_column(String(100))
     duration_s: Mapped[float | None] = mapped_column(Float)
     recording_url: Mapped[str | None] = mapped_column(Text)
@@ -52,9 +55,10 @@ class Evaluation(Base):
     """One evaluator run over one conversation; re-evaluation adds a new one (history kept)."""
 
     __tablename__ = "evaluations"
+    __table_args__ = (enum_check("status", JobStatus),)
     id: Mapped[str] = id_column()
     conversation_id: Mapped[str] = fk("conversations.id")
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[JobStatus] = mapped_column(StrEnumType(JobStatus, 20))
     model: Mapped[str] = mapped_column(String(200), default="")
     prompt_version: Mapped[str] = mapped_column(String(64), default="")
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)

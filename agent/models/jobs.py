@@ -8,15 +8,17 @@ from typing import Any
 from sqlalchemy import Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent.models.base import Base, created_column, fk, id_column
+from agent.models.base import Base, StrEnumType, created_column, enum_check, fk, id_column
+from agent.states import JobStatus, PlanningItemStatus
 
 
 class PlanningRun(Base):
     __tablename__ = "planning_runs"
+    __table_args__ = (enum_check("status", JobStatus),)
     id: Mapped[str] = id_column()
     workspace_id: Mapped[str] = fk("workspaces.id")
     campaign_id: Mapped[str] = fk("campaigns.id")
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[JobStatus] = mapped_column(StrEnumType(JobStatus, 20))
     total: Mapped[int] = mapped_column(Integer, default=0)
     planned: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
@@ -30,21 +32,22 @@ class PlanningRun(Base):
 
 class PlanningRunItem(Base):
     __tablename__ = "planning_run_items"
-    __table_args__ = (UniqueConstraint("run_id", "enrollment_id"),)
+    __table_args__ = (UniqueConstraint("run_id", "enrollment_id"), enum_check("status", PlanningItemStatus))
     id: Mapped[str] = id_column()
     run_id: Mapped[str] = fk("planning_runs.id", index=False)
     enrollment_id: Mapped[str] = fk("enrollments.id")
-    status: Mapped[str] = mapped_column(String(20))  # queued, planned, failed, skipped
+    status: Mapped[PlanningItemStatus] = mapped_column(StrEnumType(PlanningItemStatus, 20))
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = created_column()
 
 
 class ImportJob(Base):
     __tablename__ = "import_jobs"
+    __table_args__ = (enum_check("status", JobStatus),)
     id: Mapped[str] = id_column()
     workspace_id: Mapped[str] = fk("workspaces.id")
     campaign_id: Mapped[str] = fk("campaigns.id")
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[JobStatus] = mapped_column(StrEnumType(JobStatus, 20))
     filename: Mapped[str] = mapped_column(String(255), default="")
     content: Mapped[bytes | None] = mapped_column(LargeBinary)  # dropped once the job ends
     mapping: Mapped[dict[str, Any] | None]
@@ -64,11 +67,12 @@ class ImportJob(Base):
 
 class ExportJob(Base):
     __tablename__ = "export_jobs"
+    __table_args__ = (enum_check("status", JobStatus),)
     id: Mapped[str] = id_column()
     workspace_id: Mapped[str] = fk("workspaces.id")
     campaign_id: Mapped[str] = fk("campaigns.id")
     format: Mapped[str] = mapped_column(String(20))  # csv, csv_semicolon, xlsx, json
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[JobStatus] = mapped_column(StrEnumType(JobStatus, 20))
     total: Mapped[int] = mapped_column(Integer, default=0)
     processed: Mapped[int] = mapped_column(Integer, default=0)
     content: Mapped[bytes | None] = mapped_column(LargeBinary)

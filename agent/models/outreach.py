@@ -7,12 +7,14 @@ import datetime as dt
 from sqlalchemy import Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent.models.base import Base, created_column, fk, id_column, updated_column
+from agent.models.base import Base, StrEnumType, created_column, enum_check, fk, id_column, updated_column
+from agent.states import OutreachStatus
 
 
 class Outreach(Base):
     __tablename__ = "outreaches"
-    __table_args__ = (Index("ix_outreaches_ws_status_id", "workspace_id", "status", "id"),)
+    __table_args__ = (Index("ix_outreaches_ws_status_id", "workspace_id", "status", "id"),
+                      enum_check("status", OutreachStatus))
     id: Mapped[str] = id_column()
     workspace_id: Mapped[str] = fk("workspaces.id", index=False)
     campaign_id: Mapped[str] = fk("campaigns.id")
@@ -22,7 +24,7 @@ class Outreach(Base):
     supersedes_id: Mapped[str | None] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(10))
     step: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(30))
+    status: Mapped[OutreachStatus] = mapped_column(StrEnumType(OutreachStatus, 30))
     scheduled_at: Mapped[dt.datetime | None]
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text, default="")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import false, select
 
 from agent import activity
 from agent.campaigns import service as campaigns
@@ -21,7 +21,7 @@ from agent.contacts.normalize import ContactInput
 from agent.errors import NotFound, OvertureError, ValidationFailed
 from agent.models import Contact, Enrollment, Outreach
 from agent.pagination import keyset, page
-from agent.states import EnrollmentStatus, GoalResultValue, OutreachStatus
+from agent.states import EnrollmentStatus, GoalResultValue, OutreachStatus, Substatus
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 from evaluators import rollup
@@ -223,7 +223,9 @@ async def list_contacts(
     else:
         stmt = stmt.where(Enrollment.status != EnrollmentStatus.removed.value)
     if substatus:
-        stmt = stmt.where(Enrollment.substatus == substatus)
+        # An unknown word matches no enrollment (as it always has); it cannot be bound to the
+        # enum-typed column, which refuses it before the query is sent.
+        stmt = stmt.where(Enrollment.substatus == substatus if substatus in Substatus.__members__ else false())
     if q:
         stmt = stmt.where(contacts.search_filter(q, await contacts.workspace_region(session, who.workspace_id)))
     stmt = keyset(stmt, sort_col=None, id_col=Enrollment.id, cursor=cursor, descending=False, limit=limit)

@@ -11,11 +11,7 @@ from agent.errors import InvalidTransition, NotFound, ValidationFailed
 from agent.ids import new_id
 from agent.models import Campaign, Enrollment, PlanningRun, PlanningRunItem
 from agent.queue import enqueue
-from agent.states import ENROLLMENT_PLANNABLE, CampaignStatus, JobStatus, PlanningItemStatus
-
-# Runs are refused on campaigns that cannot send (a paused campaign is planned: its contacts
-# then rest in campaign_paused).
-RUNNABLE = frozenset({CampaignStatus.active, CampaignStatus.paused})
+from agent.states import CAMPAIGN_PLANNABLE, ENROLLMENT_PLANNABLE, CampaignStatus, JobStatus, PlanningItemStatus
 
 
 # The item's status word is also its result (planned, failed or skipped); the enum lives with
@@ -29,13 +25,13 @@ async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[s
 
     ``queue=False`` leaves the items for the caller to plan (``overture plan`` on the embedded defaults).
     """
-    if CampaignStatus(campaign.status) not in RUNNABLE:
+    if CampaignStatus(campaign.status) not in CAMPAIGN_PLANNABLE:
         raise InvalidTransition(f"a {campaign.status} campaign cannot be planned; go live first"
                                 if campaign.status == CampaignStatus.draft else
                                 f"a {campaign.status} campaign cannot be planned",
                                 current_status=campaign.status)
     q = select(Enrollment.id, Enrollment.contact_id).where(
-        Enrollment.campaign_id == campaign.id, Enrollment.status.in_([p.value for p in ENROLLMENT_PLANNABLE]))
+        Enrollment.campaign_id == campaign.id, Enrollment.status.in_(ENROLLMENT_PLANNABLE))
     if contact_ids is not None:
         known = set((await s.execute(select(Enrollment.contact_id).where(
             Enrollment.campaign_id == campaign.id, Enrollment.contact_id.in_(contact_ids)))).scalars())
@@ -54,7 +50,7 @@ async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[s
     s.add(run)
     await s.flush()
     await bulk.insert_rows(s, PlanningRunItem.__table__, [
-        {"id": new_id("pri"), "run_id": run.id, "enrollment_id": e, "status": "queued", "updated_at": now}
+        {"id": new_id("pri"), "run_id": run.id, "enrollment_id": e, "status": PlanningItemStatus.queued, "updated_at": now}
         for e in enrollment_ids])
     activity.record(s, workspace_id=campaign.workspace_id, actor=actor, kind="planning.run_queued",
                     campaign_id=campaign.id, payload={"run_id": run.id, "total": run.total})
@@ -67,7 +63,7 @@ async def record_item(s: AsyncSession, run_id: str, enrollment_id: str, result: 
     """Count one enrollment's result once (a redelivered message finds the item already settled)."""
     moved = await s.execute(
         update(PlanningRunItem).where(PlanningRunItem.run_id == run_id, PlanningRunItem.enrollment_id == enrollment_id,
-                                      PlanningRunItem.status == "queued")
+                                      PlanningRunItem.status == PlanningItemStatus.queued)
         .values(status=result.value, error=error, updated_at=utcnow()))
     if moved.rowcount != 1:
         return

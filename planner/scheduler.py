@@ -24,9 +24,16 @@ from agent import executor
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
-from agent.states import CampaignStatus, EnrollmentStatus, ExecutionMode, JobStatus, OutreachStatus
+from agent.states import (
+    ENROLLMENT_PLANNABLE,
+    CampaignStatus,
+    EnrollmentStatus,
+    ExecutionMode,
+    JobStatus,
+    OutreachStatus,
+    PlanningItemStatus,
+)
 from planner import runs
-from planner.service import PLANNABLE
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +82,7 @@ async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STA
         expired = (await s.execute(
             select(Enrollment.id, PlanningRunItem.run_id)
             .outerjoin(PlanningRunItem, and_(PlanningRunItem.enrollment_id == Enrollment.id,
-                                             PlanningRunItem.status == "queued"))
+                                             PlanningRunItem.status == PlanningItemStatus.queued))
             .where(Enrollment.status == EnrollmentStatus.planning.value, Enrollment.lease_until < now))).all()
         live = (select(PlanningRunItem.run_id).join(Enrollment, Enrollment.id == PlanningRunItem.enrollment_id)
                 .where(Enrollment.status == EnrollmentStatus.planning.value, Enrollment.lease_until >= now))
@@ -84,10 +91,10 @@ async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STA
         stalled = select(PlanningRun.id).where(PlanningRun.status.in_(_ACTIVE_RUN), PlanningRun.id.not_in(live),
                                                PlanningRun.id.not_in(moved))
         lost = (await s.execute(select(PlanningRunItem.enrollment_id, PlanningRunItem.run_id).where(
-            PlanningRunItem.status == "queued", PlanningRunItem.run_id.in_(stalled)))).all()
+            PlanningRunItem.status == PlanningItemStatus.queued, PlanningRunItem.run_id.in_(stalled)))).all()
         if lost:
             # Their clock restarts: one more stall must pass before they are sent again.
-            await s.execute(update(PlanningRunItem).where(PlanningRunItem.status == "queued",
+            await s.execute(update(PlanningRunItem).where(PlanningRunItem.status == PlanningItemStatus.queued,
                                                           PlanningRunItem.run_id.in_({r for _, r in lost}))
                             .values(updated_at=now))
     seen: set[str] = set()
@@ -113,7 +120,7 @@ async def start_due_runs(now: dt.datetime | None = None) -> list[str]:
             Campaign.id.not_in(busy)).with_for_update(skip_locked=True))).scalars().all()
         for campaign in campaigns:
             due = (await s.execute(select(Enrollment.contact_id).where(
-                Enrollment.campaign_id == campaign.id, Enrollment.status.in_([p.value for p in PLANNABLE]),
+                Enrollment.campaign_id == campaign.id, Enrollment.status.in_(ENROLLMENT_PLANNABLE),
                 or_(Enrollment.next_attempt_at.is_(None), Enrollment.next_attempt_at <= now)))).scalars().all()
             if due:
                 run = await runs.create_run(s, campaign, contact_ids=list(due), actor="scheduler")

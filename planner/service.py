@@ -40,11 +40,8 @@ log = logging.getLogger(__name__)
 # a lease, not after the broker's own redelivery timeout.
 LEASE = dt.timedelta(seconds=get_settings().planner_lease_s)
 RENEW_EVERY = LEASE.total_seconds() / 3
-PLANNABLE = ENROLLMENT_PLANNABLE
-
-
 def claimable(now: dt.datetime):  # noqa: ANN201 - a SQL condition
-    return or_(Enrollment.status.in_(PLANNABLE),
+    return or_(Enrollment.status.in_(ENROLLMENT_PLANNABLE),
                and_(Enrollment.status == EnrollmentStatus.planning, Enrollment.lease_until < now))
 
 

@@ -22,7 +22,7 @@ Context of the planner's channel templates (``planner/email.j2``, ``sms.j2``, ``
   mapping with ``channel``, ``date`` (datetime, date or ISO string), ``subject`` (or None),
   ``body_excerpt`` (cut by the caller, a few hundred characters), ``outcome`` (str or None);
   an empty list for the first outreach
-- ``limits``: ``planner.validate.limits_for(channel, ...)``, an object with int attributes
+- ``limits``: ``agent.channels.rules.limits_for(channel, ...)``, an object with int attributes
   ``body_max``, ``body_target`` and, read by ``email.j2`` only, ``subject_max``, ``subject_target``
 - ``instruction``: str or None, the reviewer's instruction from a reject-and-regenerate
 - ``validation_errors``: list of str, why the previous attempt was refused (empty if none)

@@ -13,11 +13,11 @@ from typing import Any, Protocol
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
+from agent.channels.rules import check_message
 from agent.states import EnrollmentStatus, Substatus
 from planner import rules
 from planner.schemas import OutreachDraft
 from planner.state import ChannelFacts, Outcome, PlanContext, PlanState
-from planner.validate import validate_draft
 
 MAX_REDRAFTS = 2
 
@@ -83,7 +83,7 @@ async def draft(state: PlanState, config: RunnableConfig) -> dict[str, Any]:
 
 async def validate(state: PlanState) -> dict[str, Any]:
     d = state["draft"]
-    violations = validate_draft(state["channel"].kind, d.subject, d.body)
+    violations = check_message(state["channel"].kind, subject=d.subject, body=d.body)
     if not violations:
         return {"feedback": []}
     feedback = [f"{v.field}: {v.message}" for v in violations]

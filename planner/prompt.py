@@ -8,11 +8,11 @@ import re
 from typing import Any
 
 from agent import llm
+from agent.channels.rules import SMS_OPT_OUT_LINE, limits_for
 from agent.prompting import read_data_blocks, render_chat
 from planner.graph import DraftResult
 from planner.schemas import OutreachDraft
 from planner.state import ChannelFacts, PlanContext
-from planner.validate import limits_for
 
 TEMPLATES = {"email": "planner/email.j2", "sms": "planner/sms.j2", "voice": "planner/voice_brief.j2",
              "task": "planner/task.j2"}
@@ -71,7 +71,7 @@ def offline_draft(messages: list[dict[str, Any]], schema: dict[str, Any]) -> dic
     campaign = str(data.get("campaign_name") or "our team")[:80]
     purpose = _first_sentence(str(data.get("campaign_brief") or ""), 240) or "We wanted to get in touch."
     if channel == "sms":
-        body = f"{greeting} {purpose} Reply here and we will help. Reply STOP to opt out."
+        body = f"{greeting} {purpose} Reply here and we will help. {SMS_OPT_OUT_LINE}"
         subject = None
     elif channel == "voice":
         body = (f"Call {name or 'the contact'} on behalf of {campaign}. Goal: {purpose} Introduce yourself, "

@@ -9,8 +9,8 @@ the request owns the transaction, so a refused move (raised) rolls back whole.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,7 @@ from agent import activity
 from agent.auth import Principal
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignSettings
+from agent.channels.rules import check_message
 from agent.contacts import service as contacts
 from agent.db import utcnow
 from agent.errors import Conflict, InvalidTransition, NotFound, OvertureError, ValidationFailed
@@ -45,16 +46,6 @@ DEFAULT_STATUSES = (OutreachStatus.awaiting_approval,)
 EXECUTOR_TASK = "executor.send_outreach"
 PLANNER_TASK = "planner.plan_enrollment"  # by name: review may not import the planner
 _IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
-
-
-class DraftViolation(Protocol):
-    code: Any
-    field: str
-    message: str
-
-
-# The planner's channel rules, passed in by the caller (review may not import planner).
-Validator = Callable[[str, str | None, str], Sequence[DraftViolation]]
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -213,7 +204,7 @@ async def approve_many(session: AsyncSession, who: Principal, ids: Iterable[str]
 
 
 async def edit(session: AsyncSession, who: Principal, outreach_id: str, *, version: int | None,
-               changes: dict[str, Any], validate: Validator) -> InboxItem:
+               changes: dict[str, Any]) -> InboxItem:
     """Save an edit as a new revision, re-validated; it needs the version the editor started from."""
     if version is None:
         raise OvertureError("send the version you edited as If-Match or in the body", code="version_required",
@@ -231,7 +222,7 @@ async def edit(session: AsyncSession, who: Principal, outreach_id: str, *, versi
     body = changes.get("body", o.body)
     scheduled_at = changes.get("scheduled_at", o.scheduled_at)
     if changes.keys() & {"subject", "body"}:
-        violations = list(validate(o.channel, subject, body or ""))
+        violations = check_message(o.channel, subject=subject, body=body or "")
         if violations:
             first = violations[0]
             raise ValidationFailed(f"{first.field}: {first.message}", code="draft_invalid",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from agent.channels import OutboundMessage, SendResult
+from agent.channels.base import OutboundMessage, SendResult
 
 
 class SandboxChannel:

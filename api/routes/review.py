@@ -9,7 +9,6 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from agent.errors import ValidationFailed
 from api.deps import Approver, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
-from planner.validate import validate_draft
 from review import service
 from review.schemas import (BulkApproveIn, BulkApproveOut, EditIn, ExecuteOut, InboxItem, InboxPage, OutreachDetail,
                             RejectIn)
@@ -71,7 +70,7 @@ async def edit(outreach_id: str, body: EditIn, session: SessionDep, who: Approve
                if_match: IfMatch = None) -> InboxItem:
     version = _version(if_match) if if_match is not None else body.version
     changes = body.model_dump(include={"subject", "body", "scheduled_at"}, exclude_unset=True)
-    item = await service.edit(session, who, outreach_id, version=version, changes=changes, validate=validate_draft)
+    item = await service.edit(session, who, outreach_id, version=version, changes=changes)
     _etag(response, item.version)
     return item
 

@@ -26,7 +26,6 @@ from agent.auth import WebLogin, end_web_session, resolve_key, resolve_web_sessi
 from agent.errors import NotFound, OvertureError
 from agent.states import Role
 from api.deps import SessionDep
-from planner.validate import validate_draft
 from review import service, views
 from review.schemas import OutreachDetail
 
@@ -299,8 +298,7 @@ async def edit(outreach_id: str, request: Request, session: SessionDep) -> Respo
             changes["scheduled_at"] = when
         if not changes:
             return RedirectResponse(_inbox_url(_back(form), id=outreach_id), status_code=303)
-        await service.edit(session, login.principal, outreach_id, version=_version(form), changes=changes,
-                           validate=validate_draft)
+        await service.edit(session, login.principal, outreach_id, version=_version(form), changes=changes)
     except OvertureError as exc:
         return await _refused(session, login, form, outreach_id, exc, panel="edit", values=values)
     return RedirectResponse(_inbox_url(_back(form), id=outreach_id, notice="edited"), status_code=303)

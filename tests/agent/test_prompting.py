@@ -15,8 +15,8 @@ import pytest
 from jinja2 import TemplateError, UndefinedError, nodes
 from jinja2.sandbox import SecurityError
 
+from agent.channels.rules import limits_for
 from agent.prompting import Prompts, data, default_prompts, default_root, num, pick, render, render_chat
-from planner.validate import limits_for
 
 TEMPLATES = {"email": "email", "sms": "sms", "voice_brief": "voice", "task": "task"}
 KEYS = ["campaign_name", "brief", "ai_variables", "goals", "contact", "history", "limits", "instruction",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from agent.channels.rules import check_message
 from agent.llm import LLMOutputInvalid, LLMUnavailable
 from agent.states import EnrollmentStatus as E
 from agent.states import Substatus as S
@@ -17,7 +18,6 @@ from planner.graph import MAX_REDRAFTS, DraftResult, build_graph
 from planner.prompt import prompt_context
 from planner.schemas import OutreachDraft
 from planner.state import ChannelFacts, ContactFacts, Outcome, PlanContext, PlanState
-from planner.validate import validate_draft
 
 NOW = dt.datetime(2025, 3, 4, 15, 0, tzinfo=dt.UTC)  # a Tuesday, 10:00 in New York
 GOOD_SMS = OutreachDraft(body="Hi Ann, seats are open for the May 4 webinar.", rationale="short")
@@ -224,8 +224,8 @@ async def test_the_validation_failure_is_fed_into_the_next_draft(graph):
     feedback = [c["feedback"] for c in deps.draft_calls]
     assert feedback[0] == []
     assert feedback[1] == ["subject: An email needs a subject."]
-    expected = [f"{v.field}: {v.message}" for v in validate_draft("email", too_long_email.subject,
-                                                                  too_long_email.body)]
+    expected = [f"{v.field}: {v.message}"
+                for v in check_message("email", subject=too_long_email.subject, body=too_long_email.body)]
     assert feedback[2] == expected and "10001 characters" in feedback[2][0]
     assert final["feedback"] == []  # the surviving draft carries no failure to the route
     assert (final["input_tokens"], final["cost_usd"]) == (30, pytest.approx(0.003))

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from agent.channels.rules import SMS_BODY_MAX, check_message
 from agent.llm import LLMConfig, use_config
-from planner.validate import SMS_BODY_MAX, validate_draft
 from tests.llm_server import Behaviour, LLMServer, invalid_json, json, slow, status
 from tests.builders import nothing_left_planning, outreaches
 from tests.flows import enrollments, live_campaign, run_plan
@@ -140,7 +140,7 @@ async def assert_run_settled(run: dict, rows: dict, drafts: dict) -> None:
     assert run["planned"] + run["failed"] + run["skipped"] == run["total"] == len(rows), run
     assert await nothing_left_planning()
     for o in drafts.values():
-        assert validate_draft(o.channel, o.subject, o.body) == [], (o.subject, o.body[:80])
+        assert check_message(o.channel, subject=o.subject, body=o.body) == [], (o.subject, o.body[:80])
         assert o.status == "awaiting_approval"
     with_draft = {o.enrollment_id for o in drafts.values()}
     for name, row in rows.items():

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from agent.channels.rules import check_message
 from agent.db import session_scope
 from agent.models import Outreach
 from tests.builders import enrollment_row, events, outreach_row
@@ -117,6 +118,17 @@ async def test_an_edit_that_breaks_a_channel_rule_is_refused_naming_rule_and_fie
     row = await outreach_row(oid)
     assert row.version == 1 and "{first_name}" not in row.body
     assert await events(oid, "outreach.edited") == []
+
+
+async def test_an_edit_is_refused_in_the_channel_rules_own_words(client, admin):
+    # Review checks edits with the same rules the planner drafts against, not a copy of them.
+    _, items = await queue_with_drafts(client, admin, 1)
+    body = "Hi [First Name], {{ link }}"
+    r = await client.patch(f"/v1/outreaches/{items[0]['id']}", json={"body": body, "version": 1}, headers=admin)
+    problems = check_message("email", subject=items[0]["subject"], body=body)
+    assert [p.code for p in problems] == ["unrendered_template", "placeholder_left"]
+    assert r.status_code == 422 and r.json()["detail"] == f"{problems[0].field}: {problems[0].message}"
+    assert r.json()["errors"] == [{"loc": ["body", p.field], "message": p.message, "code": p.code} for p in problems]
 
 
 async def test_an_edit_needs_the_version_it_started_from(client, admin):

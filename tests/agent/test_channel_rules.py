@@ -1,25 +1,28 @@
-"""Channel rules for drafts: each at its boundary, SMS segment counting, leftovers."""
+"""Channel rules for messages: each at its boundary, SMS segment counting, leftovers."""
 
 from __future__ import annotations
 
 import pytest
 
 from agent.states import ChannelKind, Substatus
-from planner.validate import (
+from agent.channels.rules import (
     CONNECTION_MESSAGE_MAX,
     EMAIL_BODY_MAX,
     EMAIL_SUBJECT_MAX,
     GSM7_BASIC,
+    REQUIRED_PARTS,
     SMS_BODY_MAX,
-    SmsSegments,
+    SMS_OPT_OUT_LINE,
     TASK_BODY_MAX,
     TASK_SUBJECT_MAX,
     VOICE_BRIEF_MAX,
-    Violation,
-    ViolationCode,
+    RuleCode,
+    RuleProblem,
+    SmsSegments,
+    carries_sms_opt_out,
+    check_message,
     limits_for,
     sms_segments,
-    validate_draft,
 )
 
 SUBJECT = "A faster month-end close at Acme"
@@ -27,46 +30,60 @@ BODY = ("Hi Dana,\n\nWe're hosting a 30-minute webinar on automating the month-e
         "Would you like a seat?\n\nBest,\nMaya")
 
 
-def codes(violations: list[Violation]) -> list[str]:
+def codes(violations: list[RuleProblem]) -> list[str]:
     return [v.code.value for v in violations]
 
 
 @pytest.mark.parametrize(("channel", "subject"), [("email", SUBJECT), ("sms", None), ("voice", None),
                                                   ("task", "Call Dana about the webinar"), ("task", None)])
 def test_a_clean_draft_has_no_violations(channel, subject):
-    assert validate_draft(channel, subject, BODY) == []
-    assert validate_draft(ChannelKind(channel), subject, BODY, connection_style=True) == []
+    assert check_message(channel, subject=subject, body=BODY) == []
+    assert check_message(ChannelKind(channel), subject=subject, body=BODY, connection_style=True) == []
 
 
 def test_an_unknown_channel_is_an_error():
     with pytest.raises(ValueError):
-        validate_draft("fax", None, BODY)
+        check_message("fax", subject=None, body=BODY)
 
 
 @pytest.mark.parametrize("channel", list(ChannelKind))
 @pytest.mark.parametrize("body", ["", "   ", "\n\t ", "\u200b\u200d\ufeff "])
 def test_an_empty_body_is_refused_on_every_channel(channel, body):
-    violations = validate_draft(channel, SUBJECT, body)
+    violations = check_message(channel, subject=SUBJECT, body=body)
     assert codes(violations) == ["empty_message"]
     assert violations[0].field == "body" and violations[0].substatus is Substatus.empty_message
 
 
 @pytest.mark.parametrize("subject", [None, "", "  \n"])
 def test_an_email_needs_a_subject(subject):
-    violations = validate_draft("email", subject, BODY)
+    violations = check_message("email", subject=subject, body=BODY)
     assert codes(violations) == ["missing_subject"]
     assert violations[0].field == "subject" and violations[0].substatus is Substatus.missing_subject
 
 
+@pytest.mark.parametrize("channel", list(ChannelKind))
+def test_the_required_parts_table_is_what_is_checked(channel):
+    assert "body" in REQUIRED_PARTS[channel]
+    assert limits_for(channel).subject_required is ("subject" in REQUIRED_PARTS[channel])
+    expected = ["missing_subject"] if "subject" in REQUIRED_PARTS[channel] else []
+    assert codes(check_message(channel, subject=None, body=BODY)) == expected
+
+
+def test_subject_and_body_are_passed_by_name():
+    # Both are strings; by position a caller could swap them without a type checker noticing.
+    with pytest.raises(TypeError):
+        check_message("email", SUBJECT, BODY)  # type: ignore[misc]
+
+
 def test_only_email_needs_a_subject():
     for channel in ["sms", "voice", "task"]:
-        assert validate_draft(channel, None, BODY) == []
+        assert check_message(channel, subject=None, body=BODY) == []
 
 
 @pytest.mark.parametrize(("channel", "limit"), [("email", EMAIL_SUBJECT_MAX), ("task", TASK_SUBJECT_MAX)])
 def test_subject_limit_at_its_boundary(channel, limit):
-    assert validate_draft(channel, "s" * limit, BODY) == []
-    violations = validate_draft(channel, "s" * (limit + 1), BODY)
+    assert check_message(channel, subject="s" * limit, body=BODY) == []
+    violations = check_message(channel, subject="s" * (limit + 1), body=BODY)
     assert codes(violations) == ["subject_too_long"]
     assert violations[0].field == "subject" and violations[0].substatus is None
     assert f"{limit + 1} characters; the limit is {limit}" in violations[0].message
@@ -80,8 +97,8 @@ def test_email_subject_limit_is_150():
                                                 ("voice", VOICE_BRIEF_MAX), ("task", TASK_BODY_MAX)])
 def test_body_limit_at_its_boundary(channel, limit):
     subject = SUBJECT if channel == "email" else None
-    assert validate_draft(channel, subject, "a" * limit) == []
-    violations = validate_draft(channel, subject, "a" * (limit + 1))
+    assert check_message(channel, subject=subject, body="a" * limit) == []
+    violations = check_message(channel, subject=subject, body="a" * (limit + 1))
     assert codes(violations) == ["message_too_long"]
     assert violations[0].field == "body" and violations[0].substatus is Substatus.message_too_long
 
@@ -94,11 +111,11 @@ def test_the_limits_are_the_issues_numbers():
 @pytest.mark.parametrize("channel", ["email", "voice", "task"])
 def test_connection_style_messages_stop_at_1900_characters(channel):
     subject = SUBJECT if channel == "email" else None
-    assert validate_draft(channel, subject, "a" * 1900, connection_style=True) == []
-    violations = validate_draft(channel, subject, "a" * 1901, connection_style=True)
+    assert check_message(channel, subject=subject, body="a" * 1900, connection_style=True) == []
+    violations = check_message(channel, subject=subject, body="a" * 1901, connection_style=True)
     assert codes(violations) == ["message_too_long"]
     assert "connection-style message has 1901 characters; the limit is 1900" in violations[0].message
-    assert validate_draft(channel, subject, "a" * 1901) == []  # only when marked
+    assert check_message(channel, subject=subject, body="a" * 1901) == []  # only when marked
 
 
 def test_connection_style_never_loosens_the_sms_limit():
@@ -106,9 +123,9 @@ def test_connection_style_never_loosens_the_sms_limit():
 
 
 def test_too_long_sms_reports_its_segments():
-    [violation] = validate_draft("sms", None, "a" * 1601)
+    [violation] = check_message("sms", subject=None, body="a" * 1601)
     assert "11 GSM-7 SMS segments" in violation.message
-    [violation] = validate_draft("sms", None, "é" * 1000 + "ü" * 600 + "✓")
+    [violation] = check_message("sms", subject=None, body="é" * 1000 + "ü" * 600 + "✓")
     assert "24 UCS-2 SMS segments" in violation.message
 
 
@@ -144,18 +161,36 @@ def test_sms_segments_gsm7_and_ucs2(text, encoding, units, segments):
     assert sms_segments(text) == SmsSegments(encoding, units, segments)
 
 
+# -- SMS opt-out line ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "carries"), [
+    (f"Hi Dana, seats are open. {SMS_OPT_OUT_LINE}", True),
+    ("Text STOP to unsubscribe.", True),
+    ("Hi Dana, seats are open.", False),
+    ("Don't stop believing.", False),  # the keyword carriers act on is STOP in capitals
+    ("NONSTOP webinars all week.", False),
+])
+def test_an_sms_opt_out_line_is_recognised(text, carries):
+    assert carries_sms_opt_out(text) is carries
+
+
+def test_an_sms_without_an_opt_out_line_is_still_accepted():
+    # Knowing the line is not enforcing it: drafts without it have always passed.
+    assert not carries_sms_opt_out(BODY) and check_message("sms", subject=None, body=BODY) == []
+
+
 # -- leftovers -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fragment", ["{{ first_name }}", "{{first_name}}", "{% if vip %}", "{# note #}",
                                       "{{ contact.first_name", "{%- endif -%}"])
 def test_unrendered_template_syntax_is_refused(fragment):
-    violations = validate_draft("sms", None, f"Hi {fragment}, see you at the webinar.")
+    violations = check_message("sms", subject=None, body=f"Hi {fragment}, see you at the webinar.")
     assert codes(violations) == ["unrendered_template"]
     assert violations[0].substatus is None and fragment[:12] in violations[0].message
 
 
 def test_unrendered_template_syntax_in_the_subject_is_refused():
-    violations = validate_draft("email", "Hi {{ first_name }}", BODY)
+    violations = check_message("email", subject="Hi {{ first_name }}", body=BODY)
     assert codes(violations) == ["unrendered_template"] and violations[0].field == "subject"
 
 
@@ -163,14 +198,15 @@ def test_unrendered_template_syntax_in_the_subject_is_refused():
                                          "{first_name}", "{First Name}", "${name}", "<NAME>", "<First Name>",
                                          "<company_name>", "XXX", "XXXX", "*|FNAME|*", "%FIRSTNAME%"])
 def test_leftover_placeholders_are_refused(placeholder):
-    violations = validate_draft("email", SUBJECT, f"Hi {placeholder},\n\nJoin us on 12 September.\n\nMaya")
+    violations = check_message("email", subject=SUBJECT,
+                               body=f"Hi {placeholder},\n\nJoin us on 12 September.\n\nMaya")
     assert codes(violations) == ["placeholder_left"]
     assert violations[0].field == "body" and placeholder in violations[0].message
     assert violations[0].substatus is None
 
 
 def test_placeholder_in_the_subject_is_refused():
-    violations = validate_draft("email", "Quick question, [First Name]", BODY)
+    violations = check_message("email", subject="Quick question, [First Name]", body=BODY)
     assert codes(violations) == ["placeholder_left"] and violations[0].field == "subject"
 
 
@@ -182,27 +218,28 @@ def test_placeholder_in_the_subject_is_refused():
     "Box 10X or the XL plan; TEXXXAS is a word.",
 ])
 def test_ordinary_text_is_not_a_placeholder(text):
-    assert validate_draft("sms", None, text) == []
+    assert check_message("sms", subject=None, body=text) == []
 
 
 def test_many_problems_are_all_reported_subject_first():
-    violations = validate_draft("email", "x" * 151 + " [Company]", "{{ greeting }} [First Name] " + "a" * 10_000)
+    violations = check_message("email", subject="x" * 151 + " [Company]",
+                               body="{{ greeting }} [First Name] " + "a" * 10_000)
     assert codes(violations) == ["subject_too_long", "placeholder_left", "message_too_long",
                                  "unrendered_template", "placeholder_left"]
     assert [v.field for v in violations] == ["subject", "subject", "body", "body", "body"]
 
 
 def test_template_fragments_are_not_counted_again_as_placeholders():
-    assert codes(validate_draft("sms", None, "Hi {{ name }} and {{name}}")) == ["unrendered_template"]
+    assert codes(check_message("sms", subject=None, body="Hi {{ name }} and {{name}}")) == ["unrendered_template"]
 
 
 def test_long_lists_of_leftovers_are_summarised():
-    [violation] = validate_draft("sms", None, "[A] [B] [C] [D] [E] [A]")
+    [violation] = check_message("sms", subject=None, body="[A] [B] [C] [D] [E] [A]")
     assert "'[A]', '[B]', '[C]' and 2 more" in violation.message
 
 
 def test_violations_are_frozen_values():
-    violation = validate_draft("sms", None, "")[0]
+    violation = check_message("sms", subject=None, body="")[0]
     with pytest.raises(AttributeError):
-        violation.code = ViolationCode.message_too_long  # type: ignore[misc]
-    assert violation == Violation(ViolationCode.empty_message, "body", "The message body is empty.")
+        violation.code = RuleCode.message_too_long  # type: ignore[misc]
+    assert violation == RuleProblem(RuleCode.empty_message, "body", "The message body is empty.")

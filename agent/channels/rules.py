@@ -1,7 +1,9 @@
-"""Channel rules a drafted outreach must pass before it is stored: presence, length, and no
-template fragments or placeholders left in the text. Plain code, no IO.
+"""Channel rules a message must pass before it is stored or sent: required parts, length, SMS
+segments, and no template fragments or placeholders left in the text. Plain code, no IO.
 
-``limits_for`` gives the same limits to the prompt, so the model is told what will be checked.
+``check_message`` is the one entry point; the planner (after each draft), review (on an edit) and
+the executor call it alike. ``limits_for`` gives the same limits to the prompt, so the model is
+told what will be checked.
 """
 
 from __future__ import annotations
@@ -46,8 +48,14 @@ GSM7_BASIC = frozenset(
 )
 GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 
+# The line an SMS carries so its recipient can opt out (what the offline model writes). Drafts
+# without it have always been accepted, so it is not a rule yet; ``carries_sms_opt_out`` lets a
+# caller look for it.
+SMS_OPT_OUT_LINE = "Reply STOP to opt out."
+_OPT_OUT_WORD = re.compile(r"\bSTOP\b")
 
-class ViolationCode(StrEnum):
+
+class RuleCode(StrEnum):
     empty_message = "empty_message"
     missing_subject = "missing_subject"
     message_too_long = "message_too_long"
@@ -57,24 +65,34 @@ class ViolationCode(StrEnum):
 
 
 # Only codes with an exact enrollment error substatus; the others have none (None).
-_SUBSTATUS: dict[ViolationCode, Substatus] = {
-    ViolationCode.empty_message: Substatus.empty_message,
-    ViolationCode.missing_subject: Substatus.missing_subject,
-    ViolationCode.message_too_long: Substatus.message_too_long,
+_SUBSTATUS: dict[RuleCode, Substatus] = {
+    RuleCode.empty_message: Substatus.empty_message,
+    RuleCode.missing_subject: Substatus.missing_subject,
+    RuleCode.message_too_long: Substatus.message_too_long,
 }
 
 Field = Literal["subject", "body"]
 
+# The parts a message of each kind must have; a task's title (its subject) is optional.
+REQUIRED_PARTS: dict[ChannelKind, frozenset[Field]] = {
+    ChannelKind.email: frozenset({"subject", "body"}),
+    ChannelKind.sms: frozenset({"body"}),
+    ChannelKind.voice: frozenset({"body"}),
+    ChannelKind.task: frozenset({"body"}),
+}
+
 
 @dataclass(frozen=True)
-class Violation:
-    code: ViolationCode
+class RuleProblem:
+    """One rule a message breaks: a machine code, the field it is in, and a sentence for people."""
+
+    code: RuleCode
     field: Field
     message: str
 
     @property
     def substatus(self) -> Substatus | None:
-        """The enrollment's error substatus for this violation, where one matches exactly."""
+        """The enrollment's error substatus for this problem, where one matches exactly."""
         return _SUBSTATUS.get(self.code)
 
 
@@ -99,14 +117,16 @@ class SmsSegments:
 
 def limits_for(channel: ChannelKind | str, *, connection_style: bool = False) -> ChannelLimits:
     kind = ChannelKind(channel)
+    subject_required = "subject" in REQUIRED_PARTS[kind]
     if kind is ChannelKind.email:
-        limits = ChannelLimits(kind, EMAIL_BODY_MAX, EMAIL_BODY_TARGET, True, EMAIL_SUBJECT_MAX, EMAIL_SUBJECT_TARGET)
+        limits = ChannelLimits(kind, EMAIL_BODY_MAX, EMAIL_BODY_TARGET, subject_required, EMAIL_SUBJECT_MAX,
+                               EMAIL_SUBJECT_TARGET)
     elif kind is ChannelKind.sms:
-        limits = ChannelLimits(kind, SMS_BODY_MAX, SMS_BODY_TARGET, False, None, None)
+        limits = ChannelLimits(kind, SMS_BODY_MAX, SMS_BODY_TARGET, subject_required, None, None)
     elif kind is ChannelKind.voice:
-        limits = ChannelLimits(kind, VOICE_BRIEF_MAX, VOICE_BRIEF_TARGET, False, None, None)
+        limits = ChannelLimits(kind, VOICE_BRIEF_MAX, VOICE_BRIEF_TARGET, subject_required, None, None)
     else:
-        limits = ChannelLimits(kind, TASK_BODY_MAX, TASK_BODY_TARGET, False, TASK_SUBJECT_MAX, None)
+        limits = ChannelLimits(kind, TASK_BODY_MAX, TASK_BODY_TARGET, subject_required, TASK_SUBJECT_MAX, None)
     if connection_style:
         limits = ChannelLimits(kind, min(limits.body_max, CONNECTION_MESSAGE_MAX),
                                min(limits.body_target, CONNECTION_MESSAGE_MAX), limits.subject_required,
@@ -145,24 +165,33 @@ _PLACEHOLDERS = [
 _SHOWN = 3  # fragments quoted in a message
 
 
-def validate_draft(channel: ChannelKind | str, subject: str | None, body: str, *,
-                   connection_style: bool = False) -> list[Violation]:
-    """Every rule the draft breaks, subject first; an empty list means it may be stored."""
-    limits = limits_for(channel, connection_style=connection_style)
-    found: list[Violation] = []
+def carries_sms_opt_out(body: str) -> bool:
+    """Whether an SMS body tells its recipient how to opt out (the word STOP, in capitals)."""
+    return _OPT_OUT_WORD.search(body) is not None
+
+
+def check_message(kind: ChannelKind | str, *, subject: str | None, body: str,
+                  connection_style: bool = False) -> list[RuleProblem]:
+    """Every rule the message breaks, subject first; an empty list means it may be stored or sent.
+
+    ``connection_style`` marks connection-request and InMail style messages, which have a lower
+    body limit. An unknown ``kind`` raises ``ValueError``.
+    """
+    limits = limits_for(kind, connection_style=connection_style)
+    found: list[RuleProblem] = []
     if limits.subject_max is not None and subject is not None and not _blank(subject):
         if len(subject) > limits.subject_max:
-            found.append(Violation(ViolationCode.subject_too_long, "subject",
+            found.append(RuleProblem(RuleCode.subject_too_long, "subject",
                                    f"The subject has {len(subject)} characters; the limit is {limits.subject_max}."))
         found += _leftovers("subject", subject)
     elif limits.subject_required:
-        found.append(Violation(ViolationCode.missing_subject, "subject", "An email needs a subject."))
+        found.append(RuleProblem(RuleCode.missing_subject, "subject", "An email needs a subject."))
 
     if _blank(body):
-        found.append(Violation(ViolationCode.empty_message, "body", "The message body is empty."))
+        found.append(RuleProblem(RuleCode.empty_message, "body", "The message body is empty."))
         return found
     if len(body) > limits.body_max:
-        found.append(Violation(ViolationCode.message_too_long, "body", _too_long(limits, body, connection_style)))
+        found.append(RuleProblem(RuleCode.message_too_long, "body", _too_long(limits, body, connection_style)))
     found += _leftovers("body", body)
     return found
 
@@ -181,17 +210,17 @@ def _too_long(limits: ChannelLimits, body: str, connection_style: bool) -> str:
     return message
 
 
-def _leftovers(field: Field, text: str) -> list[Violation]:
-    found: list[Violation] = []
+def _leftovers(field: Field, text: str) -> list[RuleProblem]:
+    found: list[RuleProblem] = []
     fragments = _TEMPLATE_FRAGMENT.findall(text)
     if fragments:
-        found.append(Violation(ViolationCode.unrendered_template, field,
+        found.append(RuleProblem(RuleCode.unrendered_template, field,
                                f"Unrendered template syntax in the {field}: {_quote(fragments)}."))
     # Template fragments are reported once, above, not again as placeholders.
     rest = _TEMPLATE_FRAGMENT.sub(" ", text)
     placeholders = [m.group(0) for pattern in _PLACEHOLDERS for m in pattern.finditer(rest)]
     if placeholders:
-        found.append(Violation(ViolationCode.placeholder_left, field,
+        found.append(RuleProblem(RuleCode.placeholder_left, field,
                                f"Placeholder left in the {field}: {_quote(placeholders)}."))
     return found
 

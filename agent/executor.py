@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent import activity
 from agent.campaigns.schemas import CampaignSettings
 from agent.channels import OutboundChannel, OutboundMessage, channel_for
+from agent.channels.rules import check_message
 from agent.db import session_scope, utcnow
 from agent.lifecycle.enrollments import move_enrollment
 from agent.lifecycle.outreaches import move_outreach
@@ -101,6 +102,20 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
                 _event(s, outreach, contact.id, "outreach.failed", {"reason": reason})
                 return Outcome.failed
             return Outcome.not_ready
+        problems = check_message(outreach.channel, subject=outreach.subject, body=outreach.body)
+        if problems:
+            # Planner and review check the same rules; a draft that still breaks them (written
+            # around both, or rules tightened since) is refused here, never sent as it is.
+            reason = "; ".join(f"{p.field}: {p.message}" for p in problems)[:500]
+            if await move_outreach(s, outreach.id, OutreachAction.fail, version=outreach.version,
+                                   values={"error": reason}) is None:
+                return Outcome.not_ready
+            _event(s, outreach, contact.id, "outreach.failed",
+                   {"reason": "channel_rules", "problems": [p.code.value for p in problems]})
+            await move_enrollment(s, enrollment, EnrollmentAction.fail, now=now, outreach_id=outreach.id,
+                                  substatus=problems[0].substatus or Substatus.system_error,
+                                  payload={"reason": reason})
+            return Outcome.failed
         claimed = await move_outreach(s, outreach.id, OutreachAction.claim, version=outreach.version)
         if claimed is None:
             return Outcome.not_ready  # another worker holds it

@@ -267,7 +267,8 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     EA.draft: EnrollmentMove(frozenset({E.planning}), E.awaiting_approval),
     EA.draft_unreviewed: EnrollmentMove(frozenset({E.planning}), E.awaiting_execution),
     EA.defer: EnrollmentMove(frozenset({E.planning}), E.waiting, _subs(E.waiting)),
-    EA.fail: EnrollmentMove(frozenset({E.planning, E.executing}), E.error, _subs(E.error)),
+    # From a drafted status too: the executor refuses a draft that breaks its channel's rules.
+    EA.fail: EnrollmentMove(frozenset({E.planning, E.executing}) | ENROLLMENT_DRAFTED, E.error, _subs(E.error)),
     EA.finish: EnrollmentMove(frozenset({E.planning}) | ENROLLMENT_CALL_SETTLES, E.finished, _subs(E.finished)),
     EA.queue: EnrollmentMove(frozenset({E.awaiting_approval}), E.awaiting_execution),
     # awaiting_approval too: an approval is on the outreach; the enrollment may lag behind it.

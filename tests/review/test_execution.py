@@ -148,3 +148,23 @@ async def test_a_channel_failure_is_recorded_and_never_retried_blindly(client, a
     enrollment = await enrollment_row(items[0]["enrollment_id"])
     assert (enrollment.status, enrollment.substatus, enrollment.attempts) == ("error", "system_error", 0)
     assert await execute(oid, now=ny_noon_tomorrow()) is Outcome.not_ready and sandboxed(oid) == []
+
+
+async def test_an_approved_draft_that_breaks_its_channel_rules_is_refused_at_send(client, admin):
+    cid, items = await queue_with_drafts(client, admin, 2, contacts=people(2, timezone=zone_at_noon()))
+    named = by_name(items)
+    for name in ("Ann", "Bo"):
+        assert (await client.post(f"/v1/outreaches/{named[name]['id']}/approve", headers=admin)).status_code == 200
+    broken = named["Ann"]["id"]
+    async with session_scope() as s:  # written around review: an email without its subject
+        await s.execute(update(Outreach).where(Outreach.id == broken).values(subject=None))
+    assert (await client.post(f"/v1/campaigns/{cid}/execute-approved", headers=admin)).json() == {"queued": 2}
+    await drain_queue()
+    row = await outreach_row(broken)
+    assert row.status == "failed" and row.error.startswith("subject:") and sandboxed(broken) == []
+    [failed] = await events(broken, "outreach.failed")
+    assert failed.payload == {"reason": "channel_rules", "problems": ["missing_subject"]}
+    enrollment = await enrollment_row(row.enrollment_id)
+    assert (enrollment.status, enrollment.substatus, enrollment.attempts) == ("error", "missing_subject", 0)
+    # The other draft, within the rules, went out as usual.
+    assert (await outreach_row(named["Bo"]["id"])).status == "sent" and len(sandboxed(named["Bo"]["id"])) == 1

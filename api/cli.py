@@ -248,7 +248,7 @@ def import_csv(campaign_id: Annotated[str, typer.Argument(help="The campaign to 
 
             await imports.run_job(job_id, on_progress)
         async with session_scope() as session:
-            job = await imports.get_job(session, campaign.workspace_id, job_id)
+            job = await contact_repo.get_import_job(session, campaign.workspace_id, job_id)
             return {"job_id": job.id, "status": job.status, "total": job.total, "added": job.added,
                     "updated": job.updated, "duplicates": job.duplicates, "errors": job.errors,
                     "error_code": job.error_code}

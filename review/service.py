@@ -21,10 +21,11 @@ from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignSettings
 from agent.contacts import service as contacts
 from agent.db import utcnow
-from agent.errors import Conflict, InvalidTransition, NotFound, OvertureError, ValidationFailed
+from agent.errors import Conflict, InvalidTransition, OvertureError, ValidationFailed
 from agent.executor import allowed_from, contact_window, move_outreach
 from agent.ids import new_id
 from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach, OutreachRevision
+from agent.outreaches import repository as outreaches
 from agent.pagination import keyset, page
 from agent.queue import enqueue
 from agent.scheduling import is_allowed
@@ -58,17 +59,6 @@ Validator = Callable[[str, str | None, str], Sequence[DraftViolation]]
 
 # --- reading ---------------------------------------------------------------------------------
 
-def parse_statuses(raw: str | None) -> list[OutreachStatus]:
-    if not raw:
-        return list(DEFAULT_STATUSES)
-    words = [w.strip() for w in raw.split(",") if w.strip()]
-    unknown = [w for w in words if w not in OutreachStatus.__members__]
-    if unknown:
-        raise ValidationFailed(f"unknown outreach status {unknown[0]!r}",
-                               errors=[{"loc": ["query", "status"], "message": "unknown status"}])
-    return [OutreachStatus(w) for w in words]
-
-
 def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -88,10 +78,7 @@ def _filtered(stmt: Select, workspace_id: str, *, campaign_id: str | None, chann
     return stmt
 
 
-def _joined(*columns: Any) -> Select:
-    return (select(*columns).select_from(Outreach)
-            .join(Enrollment, Enrollment.id == Outreach.enrollment_id)
-            .join(Contact, Contact.id == Enrollment.contact_id))
+_joined = outreaches.with_contact
 
 
 def contact_brief(c: Contact) -> ContactBrief:
@@ -124,16 +111,8 @@ async def list_inbox(session: AsyncSession, workspace_id: str, *, statuses: list
 
 
 async def _load(session: AsyncSession, workspace_id: str, outreach_id: str) -> tuple[Outreach, Campaign, Contact]:
-    row = (await session.execute(
-        select(Outreach, Campaign, Contact)
-        .join(Campaign, Campaign.id == Outreach.campaign_id)
-        .join(Enrollment, Enrollment.id == Outreach.enrollment_id)
-        .join(Contact, Contact.id == Enrollment.contact_id)
-        .where(Outreach.id == outreach_id, Outreach.workspace_id == workspace_id)
-        .execution_options(populate_existing=True))).first()
-    if row is None:
-        raise NotFound(f"no outreach {outreach_id}")
-    return row[0], row[1], row[2]
+    found = await outreaches.get_outreach(session, workspace_id, outreach_id)
+    return found.outreach, found.campaign, found.contact
 
 
 async def get_item(session: AsyncSession, workspace_id: str, outreach_id: str) -> InboxItem:

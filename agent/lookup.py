@@ -13,8 +13,8 @@ M = TypeVar("M")
 
 
 async def get_in_workspace(session: AsyncSession, model: type[M], workspace_id: str, row_id: str, *,
-                           missing: str, for_update: bool = False) -> M:
-    """The row of ``model`` with this id in the workspace; NotFound(``missing``) otherwise.
+                           missing: str, code: str | None = None, for_update: bool = False) -> M:
+    """The row of ``model`` with this id in the workspace; NotFound(``missing``, ``code``) otherwise.
 
     Another workspace's row is answered exactly like a missing one, so ids do not leak across.
     """
@@ -24,5 +24,5 @@ async def get_in_workspace(session: AsyncSession, model: type[M], workspace_id: 
         q = q.with_for_update()
     row = (await session.execute(q)).scalar_one_or_none()
     if row is None:
-        raise NotFound(missing)
+        raise NotFound(missing, code=code)
     return row

@@ -131,61 +131,29 @@ def plan_cmd(campaign_id: Annotated[str, typer.Argument(help="The campaign to pl
              wait: Annotated[bool, typer.Option("--wait", help="Wait for the run, with a progress bar")] = False) -> None:
     """Start a planning run for the campaign's plannable contacts; prints the run as JSON."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from sqlalchemy import select
 
-    from agent.db import session_scope
     from agent.errors import OvertureError
-    from agent.llm import get_config
-    from agent.models import Campaign, PlanningRunItem
     from agent.queue import setup_broker
     from api.app import TASK_MODULES
-    from planner import runs
-    from planner.service import plan_enrollment
+    from planner import local
 
     settings = get_settings()
     setup_broker(settings, TASK_MODULES)
     in_process = settings.embedded_broker
 
-    async def state(run_id: str, workspace_id: str) -> dict:
-        async with session_scope() as s:
-            run = await runs.get_run(s, workspace_id, run_id)
-            return {"id": run.id, "status": run.status, "total": run.total, "planned": run.planned,
-                    "failed": run.failed, "skipped": run.skipped}
-
     async def go() -> dict:
-        async with session_scope() as s:
-            campaign = await s.get(Campaign, campaign_id)
-            if campaign is None:
-                raise OvertureError(f"no campaign {campaign_id}", code="not_found", status=404)
-            workspace_id = campaign.workspace_id
-            run = await runs.create_run(s, campaign, contact_ids=None, actor="cli", queue=not in_process)
-            run_id = run.id
-            items = (await s.execute(select(PlanningRunItem.enrollment_id)
-                                     .where(PlanningRunItem.run_id == run_id))).scalars().all()
+        started = await local.start(campaign_id, actor="cli", queue=not in_process)
         if not wait and not in_process:
-            return await state(run_id, workspace_id)
+            return (await local.state(started.workspace_id, started.run_id)).as_dict()
         with Progress(TextColumn("planning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=_console()) as bar:
-            task = bar.add_task("plan", total=len(items))
+            task = bar.add_task("plan", total=len(started.enrollment_ids))
             if in_process:
-                # No worker shares this process's in-memory queue: plan here, as many at once as the
-                # model layer allows.
-                gate = asyncio.Semaphore(get_config().concurrency)
-
-                async def one(enrollment_id: str) -> None:
-                    async with gate:
-                        await plan_enrollment(enrollment_id, run_id)
-                    bar.advance(task)
-
-                await asyncio.gather(*(one(e) for e in items))
+                # No worker shares this process's in-memory queue: the run is planned here.
+                await local.plan_here(started, lambda: bar.advance(task))
             else:
-                while True:
-                    now = await state(run_id, workspace_id)
-                    bar.update(task, completed=now["planned"] + now["failed"] + now["skipped"])
-                    if now["status"] not in ("queued", "running"):
-                        break
-                    await asyncio.sleep(0.5)
-        return await state(run_id, workspace_id)
+                await local.follow(started, lambda done: bar.update(task, completed=done))
+        return (await local.state(started.workspace_id, started.run_id)).as_dict()
 
     try:
         result = _run(go())
@@ -223,19 +191,18 @@ def import_csv(campaign_id: Annotated[str, typer.Argument(help="The campaign to 
     """Import a CSV into a campaign with a progress bar; prints the result as JSON."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from agent.campaigns.repository import get_any_campaign
     from agent.contacts import imports
+    from agent.contacts import repository as contact_repo
     from agent.db import session_scope
     from agent.errors import OvertureError
-    from agent.models import Campaign
 
     parsed_mapping = json.loads(mapping) if mapping else None
     data = file.read_bytes()
 
     async def go() -> dict:
         async with session_scope() as session:
-            campaign = await session.get(Campaign, campaign_id)
-            if campaign is None:
-                raise OvertureError(f"no campaign {campaign_id}", code="not_found", status=404)
+            campaign = await get_any_campaign(session, campaign_id)
             job = await imports.create_job(session, campaign, data, filename=file.name, mapping=parsed_mapping,
                                            actor="cli", queue=False)
             job_id, total = job.id, job.total
@@ -248,7 +215,7 @@ def import_csv(campaign_id: Annotated[str, typer.Argument(help="The campaign to 
 
             await imports.run_job(job_id, on_progress)
         async with session_scope() as session:
-            job = await imports.get_job(session, campaign.workspace_id, job_id)
+            job = await contact_repo.get_import_job(session, campaign.workspace_id, job_id)
             return {"job_id": job.id, "status": job.status, "total": job.total, "added": job.added,
                     "updated": job.updated, "duplicates": job.duplicates, "errors": job.errors,
                     "error_code": job.error_code}

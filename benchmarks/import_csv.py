@@ -107,6 +107,7 @@ async def service_run(data: bytes, url: str) -> tuple[float, dict]:
     from agent.campaigns import service as campaigns
     from agent.campaigns.schemas import CampaignCreate
     from agent.contacts import imports
+    from agent.contacts.repository import get_import_job
     from agent.db import dispose_engines, session_scope
 
     async with session_scope(url) as s:
@@ -119,7 +120,7 @@ async def service_run(data: bytes, url: str) -> tuple[float, dict]:
     await imports.run_job(job.id)
     elapsed = time.perf_counter() - t0
     async with session_scope(url) as s:
-        done = await imports.get_job(s, ws.id, job.id)
+        done = await get_import_job(s, ws.id, job.id)
         counts = {"status": done.status, "added": done.added, "duplicates": done.duplicates,
                   "errors": len(done.errors)}
     await dispose_engines()

@@ -18,7 +18,8 @@ from agent.errors import Conflict
 from agent.ids import new_id
 from agent.models import Analysis, Campaign
 from agent.states import AnalysisType
-from evaluators.goals import owning_campaign_id, writable_campaign
+from evaluators.goals import writable_campaign
+from evaluators.repository import owning_campaign_id
 from evaluators.schemas import (
     TYPE_FIELDS,
     AnalysisCreate,

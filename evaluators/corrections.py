@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 from agent.db import utcnow
-from agent.errors import NotFound, ValidationFailed
-from agent.models import Analysis, AnalysisAnswer, Conversation, Evaluation, Goal, GoalResult
+from agent.errors import ValidationFailed
+from agent.models import Analysis, AnalysisAnswer, Evaluation, Goal, GoalResult
 from agent.states import AnalysisType, GoalResultValue
 from agent.voice.conversations import ConversationSummary, get_conversation
+from agent.voice.repository import get_conversation as get_conversation_row
 from evaluators.answers import QuestionDef, answer_model, jsonable
+from evaluators.repository import current_answer
 
 
 class GoalResultOut(BaseModel):
@@ -70,14 +72,6 @@ async def conversation_detail(session: AsyncSession, workspace_id: str, conversa
     return ConversationDetail(**summary.model_dump(), goal_results=goals, analysis_answers=answers)
 
 
-async def _conversation(session: AsyncSession, workspace_id: str, conversation_id: str) -> Conversation:
-    conv = (await session.execute(select(Conversation).where(
-        Conversation.id == conversation_id, Conversation.workspace_id == workspace_id))).scalar_one_or_none()
-    if conv is None:
-        raise NotFound(f"no conversation {conversation_id}")
-    return conv
-
-
 async def answers_of(session: AsyncSession, conversation_id: str) -> tuple[list[GoalResultOut], list[AnalysisAnswerOut]]:
     """The current evaluation's answers (primary goal first); empty lists before any."""
     current = select(Evaluation.id).where(Evaluation.conversation_id == conversation_id,
@@ -111,19 +105,10 @@ def _answer_out(r: AnalysisAnswer, name: str, kind: str) -> AnalysisAnswerOut:
         corrected_by=r.corrected_by, corrected_at=r.corrected_at)
 
 
-async def _current(session: AsyncSession, model: Any, conversation_id: str, column: Any, key: str) -> Any:
-    row = (await session.execute(select(model).join(Evaluation, Evaluation.id == model.evaluation_id).where(
-        model.conversation_id == conversation_id, Evaluation.is_current.is_(True), column == key)
-        .with_for_update())).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"conversation {conversation_id} has no evaluated answer for {key}")
-    return row
-
-
 async def correct_goal(session: AsyncSession, workspace_id: str, actor: str, conversation_id: str, goal_id: str, *,
                        result: GoalResultValue, score: int | None) -> GoalResultOut:
-    conv = await _conversation(session, workspace_id, conversation_id)
-    row: GoalResult = await _current(session, GoalResult, conv.id, GoalResult.goal_id, goal_id)
+    conv = await get_conversation_row(session, workspace_id, conversation_id)
+    row: GoalResult = await current_answer(session, GoalResult, conv.id, GoalResult.goal_id, goal_id)
     before = {"result": row.corrected_result or row.result, "score": row.corrected_score or row.score}
     row.corrected_result, row.corrected_score = result.value, score
     row.corrected_by, row.corrected_at = actor, utcnow()
@@ -138,8 +123,8 @@ async def correct_goal(session: AsyncSession, workspace_id: str, actor: str, con
 
 async def correct_answer(session: AsyncSession, workspace_id: str, actor: str, conversation_id: str,
                          analysis_id: str, *, value: Any) -> AnalysisAnswerOut:
-    conv = await _conversation(session, workspace_id, conversation_id)
-    row: AnalysisAnswer = await _current(session, AnalysisAnswer, conv.id, AnalysisAnswer.analysis_id, analysis_id)
+    conv = await get_conversation_row(session, workspace_id, conversation_id)
+    row: AnalysisAnswer = await current_answer(session, AnalysisAnswer, conv.id, AnalysisAnswer.analysis_id, analysis_id)
     a = (await session.execute(select(Analysis).where(Analysis.id == analysis_id))).scalar_one()
     q = QuestionDef(a.id, a.name, a.description or "", a.type, tuple(a.options or ()), a.scale_min, a.scale_max,
                     a.data_type)
@@ -239,7 +224,7 @@ class EvaluationOut(BaseModel):
 
 async def history(session: AsyncSession, workspace_id: str, conversation_id: str) -> list[EvaluationOut]:
     """Every evaluation of a conversation, newest first, with the model's own answers in each."""
-    conv = await _conversation(session, workspace_id, conversation_id)
+    conv = await get_conversation_row(session, workspace_id, conversation_id)
     runs = (await session.execute(select(Evaluation).where(Evaluation.conversation_id == conv.id)
                                   .order_by(Evaluation.created_at.desc(), Evaluation.id.desc()))).scalars().all()
     ids = [r.id for r in runs]

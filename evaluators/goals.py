@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent import activity
 from agent.campaigns import service as campaigns
 from agent.db import utcnow
-from agent.errors import Conflict, NotFound
+from agent.errors import Conflict
 from agent.ids import new_id
 from agent.models import Campaign, Goal
 from agent.states import CAMPAIGN_READ_ONLY, CampaignStatus
+from evaluators.repository import owning_campaign_id
 from evaluators.schemas import GoalCreate, GoalUpdate
 
 
@@ -27,16 +28,6 @@ async def writable_campaign(session: AsyncSession, workspace_id: str, campaign_i
     if CampaignStatus(campaign.status) in CAMPAIGN_READ_ONLY:
         raise Conflict("an archived campaign is read-only", code="campaign_archived")
     return campaign
-
-
-async def owning_campaign_id(session: AsyncSession, workspace_id: str, model: Any, row_id: str, noun: str) -> str:
-    """The campaign of a goal or analysis in the workspace; another workspace's is 404 like a missing one."""
-    q = (select(model.campaign_id).join(Campaign, Campaign.id == model.campaign_id)
-         .where(model.id == row_id, Campaign.workspace_id == workspace_id))
-    campaign_id = (await session.execute(q)).scalar_one_or_none()
-    if campaign_id is None:
-        raise NotFound(f"no {noun} {row_id}")
-    return campaign_id
 
 
 async def active_goals(session: AsyncSession, campaign_id: str) -> list[Goal]:

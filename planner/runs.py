@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, bulk
 from agent.db import utcnow
-from agent.errors import InvalidTransition, NotFound, ValidationFailed
+from agent.errors import InvalidTransition, ValidationFailed
 from agent.ids import new_id
 from agent.models import Campaign, Enrollment, PlanningRun, PlanningRunItem
 from agent.queue import enqueue
@@ -78,13 +78,3 @@ async def record_item(s: AsyncSession, run_id: str, enrollment_id: str, result: 
         PlanningRun.id == run_id, PlanningRun.status == JobStatus.running.value,
         PlanningRun.planned + PlanningRun.failed + PlanningRun.skipped >= PlanningRun.total)
         .values(status=JobStatus.succeeded.value, finished_at=now))
-
-
-async def get_run(s: AsyncSession, workspace_id: str, run_id: str) -> PlanningRun:
-    run = (await s.execute(select(PlanningRun).where(PlanningRun.id == run_id,
-                                                     PlanningRun.workspace_id == workspace_id))).scalar_one_or_none()
-    if run is None:
-        raise NotFound(f"no planning run {run_id}")
-    return run
-
-

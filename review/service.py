@@ -22,11 +22,12 @@ from agent.campaigns.schemas import CampaignSettings
 from agent.channels.rules import check_message
 from agent.contacts import service as contacts
 from agent.db import utcnow
-from agent.errors import Conflict, InvalidTransition, NotFound, OvertureError, ValidationFailed
+from agent.errors import Conflict, InvalidTransition, OvertureError, ValidationFailed
 from agent.lifecycle.enrollments import move_enrollment, move_enrollments
 from agent.lifecycle.outreaches import allowed_from, move_outreach, move_outreaches
 from agent.ids import new_id
 from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach, OutreachRevision
+from agent.outreaches import repository as outreaches
 from agent.pagination import keyset, page
 from agent.queue import enqueue
 from agent.scheduling import contact_window, is_allowed
@@ -50,17 +51,6 @@ _IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter li
 
 # --- reading ---------------------------------------------------------------------------------
 
-def parse_statuses(raw: str | None) -> list[OutreachStatus]:
-    if not raw:
-        return list(DEFAULT_STATUSES)
-    words = [w.strip() for w in raw.split(",") if w.strip()]
-    unknown = [w for w in words if w not in OutreachStatus.__members__]
-    if unknown:
-        raise ValidationFailed(f"unknown outreach status {unknown[0]!r}",
-                               errors=[{"loc": ["query", "status"], "message": "unknown status"}])
-    return [OutreachStatus(w) for w in words]
-
-
 def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -80,10 +70,7 @@ def _filtered(stmt: Select, workspace_id: str, *, campaign_id: str | None, chann
     return stmt
 
 
-def _joined(*columns: Any) -> Select:
-    return (select(*columns).select_from(Outreach)
-            .join(Enrollment, Enrollment.id == Outreach.enrollment_id)
-            .join(Contact, Contact.id == Enrollment.contact_id))
+_joined = outreaches.with_contact
 
 
 def contact_brief(c: Contact) -> ContactBrief:
@@ -116,16 +103,8 @@ async def list_inbox(session: AsyncSession, workspace_id: str, *, statuses: list
 
 
 async def _load(session: AsyncSession, workspace_id: str, outreach_id: str) -> tuple[Outreach, Campaign, Contact]:
-    row = (await session.execute(
-        select(Outreach, Campaign, Contact)
-        .join(Campaign, Campaign.id == Outreach.campaign_id)
-        .join(Enrollment, Enrollment.id == Outreach.enrollment_id)
-        .join(Contact, Contact.id == Enrollment.contact_id)
-        .where(Outreach.id == outreach_id, Outreach.workspace_id == workspace_id)
-        .execution_options(populate_existing=True))).first()
-    if row is None:
-        raise NotFound(f"no outreach {outreach_id}")
-    return row[0], row[1], row[2]
+    found = await outreaches.get_outreach(session, workspace_id, outreach_id)
+    return found.outreach, found.campaign, found.contact
 
 
 async def get_item(session: AsyncSession, workspace_id: str, outreach_id: str) -> InboxItem:

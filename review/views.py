@@ -1,17 +1,24 @@
-"""What the inbox page reads beyond the review API: its tabs, the campaign menu with the number of
-approved drafts each would send, and readable names for the actors in a draft's history."""
+"""What the inbox page reads beyond the review API: its tabs, the page model (list, selection,
+neighbours, names), the campaign menu with the number of approved drafts each would send, readable
+names for the actors in a draft's history, and the changes an edit form actually makes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.activity import SYSTEM
+from agent.errors import NotFound, OvertureError
 from agent.models import ApiKey, Campaign, Outreach
 from agent.states import CampaignStatus, OutreachStatus
+from review import service
+from review.schemas import InboxPage, OutreachDetail
 
 S = OutreachStatus
 
@@ -73,3 +80,101 @@ async def actor_names(session: AsyncSession, workspace_id: str, actors: Iterable
             ApiKey.workspace_id == workspace_id, ApiKey.id.in_(ids)))).all()
         names.update({r.id: f"{r.name} ({r.prefix}…)" if r.name else f"{r.prefix}…" for r in rows})
     return names
+
+
+# --- the page model -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class InboxView:
+    """Everything the inbox template shows for one set of filters and one selected draft."""
+
+    tab: Tab
+    filters: dict[str, str]  # as applied: a cursor the list refused is dropped
+    page: InboxPage
+    selected: str | None
+    detail: OutreachDetail | None
+    missing: bool  # a draft was asked for by id and is not in this workspace
+    after: str | None  # where the selection goes once the draft leaves the list
+    prev_id: str | None
+    next_id: str | None
+    names: dict[str, str]
+    campaigns: list[CampaignChoice]
+    error: str | None  # why the filters were changed, if they were
+    counts: dict[str, int]  # drafts per tab
+
+
+async def inbox_view(session: AsyncSession, workspace_id: str, filters: Mapping[str, str], *,
+                     selected: str | None, limit: int) -> InboxView:
+    """The page for a tab's filters: the list, the selected draft (the first one by default),
+    its neighbours and history names, and the campaign menu."""
+    filters = dict(filters)
+    tab = TAB_BY_SLUG[filters.get("tab", "review")]
+    error = None
+    try:
+        page = await service.list_inbox(session, workspace_id, statuses=list(tab.statuses),
+                                        campaign_id=filters.get("campaign_id"), channel=filters.get("channel"),
+                                        q=filters.get("q"), limit=limit, cursor=filters.get("cursor"))
+    except OvertureError as exc:  # a hand-edited cursor, say
+        filters = {k: v for k, v in filters.items() if k != "cursor"}
+        error = exc.detail
+        page = await service.list_inbox(session, workspace_id, statuses=list(tab.statuses),
+                                        campaign_id=filters.get("campaign_id"), channel=filters.get("channel"),
+                                        q=filters.get("q"), limit=limit)
+    ids = [i.id for i in page.items]
+    if selected is None and ids:
+        selected = ids[0]
+    detail: OutreachDetail | None = None
+    missing = False
+    if selected:
+        try:
+            detail = await service.get_detail(session, workspace_id, selected)
+        except NotFound:
+            missing = True
+    position = ids.index(selected) if selected in ids else -1
+    prev_id = ids[position - 1] if position > 0 else None
+    next_id = ids[position + 1] if 0 <= position < len(ids) - 1 else None
+    names = await actor_names(session, workspace_id, [e.actor for e in detail.history] +
+                              [r.actor for r in detail.revisions] + [detail.approved_by or ""]) if detail else {}
+    return InboxView(tab=tab, filters=filters, page=page, selected=selected, detail=detail, missing=missing,
+                     after=next_id or prev_id, prev_id=prev_id, next_id=next_id, names=names,
+                     campaigns=await campaign_choices(session, workspace_id), error=error,
+                     counts=tab_counts(page.counts))
+
+
+# --- the edit form --------------------------------------------------------------------------------
+
+def zone(name: str | None) -> ZoneInfo:
+    """The named time zone; UTC for none or one this machine does not know."""
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_input(value: dt.datetime | None, zone_name: str | None) -> str:
+    """The value of a datetime-local field: the time in the zone, to the minute."""
+    return value.astimezone(zone(zone_name)).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+async def edit_changes(session: AsyncSession, workspace_id: str, outreach_id: str, *, subject: str | None,
+                       body: str, scheduled_local: str) -> dict[str, Any]:
+    """The fields an edit form changes against the draft as stored (``subject`` None: no such field).
+
+    The form shows the send time in the contact's zone to the minute, so only a different minute
+    is a new time; browsers post CRLF line ends, which are not a change of the body.
+    """
+    current = await service.get_item(session, workspace_id, outreach_id)
+    changes: dict[str, Any] = {}
+    if subject is not None and subject != (current.subject or ""):
+        changes["subject"] = subject
+    if body.replace("\r\n", "\n") != current.body:
+        changes["body"] = body.replace("\r\n", "\n")
+    tz = current.contact.timezone
+    try:
+        raw = scheduled_local.strip()
+        when = dt.datetime.fromisoformat(raw).replace(tzinfo=zone(tz)) if raw else None
+    except ValueError:
+        raise OvertureError("the send time is not a date and time", code="validation_failed", status=422)
+    if when is not None and local_input(when, tz) != local_input(current.scheduled_at, tz):
+        changes["scheduled_at"] = when
+    return changes

@@ -60,14 +60,6 @@ async def create_job(session: AsyncSession, campaign: Campaign, data: bytes, *, 
     return job
 
 
-async def get_job(session: AsyncSession, workspace_id: str, job_id: str) -> ImportJob:
-    job = (await session.execute(select(ImportJob).where(ImportJob.id == job_id,
-                                                         ImportJob.workspace_id == workspace_id))).scalar_one_or_none()
-    if job is None:
-        raise NotFound(f"no import {job_id}")
-    return job
-
-
 async def _claim(job_id: str) -> bool:
     """Compare-and-set queued (or an expired running lease) -> running; False if another run owns it."""
     now = utcnow()

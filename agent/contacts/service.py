@@ -11,16 +11,19 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, bulk
+from agent.contacts import repository
 from agent.contacts.normalize import ContactInput, NormalizedContact, RowProblem, normalize_contact
+# Query builders the review inbox also reads through this module.
+from agent.contacts.repository import search_filter, workspace_region
 from agent.db import utcnow
-from agent.errors import Conflict, NotFound
+from agent.errors import Conflict
 from agent.ids import new_id
 from agent.lifecycle.enrollments import move_enrollment
-from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Workspace
+from agent.models import ActivityEvent, Campaign, Contact, Enrollment
 from agent.states import CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentAction, EnrollmentStatus
 
 _CHUNK = 500  # keeps IN (...) lists far below every backend's parameter limit
@@ -214,10 +217,6 @@ async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int
     return result
 
 
-async def workspace_region(session: AsyncSession, workspace_id: str) -> str:
-    return (await session.execute(select(Workspace.default_region).where(Workspace.id == workspace_id))).scalar_one()
-
-
 async def add_contacts(session: AsyncSession, campaign: Campaign, inputs: list[ContactInput], *, actor: str,
                        source: str = "api") -> AddResult:
     """The JSON batch path: rows are numbered by their index in the request."""
@@ -231,11 +230,7 @@ async def add_contacts(session: AsyncSession, campaign: Campaign, inputs: list[C
 
 async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: str, actor: str) -> None:
     """Take the contact out of the campaign for good (it can never be added back)."""
-    enrollment = (await session.execute(
-        select(Enrollment).where(Enrollment.campaign_id == campaign.id, Enrollment.contact_id == contact_id)
-    )).scalar_one_or_none()
-    if enrollment is None or enrollment.status == EnrollmentStatus.removed:
-        raise NotFound(f"contact {contact_id} is not in campaign {campaign.id}")
+    enrollment, _ = await repository.get_enrollment(session, campaign.id, contact_id, include_removed=False)
     before = enrollment.status
     moved = await move_enrollment(session, enrollment, EnrollmentAction.remove, values={"removed_at": utcnow()},
                                   actor=actor)
@@ -244,15 +239,3 @@ async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: 
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="contact.removed",
                     campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,
                     payload={"from": before})
-
-
-def search_filter(q: str, region: str = "US"):
-    """Text in a name, email or phone; a query that reads as a phone number also matches its E.164 form."""
-    # Escape LIKE wildcards so "_" and "%" in the text match themselves.
-    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    clauses = [col.ilike(like, escape="\\") for col in (Contact.first_name, Contact.last_name, Contact.email,
-                                                         Contact.phone)]
-    phone, _, _ = normalize_contact(ContactInput(name="q", phone=q), region=region, row=0)
-    if phone is not None and phone.phone:
-        clauses.append(Contact.phone == phone.phone)
-    return or_(*clauses)

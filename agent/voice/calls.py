@@ -23,6 +23,7 @@ from agent.contacts.service import workspace_region
 from agent.db import utcnow
 from agent.errors import NotFound, ValidationFailed
 from agent.ids import new_id
+from agent.lookup import get_in_workspace
 from agent.models import CallerNumber, Campaign, Contact, Conversation, ConversationTurn, Enrollment
 from agent.states import CampaignStatus, ChannelKind, EnrollmentStatus
 from agent.voice import inbound
@@ -216,10 +217,8 @@ async def open_call(session: AsyncSession, workspace_id: str, call: CallInfo, *,
     from_n, to_n = normalize_number(call.from_number, region), normalize_number(call.to_number, region)
     campaign: Campaign | None = None
     if call.campaign_id:
-        campaign = (await session.execute(select(Campaign).where(
-            Campaign.id == call.campaign_id, Campaign.workspace_id == workspace_id))).scalar_one_or_none()
-        if campaign is None:
-            raise NotFound(f"no campaign {call.campaign_id} for call {call.call_id}", code="unknown_call")
+        campaign = await get_in_workspace(session, Campaign, workspace_id, call.campaign_id, code="unknown_call",
+                                          missing=f"no campaign {call.campaign_id} for call {call.call_id}")
     ours = await _our_numbers(session, workspace_id, {n for n in (from_n, to_n) if n})
     our_set = {r.number for r in ours if campaign is None or r.campaign_id == campaign.id} or {r.number for r in ours}
 

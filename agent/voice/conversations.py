@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.campaigns import service as campaigns
-from agent.errors import NotFound
 from agent.models import Conversation, ConversationTurn
 from agent.pagination import keyset, page
 from agent.states import AnswerStatus, ConversationStatus
+from agent.voice import repository
 
 
 class TurnOut(BaseModel):
@@ -77,10 +77,7 @@ def _summary(c: Conversation, transcript: list[TurnOut]) -> dict[str, Any]:
 
 async def get_conversation(session: AsyncSession, workspace_id: str, conversation_id: str) -> ConversationSummary:
     """One conversation of the workspace with its whole transcript; NotFound for any other."""
-    c = (await session.execute(select(Conversation).where(
-        Conversation.id == conversation_id, Conversation.workspace_id == workspace_id))).scalar_one_or_none()
-    if c is None:
-        raise NotFound(f"no conversation {conversation_id}")
+    c = await repository.get_conversation(session, workspace_id, conversation_id)
     turns = await _transcripts(session, [c.id])
     return ConversationSummary(**_summary(c, turns.get(c.id, [])))
 

@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 from agent.contacts.normalize import ContactInput, normalize_contact
+from agent.contacts.repository import is_suppressed
 from agent.contacts.service import AddResult, enroll, workspace_region
-from agent.models import Campaign, Contact, Enrollment, Suppression
+from agent.models import Campaign, Contact, Enrollment
 from agent.states import CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus
 
 log = logging.getLogger(__name__)
@@ -129,13 +130,6 @@ def _valid_email(value: str | None) -> bool:
     return True
 
 
-async def _suppressed(session: AsyncSession, workspace_id: str, phone: str, email_key: str | None) -> bool:
-    match = Suppression.phone == phone if email_key is None else or_(Suppression.phone == phone,
-                                                                      Suppression.email_key == email_key)
-    q = select(Suppression.id).where(Suppression.workspace_id == workspace_id, match).limit(1)
-    return (await session.execute(q)).first() is not None
-
-
 async def admit(session: AsyncSession, campaign: Campaign, number: str | None,
                 customer: Mapping[str, Any]) -> tuple[str, str] | None:
     """Create (or find) and enroll the caller when ``campaign`` admits them: (contact id, enrollment id)."""
@@ -163,7 +157,7 @@ async def admit(session: AsyncSession, campaign: Campaign, number: str | None,
         return None
     if not named:
         contact = replace(contact, first_name="", last_name="")
-    if await _suppressed(session, campaign.workspace_id, contact.phone, contact.email_key):
+    if await is_suppressed(session, campaign.workspace_id, phone=contact.phone, email_key=contact.email_key):
         log.info("inbound caller not added to campaign %s: suppressed", campaign.id)
         return None
     result = await enroll(session, campaign, [(0, contact)], actor=activity.SYSTEM, source="inbound",

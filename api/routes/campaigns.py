@@ -11,7 +11,8 @@ from agent.campaigns import lifecycle
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
 from agent.errors import OvertureError
-from agent.states import CAMPAIGN_TRANSITIONS, CHANNEL_TRANSITIONS, CampaignAction, ChannelAction
+from agent.filters import parse_statuses
+from agent.states import CAMPAIGN_TRANSITIONS, CHANNEL_TRANSITIONS, CampaignAction, CampaignStatus, ChannelAction
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 
@@ -38,7 +39,7 @@ async def list_campaigns(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> CampaignPage:
-    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+    statuses = parse_statuses(status, CampaignStatus)
     items, next_cursor = await campaigns.list_campaigns(session, who.workspace_id, statuses=statuses, q=q, sort=sort,
                                                         cursor=cursor, limit=limit)
     return CampaignPage(items=items, next_cursor=next_cursor)

@@ -9,19 +9,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from pydantic import BaseModel, Field
-from sqlalchemy import false, select
 
 from agent import activity
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignSettings
 from agent.contacts import imports
+from agent.contacts import repository as contact_repo
 from agent.contacts import service as contacts
 from agent.contacts.csvfile import MAX_BYTES
 from agent.contacts.normalize import ContactInput
-from agent.errors import NotFound, OvertureError, ValidationFailed
-from agent.models import Contact, Enrollment, Outreach
-from agent.pagination import keyset, page
-from agent.states import EnrollmentStatus, GoalResultValue, OutreachStatus, Substatus
+from agent.errors import OvertureError, ValidationFailed
+from agent.filters import parse_statuses
+from agent.models import Contact, Enrollment
+from agent.states import EnrollmentStatus, GoalResultValue, OutreachStatus
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 from evaluators import rollup
@@ -197,7 +197,7 @@ async def import_contacts(
 
 @router.get("/v1/imports/{job_id}", response_model=ImportOut)
 async def get_import(job_id: str, session: SessionDep, who: Reader) -> ImportOut:
-    job = await imports.get_job(session, who.workspace_id, job_id)
+    job = await contact_repo.get_import_job(session, who.workspace_id, job_id)
     return ImportOut.model_validate(job, from_attributes=True)
 
 
@@ -211,26 +211,9 @@ async def list_contacts(
     cursor: str | None = None,
 ) -> EnrollmentPage:
     campaign = await campaigns.get(session, who.workspace_id, campaign_id)
-    stmt = (select(Enrollment, Contact).join(Contact, Contact.id == Enrollment.contact_id)
-            .where(Enrollment.campaign_id == campaign.id))
-    if status:
-        statuses = [s.strip() for s in status.split(",") if s.strip()]
-        unknown = [s for s in statuses if s not in EnrollmentStatus.__members__]
-        if unknown:
-            raise ValidationFailed(f"unknown status {unknown[0]!r}",
-                                   errors=[{"loc": ["query", "status"], "message": "unknown status"}])
-        stmt = stmt.where(Enrollment.status.in_(statuses))
-    else:
-        stmt = stmt.where(Enrollment.status != EnrollmentStatus.removed.value)
-    if substatus:
-        # An unknown word matches no enrollment (as it always has); it cannot be bound to the
-        # enum-typed column, which refuses it before the query is sent.
-        stmt = stmt.where(Enrollment.substatus == substatus if substatus in Substatus.__members__ else false())
-    if q:
-        stmt = stmt.where(contacts.search_filter(q, await contacts.workspace_region(session, who.workspace_id)))
-    stmt = keyset(stmt, sort_col=None, id_col=Enrollment.id, cursor=cursor, descending=False, limit=limit)
-    rows = (await session.execute(stmt)).all()
-    kept, next_cursor = page(list(rows), limit, lambda r: (None, r[0].id))
+    kept, next_cursor = await contact_repo.list_enrollments(
+        session, who.workspace_id, campaign.id, statuses=parse_statuses(status, EnrollmentStatus),
+        substatus=substatus, q=q, limit=limit, cursor=cursor)
     max_attempts = CampaignSettings.model_validate(campaign.settings).max_attempts
     primaries = await rollup.primary_results(session, campaign.id, [e.id for e, _ in kept])
     return EnrollmentPage(items=[_enrollment_out(e, c, max_attempts, primaries.get(e.id)) for e, c in kept],
@@ -240,14 +223,8 @@ async def list_contacts(
 @router.get("/v1/campaigns/{campaign_id}/contacts/{contact_id}", response_model=EnrollmentDetail)
 async def get_contact(campaign_id: str, contact_id: str, session: SessionDep, who: Reader) -> EnrollmentDetail:
     campaign = await campaigns.get(session, who.workspace_id, campaign_id)
-    row = (await session.execute(
-        select(Enrollment, Contact).join(Contact, Contact.id == Enrollment.contact_id)
-        .where(Enrollment.campaign_id == campaign.id, Enrollment.contact_id == contact_id))).first()
-    if row is None:
-        raise NotFound(f"contact {contact_id} is not in campaign {campaign_id}")
-    enrollment, contact = row
-    outreaches = list((await session.execute(
-        select(Outreach).where(Outreach.enrollment_id == enrollment.id).order_by(Outreach.id))).scalars())
+    enrollment, contact = await contact_repo.get_enrollment(session, campaign.id, contact_id)
+    outreaches = await contact_repo.enrollment_outreaches(session, enrollment.id)
     pending = {OutreachStatus.awaiting_approval, OutreachStatus.approved, OutreachStatus.awaiting_execution}
     upcoming = [o for o in outreaches if o.status in pending]
     events, _ = await activity.list_events(session, workspace_id=who.workspace_id, campaign_id=campaign.id,

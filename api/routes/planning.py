@@ -18,6 +18,7 @@ from agent.states import ExecutionMode, JobStatus
 from agent.errors import InvalidTransition
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from planner import repository as planner_repo
 from planner import runs
 
 router = APIRouter(tags=["planning"], responses=ERROR_RESPONSES)
@@ -66,20 +67,20 @@ async def start_outreaches(campaign_id: str, session: SessionDep, who: Admin) ->
 
 @router.get("/v1/planning-runs/{run_id}", response_model=RunOut)
 async def get_run(run_id: str, session: SessionDep, who: Reader) -> RunOut:
-    return _out(await runs.get_run(session, who.workspace_id, run_id))
+    return _out(await planner_repo.get_run(session, who.workspace_id, run_id))
 
 
 @router.get("/v1/planning-runs/{run_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "progress events"}})
 async def run_events(run_id: str, session: SessionDep, who: Reader) -> StreamingResponse:
-    await runs.get_run(session, who.workspace_id, run_id)  # 404 before the stream starts
+    await planner_repo.get_run(session, who.workspace_id, run_id)  # 404 before the stream starts
     workspace_id = who.workspace_id
 
     async def events() -> AsyncIterator[bytes]:
         last = None
         while True:
             async with session_scope() as s:
-                run = _out(await runs.get_run(s, workspace_id, run_id))
+                run = _out(await planner_repo.get_run(s, workspace_id, run_id))
             payload = run.model_dump(mode="json")
             if payload != last:
                 kind = "done" if run.status in _TERMINAL else "progress"

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from agent.errors import ValidationFailed
+from agent.filters import parse_statuses
+from agent.states import OutreachStatus
 from api.deps import Approver, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 from review import service
@@ -41,7 +43,9 @@ async def inbox(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> InboxPage:
-    return await service.list_inbox(session, who.workspace_id, statuses=service.parse_statuses(status),
+    statuses = parse_statuses(status, OutreachStatus, noun="outreach status")
+    return await service.list_inbox(session, who.workspace_id,
+                                    statuses=list(service.DEFAULT_STATUSES) if statuses is None else statuses,
                                     campaign_id=campaign_id, channel=channel, q=q, limit=limit, cursor=cursor)
 
 

@@ -14,7 +14,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -23,11 +22,10 @@ from starlette.datastructures import FormData
 
 import review.web
 from agent.auth import WebLogin, end_web_session, resolve_key, resolve_web_session, start_web_session
-from agent.errors import NotFound, OvertureError
+from agent.errors import OvertureError
 from agent.states import Role
 from api.deps import SessionDep
 from review import service, views
-from review.schemas import OutreachDetail
 
 router = APIRouter(include_in_schema=False)
 WEB_DIR = Path(review.web.__file__).parent
@@ -46,24 +44,13 @@ NOTICES = {
 def _when(value: dt.datetime | None, zone: str | None) -> str:
     if value is None:
         return "—"
-    local = value.astimezone(_zone(zone))
+    local = value.astimezone(views.zone(zone))
     return local.strftime("%a %d %b %Y, %H:%M") + f" ({local.tzname()})"
-
-
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _local_input(value: dt.datetime | None, zone: str | None) -> str:
-    return value.astimezone(_zone(zone)).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
 _env = Environment(loader=FileSystemLoader(WEB_DIR / "templates"), autoescape=select_autoescape(["html"]),
                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_env.filters.update(when=_when, local_input=_local_input)
+_env.filters.update(when=_when, local_input=views.local_input)
 
 
 def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -188,41 +175,14 @@ async def counts(request: Request, session: SessionDep) -> Response:
 async def _page(session: SessionDep, login: WebLogin, filters: dict[str, str], *, selected: str | None,
                 notice: str | None = None, error: str | None = None, status: int = 200, panel: str | None = None,
                 values: dict[str, str] | None = None) -> Response:
-    tab = views.TAB_BY_SLUG[filters.get("tab", "review")]
-    ws = login.principal.workspace_id
-    try:
-        page = await service.list_inbox(session, ws, statuses=list(tab.statuses), campaign_id=filters.get("campaign_id"),
-                                        channel=filters.get("channel"), q=filters.get("q"), limit=PAGE_SIZE,
-                                        cursor=filters.get("cursor"))
-    except OvertureError as exc:  # a hand-edited cursor, say
-        filters = {k: v for k, v in filters.items() if k != "cursor"}
-        error = error or exc.detail
-        page = await service.list_inbox(session, ws, statuses=list(tab.statuses), campaign_id=filters.get("campaign_id"),
-                                        channel=filters.get("channel"), q=filters.get("q"), limit=PAGE_SIZE)
-    ids = [i.id for i in page.items]
-    if selected is None and ids:
-        selected = ids[0]
-    detail: OutreachDetail | None = None
-    missing = False
-    if selected:
-        try:
-            detail = await service.get_detail(session, ws, selected)
-        except NotFound:
-            missing = True
-    position = ids.index(selected) if selected in ids else -1
-    # Where the selection goes once this draft leaves the list: the next one, else the previous.
-    after = ids[position + 1] if 0 <= position < len(ids) - 1 else (ids[position - 1] if position > 0 else None)
-    names = await views.actor_names(session, ws, [e.actor for e in detail.history] +
-                                    [r.actor for r in detail.revisions] + [detail.approved_by or ""]) if detail else {}
-    campaigns = await views.campaign_choices(session, ws)
+    view = await views.inbox_view(session, login.principal.workspace_id, filters, selected=selected, limit=PAGE_SIZE)
     return _render(
         "inbox.html", status, login=login, can_act=login.principal.role in (Role.admin, Role.approver),
-        tabs=views.TABS, tab=tab, counts=views.tab_counts(page.counts), page=page, filters=filters,
-        back=urlencode(filters), selected=selected, detail=detail, missing=missing, after=after,
-        prev_id=ids[position - 1] if position > 0 else None,
-        next_id=ids[position + 1] if 0 <= position < len(ids) - 1 else None,
-        names=names, campaigns=campaigns, notice=notice, error=error, panel=panel, values=values or {},
-        inbox_url=_inbox_url, channels=("email", "sms", "voice", "task"))
+        tabs=views.TABS, tab=view.tab, counts=view.counts, page=view.page, filters=view.filters,
+        back=urlencode(view.filters), selected=view.selected, detail=view.detail, missing=view.missing,
+        after=view.after, prev_id=view.prev_id, next_id=view.next_id, names=view.names, campaigns=view.campaigns,
+        notice=notice, error=error or view.error, panel=panel, values=values or {}, inbox_url=_inbox_url,
+        channels=("email", "sms", "voice", "task"))
 
 
 # --- actions ----------------------------------------------------------------------------------
@@ -268,13 +228,6 @@ async def approve(outreach_id: str, request: Request, session: SessionDep) -> Re
     return RedirectResponse(_inbox_url(_back(form), id=form.get("after"), notice="approved"), status_code=303)
 
 
-def _scheduled(form: FormData, zone: str | None) -> dt.datetime | None:
-    raw = str(form.get("scheduled_local", "")).strip()
-    if not raw:
-        return None
-    return dt.datetime.fromisoformat(raw).replace(tzinfo=_zone(zone))
-
-
 @router.post("/inbox/outreaches/{outreach_id}/edit")
 async def edit(outreach_id: str, request: Request, session: SessionDep) -> Response:
     login, form, refused = await _acting(request, session)
@@ -282,20 +235,9 @@ async def edit(outreach_id: str, request: Request, session: SessionDep) -> Respo
         return refused or _to_signin()
     values = {k: str(form.get(k, "")) for k in ("subject", "body", "scheduled_local")}
     try:
-        current = await service.get_item(session, login.principal.workspace_id, outreach_id)
-        changes: dict[str, Any] = {}
-        if "subject" in form and values["subject"] != (current.subject or ""):
-            changes["subject"] = values["subject"]
-        if values["body"].replace("\r\n", "\n") != current.body:
-            changes["body"] = values["body"].replace("\r\n", "\n")
-        try:
-            when = _scheduled(form, current.contact.timezone)
-        except ValueError:
-            raise OvertureError("the send time is not a date and time", code="validation_failed", status=422)
-        # The form shows the time to the minute: only a different minute is a new time.
-        if when is not None and _local_input(when, current.contact.timezone) != _local_input(
-                current.scheduled_at, current.contact.timezone):
-            changes["scheduled_at"] = when
+        changes = await views.edit_changes(session, login.principal.workspace_id, outreach_id,
+                                           subject=values["subject"] if "subject" in form else None,
+                                           body=values["body"], scheduled_local=values["scheduled_local"])
         if not changes:
             return RedirectResponse(_inbox_url(_back(form), id=outreach_id), status_code=303)
         await service.edit(session, login.principal, outreach_id, version=_version(form), changes=changes)

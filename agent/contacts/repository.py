@@ -1,0 +1,90 @@
+"""Contact-side queries: the text search filter, a contact's enrollment in a campaign, the
+campaign's contact list, import jobs by id, and whether an address is suppressed."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.contacts.normalize import ContactInput, normalize_contact
+from agent.errors import NotFound
+from agent.lookup import get_in_workspace
+from agent.models import Contact, Enrollment, ImportJob, Outreach, Suppression, Workspace
+from agent.pagination import keyset, page
+from agent.states import EnrollmentStatus, Substatus
+
+
+class EnrolledContact(NamedTuple):
+    enrollment: Enrollment
+    contact: Contact
+
+
+async def workspace_region(session: AsyncSession, workspace_id: str) -> str:
+    return (await session.execute(select(Workspace.default_region).where(Workspace.id == workspace_id))).scalar_one()
+
+
+def search_filter(q: str, region: str = "US"):
+    """Text in a name, email or phone; a query that reads as a phone number also matches its E.164 form."""
+    # Escape LIKE wildcards so "_" and "%" in the text match themselves.
+    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    clauses = [col.ilike(like, escape="\\") for col in (Contact.first_name, Contact.last_name, Contact.email,
+                                                         Contact.phone)]
+    phone, _, _ = normalize_contact(ContactInput(name="q", phone=q), region=region, row=0)
+    if phone is not None and phone.phone:
+        clauses.append(Contact.phone == phone.phone)
+    return or_(*clauses)
+
+
+async def get_enrollment(session: AsyncSession, campaign_id: str, contact_id: str, *,
+                         include_removed: bool = True) -> EnrolledContact:
+    """The contact's enrollment in the campaign (scope the campaign to the workspace first)."""
+    row = (await session.execute(
+        select(Enrollment, Contact).join(Contact, Contact.id == Enrollment.contact_id)
+        .where(Enrollment.campaign_id == campaign_id, Enrollment.contact_id == contact_id))).first()
+    if row is None or (not include_removed and row[0].status == EnrollmentStatus.removed):
+        raise NotFound(f"contact {contact_id} is not in campaign {campaign_id}")
+    return EnrolledContact(row[0], row[1])
+
+
+async def list_enrollments(session: AsyncSession, workspace_id: str, campaign_id: str, *,
+                           statuses: list[EnrollmentStatus] | None, substatus: str | None, q: str | None,
+                           limit: int, cursor: str | None) -> tuple[list[EnrolledContact], str | None]:
+    """One page of the campaign's contacts, oldest enrollment first; removed ones only when named."""
+    stmt = (select(Enrollment, Contact).join(Contact, Contact.id == Enrollment.contact_id)
+            .where(Enrollment.campaign_id == campaign_id))
+    if statuses is not None:
+        stmt = stmt.where(Enrollment.status.in_(statuses))
+    else:
+        stmt = stmt.where(Enrollment.status != EnrollmentStatus.removed.value)
+    if substatus:
+        # An unknown word matches no enrollment: refused here rather than bound to the column.
+        stmt = stmt.where(Enrollment.substatus == substatus if substatus in Substatus.__members__ else false())
+    if q:
+        stmt = stmt.where(search_filter(q, await workspace_region(session, workspace_id)))
+    stmt = keyset(stmt, sort_col=None, id_col=Enrollment.id, cursor=cursor, descending=False, limit=limit)
+    rows = (await session.execute(stmt)).all()
+    kept, next_cursor = page(list(rows), limit, lambda r: (None, r[0].id))
+    return [EnrolledContact(e, c) for e, c in kept], next_cursor
+
+
+async def enrollment_outreaches(session: AsyncSession, enrollment_id: str) -> list[Outreach]:
+    """Every outreach planned for the enrollment, oldest first."""
+    return list((await session.execute(
+        select(Outreach).where(Outreach.enrollment_id == enrollment_id).order_by(Outreach.id))).scalars())
+
+
+async def get_import_job(session: AsyncSession, workspace_id: str, job_id: str) -> ImportJob:
+    return await get_in_workspace(session, ImportJob, workspace_id, job_id, missing=f"no import {job_id}")
+
+
+async def is_suppressed(session: AsyncSession, workspace_id: str, *, phone: str | None,
+                        email_key: str | None) -> bool:
+    """Whether the phone or the case-folded email is on the workspace's opt-out / do-not-contact list."""
+    keys = [Suppression.phone == phone] if phone else []
+    keys += [Suppression.email_key == email_key] if email_key else []
+    if not keys:
+        return False
+    q = select(Suppression.id).where(Suppression.workspace_id == workspace_id, or_(*keys)).limit(1)
+    return (await session.execute(q)).first() is not None

@@ -1,0 +1,53 @@
+"""The outreach–campaign–contact(–enrollment) join that review, the executor and the inbox read."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.errors import NotFound
+from agent.models import Campaign, Contact, Enrollment, Outreach
+
+
+class OutreachInContext(NamedTuple):
+    """An outreach with the rows every decision about it reads (in the executor's tuple order)."""
+
+    outreach: Outreach
+    campaign: Campaign
+    contact: Contact
+    enrollment: Enrollment
+
+
+def with_contact(*columns: Any) -> Select:
+    """``select(*columns)`` over outreaches joined to their enrollment and contact (the inbox rows)."""
+    return (select(*columns).select_from(Outreach)
+            .join(Enrollment, Enrollment.id == Outreach.enrollment_id)
+            .join(Contact, Contact.id == Enrollment.contact_id))
+
+
+async def find_outreach(session: AsyncSession, outreach_id: str, *, workspace_id: str | None = None,
+                        refresh: bool = False) -> OutreachInContext | None:
+    """The outreach with its campaign, contact and enrollment, or None.
+
+    ``refresh`` reloads rows already in the session, so a caller that just moved the outreach
+    with a bulk UPDATE reads the new state rather than the identity map's stale copy.
+    """
+    q = (with_contact(Outreach, Campaign, Contact, Enrollment)
+         .join(Campaign, Campaign.id == Outreach.campaign_id)
+         .where(Outreach.id == outreach_id))
+    if workspace_id is not None:
+        q = q.where(Outreach.workspace_id == workspace_id)
+    if refresh:
+        q = q.execution_options(populate_existing=True)
+    row = (await session.execute(q)).first()
+    return None if row is None else OutreachInContext(*row)
+
+
+async def get_outreach(session: AsyncSession, workspace_id: str, outreach_id: str) -> OutreachInContext:
+    """The workspace's outreach in context, read fresh; NotFound for any other."""
+    found = await find_outreach(session, outreach_id, workspace_id=workspace_id, refresh=True)
+    if found is None:
+        raise NotFound(f"no outreach {outreach_id}")
+    return found

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 from agent.auth import create_key, get_or_create_workspace, revoke_keys
-from agent.campaigns import lifecycle
+from agent.lifecycle import campaigns as lifecycle
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignCreate
 from agent.contacts.normalize import ContactInput

@@ -26,7 +26,8 @@ from agent.channels.rules import check_message
 from agent.db import session_scope, utcnow
 from agent.lifecycle.enrollments import move_enrollment
 from agent.lifecycle.outreaches import move_outreach
-from agent.models import Campaign, Contact, Enrollment, Outreach
+from agent.models import Campaign, Enrollment, Outreach
+from agent.outreaches.repository import find_outreach
 from agent.queue import task
 from agent.scheduling import contact_window, is_allowed, next_allowed
 from agent.states import (
@@ -57,16 +58,6 @@ class Outcome(StrEnum):
     campaign_not_active = "campaign_not_active"
 
 
-async def _load(s: AsyncSession, outreach_id: str) -> tuple[Outreach, Campaign, Contact, Enrollment] | None:
-    row = (await s.execute(
-        select(Outreach, Campaign, Contact, Enrollment)
-        .join(Campaign, Campaign.id == Outreach.campaign_id)
-        .join(Enrollment, Enrollment.id == Outreach.enrollment_id)
-        .join(Contact, Contact.id == Enrollment.contact_id)
-        .where(Outreach.id == outreach_id))).first()
-    return None if row is None else tuple(row)  # type: ignore[return-value]
-
-
 def _event(s: AsyncSession, o: Outreach, contact_id: str, kind: str, payload: dict[str, Any]) -> None:
     activity.record(s, workspace_id=o.workspace_id, actor=activity.SYSTEM, kind=kind, campaign_id=o.campaign_id,
                     contact_id=contact_id, enrollment_id=o.enrollment_id, outreach_id=o.id, payload=payload)
@@ -77,8 +68,8 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
     """Send one outreach if it is due to go now; what happened (the database holds the rest)."""
     now = now or utcnow()
     async with session_scope() as s:
-        loaded = await _load(s, outreach_id)
-        if loaded is None or loaded[0].status != O.awaiting_execution:
+        loaded = await find_outreach(s, outreach_id)
+        if loaded is None or loaded.outreach.status != O.awaiting_execution:
             return Outcome.not_ready
         outreach, campaign, contact, enrollment = loaded
         if campaign.status != CampaignStatus.active:

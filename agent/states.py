@@ -1,8 +1,9 @@
-"""Every status word of Overture and the allowed moves between them, as data.
+"""Every status word of Overture, the allowed moves between them, and the named groups of
+statuses, as data.
 
-Endpoints and actors never assign a status themselves: campaign and channel moves go through
-``agent.campaigns.lifecycle``, which reads these tables, compare-and-sets the row and appends
-the activity event.
+Nothing else assigns a status: ``agent.lifecycle`` applies the moves these tables allow, by
+compare-and-set, and logs them (``campaigns`` for campaigns and channels, ``enrollments``,
+``outreaches``).
 """
 
 from __future__ import annotations

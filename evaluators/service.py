@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, llm
 from agent.db import session_scope, utcnow
-from agent.errors import InvalidTransition, NotFound
+from agent.errors import InvalidTransition
 from agent.ids import new_id
 from agent.lifecycle.enrollments import move_enrollment
 from agent.models import AnalysisAnswer, Campaign, Conversation, ConversationTurn, Evaluation, GoalResult
 from agent.queue import enqueue
-from agent.states import ConversationStatus, EnrollmentAction, GoalResultValue, JobStatus
+from agent.voice.repository import get_conversation
+from agent.states import JOB_LIVE, ConversationStatus, EnrollmentAction, GoalResultValue, JobStatus
 from evaluators.analyses import active_analyses
 from evaluators.answers import Definitions, GoalDef, QuestionDef
 from evaluators.goals import active_goals
@@ -54,7 +55,7 @@ async def definitions(session: AsyncSession, campaign_id: str) -> Definitions:
 
 async def request(session: AsyncSession, conversation: Conversation, *, actor: str, reason: str) -> Evaluation:
     """Queue an evaluation of ``conversation`` (sent once the caller's transaction commits)."""
-    row = Evaluation(id=new_id("eval"), conversation_id=conversation.id, status=J.queued.value, is_current=False)
+    row = Evaluation(id=new_id("eval"), conversation_id=conversation.id, status=J.queued, is_current=False)
     session.add(row)
     await session.flush()
     activity.record(session, workspace_id=conversation.workspace_id, actor=actor, kind="conversation.evaluation_queued",
@@ -67,14 +68,11 @@ async def request(session: AsyncSession, conversation: Conversation, *, actor: s
 
 async def reevaluate(session: AsyncSession, workspace_id: str, conversation_id: str, actor: str) -> Evaluation:
     """A person asks for a new evaluation; one already queued or running is answered instead."""
-    conv = (await session.execute(select(Conversation).where(
-        Conversation.id == conversation_id, Conversation.workspace_id == workspace_id))).scalar_one_or_none()
-    if conv is None:
-        raise NotFound(f"no conversation {conversation_id}")
+    conv = await get_conversation(session, workspace_id, conversation_id)
     if conv.status != ConversationStatus.closed:
         raise InvalidTransition("the conversation is still open; it is evaluated once it has ended")
     pending = (await session.execute(select(Evaluation).where(
-        Evaluation.conversation_id == conv.id, Evaluation.status.in_([J.queued.value, J.running.value]),
+        Evaluation.conversation_id == conv.id, Evaluation.status.in_(JOB_LIVE),
         Evaluation.created_at > utcnow() - LEASE).order_by(Evaluation.created_at.desc()).limit(1))).scalar_one_or_none()
     return pending or await request(session, conv, actor=actor, reason="requested")
 
@@ -85,12 +83,12 @@ async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 500) -> i
     now = now or utcnow()
     async with session_scope() as s:
         await s.execute(update(Evaluation).where(
-            Evaluation.status.in_([J.queued.value, J.running.value]), Evaluation.created_at < now - LEASE)
-            .values(status=J.failed.value, error=LOST).execution_options(synchronize_session=False))
+            Evaluation.status.in_(JOB_LIVE), Evaluation.created_at < now - LEASE)
+            .values(status=J.failed, error=LOST).execution_options(synchronize_session=False))
         recent = exists().where(Evaluation.conversation_id == Conversation.id, Evaluation.created_at >= now - LEASE)
         current = exists().where(Evaluation.conversation_id == Conversation.id, Evaluation.is_current.is_(True))
         due = (await s.execute(select(Conversation).where(
-            Conversation.status == ConversationStatus.closed.value, Conversation.evaluate_after <= now,
+            Conversation.status == ConversationStatus.closed, Conversation.evaluate_after <= now,
             Conversation.evaluated_at.is_(None), ~recent, ~current)
             .order_by(Conversation.evaluate_after).limit(limit))).scalars().all()
         for conv in due:
@@ -101,8 +99,8 @@ async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 500) -> i
 async def _claim(evaluation_id: str) -> tuple[Conversation, dict[str, str], Definitions, list[tuple[str, str]]] | None:
     async with session_scope() as s:
         claimed = await s.execute(update(Evaluation).where(
-            Evaluation.id == evaluation_id, Evaluation.status == J.queued.value)
-            .values(status=J.running.value).execution_options(synchronize_session=False))
+            Evaluation.id == evaluation_id, Evaluation.status == J.queued)
+            .values(status=J.running).execution_options(synchronize_session=False))
         if claimed.rowcount != 1:
             return None
         conv = (await s.execute(select(Conversation).join(Evaluation, Evaluation.conversation_id == Conversation.id)
@@ -131,8 +129,8 @@ async def run(evaluation_id: str) -> JobStatus | None:
         log.warning("evaluation %s of conversation %s failed: %s", evaluation_id, conv.id, exc)
         async with session_scope() as s:
             await s.execute(update(Evaluation).where(
-                Evaluation.id == evaluation_id, Evaluation.status == J.running.value)
-                .values(status=J.failed.value, error=f"{type(exc).__name__}: {exc}"[:2000])
+                Evaluation.id == evaluation_id, Evaluation.status == J.running)
+                .values(status=J.failed, error=f"{type(exc).__name__}: {exc}"[:2000])
                 .execution_options(synchronize_session=False))
         return J.failed
     async with session_scope() as s:
@@ -145,8 +143,8 @@ async def _store(s: AsyncSession, evaluation_id: str, conv: Conversation, defs: 
                  verdict: Verdict) -> bool:
     now = utcnow()
     done = await s.execute(update(Evaluation).where(
-        Evaluation.id == evaluation_id, Evaluation.status == J.running.value)
-        .values(status=J.succeeded.value, model=verdict.model, prompt_version=verdict.prompt_version,
+        Evaluation.id == evaluation_id, Evaluation.status == J.running)
+        .values(status=J.succeeded, model=verdict.model, prompt_version=verdict.prompt_version,
                 input_tokens=verdict.input_tokens, output_tokens=verdict.output_tokens, cost_usd=verdict.cost_usd,
                 error=verdict.error, is_current=True).execution_options(synchronize_session=False))
     if done.rowcount != 1:

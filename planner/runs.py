@@ -72,9 +72,9 @@ async def record_item(s: AsyncSession, run_id: str, enrollment_id: str, result: 
     now = utcnow()
     await s.execute(update(PlanningRun).where(PlanningRun.id == run_id)
                     .values({column: column + 1}))
-    await s.execute(update(PlanningRun).where(PlanningRun.id == run_id, PlanningRun.status == JobStatus.queued.value)
-                    .values(status=JobStatus.running.value, started_at=now))
+    await s.execute(update(PlanningRun).where(PlanningRun.id == run_id, PlanningRun.status == JobStatus.queued)
+                    .values(status=JobStatus.running, started_at=now))
     await s.execute(update(PlanningRun).where(
-        PlanningRun.id == run_id, PlanningRun.status == JobStatus.running.value,
+        PlanningRun.id == run_id, PlanningRun.status == JobStatus.running,
         PlanningRun.planned + PlanningRun.failed + PlanningRun.skipped >= PlanningRun.total)
-        .values(status=JobStatus.succeeded.value, finished_at=now))
+        .values(status=JobStatus.succeeded, finished_at=now))

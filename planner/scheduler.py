@@ -26,10 +26,10 @@ from agent.models import Campaign, Enrollment, Outreach, PlanningRun, PlanningRu
 from agent.queue import send
 from agent.states import (
     ENROLLMENT_PLANNABLE,
+    JOB_LIVE,
     CampaignStatus,
     EnrollmentStatus,
     ExecutionMode,
-    JobStatus,
     OutreachStatus,
     PlanningItemStatus,
 )
@@ -40,8 +40,7 @@ log = logging.getLogger(__name__)
 INTERVAL = 5.0
 # A run whose items have not moved for this long (and that no worker is planning) has lost messages.
 STALL = dt.timedelta(seconds=10)
-_SELF_PLANNING = (ExecutionMode.scheduled.value, ExecutionMode.on_contact_added.value)
-_ACTIVE_RUN = (JobStatus.queued.value, JobStatus.running.value)
+_SELF_PLANNING = (ExecutionMode.scheduled, ExecutionMode.on_contact_added)
 
 
 async def settle_lost_sends(now: dt.datetime | None = None, *, lease: dt.timedelta = executor.EXECUTING_LEASE,
@@ -56,7 +55,7 @@ async def settle_lost_sends(now: dt.datetime | None = None, *, lease: dt.timedel
     async with session_scope() as s:
         stuck = (await s.execute(
             select(Outreach, Enrollment.contact_id).join(Enrollment, Enrollment.id == Outreach.enrollment_id)
-            .where(Outreach.status == OutreachStatus.executing.value, Outreach.updated_at < now - lease)
+            .where(Outreach.status == OutreachStatus.executing, Outreach.updated_at < now - lease)
             .order_by(Outreach.updated_at).limit(limit))).all()
         moved = 0
         for outreach, contact_id in stuck:
@@ -83,12 +82,12 @@ async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STA
             select(Enrollment.id, PlanningRunItem.run_id)
             .outerjoin(PlanningRunItem, and_(PlanningRunItem.enrollment_id == Enrollment.id,
                                              PlanningRunItem.status == PlanningItemStatus.queued))
-            .where(Enrollment.status == EnrollmentStatus.planning.value, Enrollment.lease_until < now))).all()
+            .where(Enrollment.status == EnrollmentStatus.planning, Enrollment.lease_until < now))).all()
         live = (select(PlanningRunItem.run_id).join(Enrollment, Enrollment.id == PlanningRunItem.enrollment_id)
-                .where(Enrollment.status == EnrollmentStatus.planning.value, Enrollment.lease_until >= now))
+                .where(Enrollment.status == EnrollmentStatus.planning, Enrollment.lease_until >= now))
         moved = (select(PlanningRunItem.run_id).group_by(PlanningRunItem.run_id)
                  .having(func.max(PlanningRunItem.updated_at) >= now - stall))
-        stalled = select(PlanningRun.id).where(PlanningRun.status.in_(_ACTIVE_RUN), PlanningRun.id.not_in(live),
+        stalled = select(PlanningRun.id).where(PlanningRun.status.in_(JOB_LIVE), PlanningRun.id.not_in(live),
                                                PlanningRun.id.not_in(moved))
         lost = (await s.execute(select(PlanningRunItem.enrollment_id, PlanningRunItem.run_id).where(
             PlanningRunItem.status == PlanningItemStatus.queued, PlanningRunItem.run_id.in_(stalled)))).all()
@@ -113,9 +112,9 @@ async def start_due_runs(now: dt.datetime | None = None) -> list[str]:
     now = now or utcnow()
     started: list[str] = []
     async with session_scope() as s:
-        busy = select(PlanningRun.campaign_id).where(PlanningRun.status.in_(_ACTIVE_RUN))
+        busy = select(PlanningRun.campaign_id).where(PlanningRun.status.in_(JOB_LIVE))
         campaigns = (await s.execute(select(Campaign).where(
-            Campaign.status == CampaignStatus.active.value, Campaign.execution_mode.in_(_SELF_PLANNING),
+            Campaign.status == CampaignStatus.active, Campaign.execution_mode.in_(_SELF_PLANNING),
             or_(Campaign.start_at.is_(None), Campaign.start_at <= now),
             Campaign.id.not_in(busy)).with_for_update(skip_locked=True))).scalars().all()
         for campaign in campaigns:
@@ -138,8 +137,8 @@ async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 1000) -> 
     async with session_scope() as s:
         due = (await s.execute(
             select(Outreach.id).join(Campaign, Campaign.id == Outreach.campaign_id)
-            .where(Outreach.status == OutreachStatus.awaiting_execution.value, Outreach.scheduled_at <= now,
-                   Campaign.status == CampaignStatus.active.value)
+            .where(Outreach.status == OutreachStatus.awaiting_execution, Outreach.scheduled_at <= now,
+                   Campaign.status == CampaignStatus.active)
             .order_by(Outreach.scheduled_at).limit(limit))).scalars().all()
     for outreach_id in due:
         send("executor.send_outreach", outreach_id=outreach_id)

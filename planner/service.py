@@ -19,7 +19,8 @@ from agent import activity
 from agent.db import session_scope, utcnow
 from agent.settings import get_settings
 from agent.ids import new_id
-from agent.models import Campaign, Channel, Contact, Enrollment, Goal, Outreach, Suppression
+from agent.contacts.repository import is_suppressed
+from agent.models import Campaign, Channel, Contact, Enrollment, Goal, Outreach
 from agent.lifecycle.enrollments import move_enrollment, renew_lease
 from agent.states import (
     ENROLLMENT_PLANNABLE,
@@ -85,11 +86,7 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
                              .order_by(Goal.is_primary.desc(), Goal.id))).scalars().all()
     past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)
                             .order_by(Outreach.id))).scalars().all()
-    keys = [Suppression.phone == contact.phone] if contact.phone else []
-    keys += [Suppression.email_key == contact.email_key] if contact.email_key else []
-    suppressed = bool(keys) and (await s.execute(
-        select(Suppression.id).where(Suppression.workspace_id == contact.workspace_id, or_(*keys)).limit(1)
-    )).first() is not None
+    suppressed = await is_suppressed(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key)
     return PlanContext(
         now=utcnow(), enrollment_id=enrollment.id, enrollment_status=enrollment.status, enrollment_version=version,
         attempts=enrollment.attempts, last_attempt_at=enrollment.last_attempt_at, campaign_id=campaign.id,

@@ -61,12 +61,12 @@ class CampaignChoice:
 async def campaign_choices(session: AsyncSession, workspace_id: str) -> list[CampaignChoice]:
     """The workspace's campaigns that are not archived, newest first, with their approved counts."""
     approved = (select(Outreach.campaign_id, func.count().label("n")).where(
-        Outreach.workspace_id == workspace_id, Outreach.status == S.approved.value, Outreach.approved_by.is_not(None))
+        Outreach.workspace_id == workspace_id, Outreach.status == S.approved, Outreach.approved_by.is_not(None))
         .group_by(Outreach.campaign_id).subquery())
     rows = (await session.execute(
         select(Campaign.id, Campaign.name, Campaign.status, func.coalesce(approved.c.n, 0))
         .outerjoin(approved, approved.c.campaign_id == Campaign.id)
-        .where(Campaign.workspace_id == workspace_id, Campaign.status != CampaignStatus.archived.value)
+        .where(Campaign.workspace_id == workspace_id, Campaign.status != CampaignStatus.archived)
         .order_by(Campaign.id.desc()).limit(500))).all()
     return [CampaignChoice(id=r[0], name=r[1], status=r[2], approved=int(r[3])) for r in rows]
 

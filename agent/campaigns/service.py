@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 # The scoped lookups live in the repository; ``campaigns.get`` stays the name callers know.
-from agent.campaigns.repository import get_campaign as get
-from agent.campaigns.repository import get_channel
+from agent.campaigns.repository import get_campaign as get  # noqa: F401 - re-exported
+from agent.campaigns.repository import get_channel  # noqa: F401 - re-exported
 from agent.campaigns.schemas import CampaignCreate, CampaignOut, CampaignSettings, CampaignUpdate, ChannelIn, ChannelOut
 from agent.db import utcnow
 from agent.errors import Conflict, ValidationFailed
@@ -25,14 +25,14 @@ SORTS = {"name": Campaign.name, "status": Campaign.status, "created_at": None}
 
 def _channel_rows(campaign_id: str, channels: list[ChannelIn]) -> list[Channel]:
     return [Channel(id=new_id("chn"), campaign_id=campaign_id, kind=c.kind.value, position=i,
-                    status=ChannelStatus.ready.value, config=dict(c.model_extra or {}))
+                    status=ChannelStatus.ready, config=dict(c.model_extra or {}))
             for i, c in enumerate(channels)]
 
 
 async def create(session: AsyncSession, workspace_id: str, data: CampaignCreate, actor: str) -> Campaign:
     campaign = Campaign(
         id=new_id("cmp"), workspace_id=workspace_id, name=data.name, type=data.type.value,
-        status=CampaignStatus.draft.value, execution_mode=data.execution_mode.value,
+        status=CampaignStatus.draft, execution_mode=data.execution_mode.value,
         manual_review=data.manual_review, brief=data.brief, start_at=data.start_at, end_at=data.end_at,
         timezone=data.timezone, schedule=data.schedule.model_dump() if data.schedule else None,
         settings=(data.settings or CampaignSettings()).model_dump(), ai_variables=data.ai_variables or {},
@@ -90,7 +90,7 @@ async def duplicate(session: AsyncSession, source: Campaign, actor: str) -> Camp
     """A new draft with the same configuration, channels, goals and analyses (no contacts)."""
     copy = Campaign(
         id=new_id("cmp"), workspace_id=source.workspace_id, name=f"{source.name} (copy)"[:200], type=source.type,
-        status=CampaignStatus.draft.value, execution_mode=source.execution_mode,
+        status=CampaignStatus.draft, execution_mode=source.execution_mode,
         manual_review=source.manual_review, brief=source.brief, start_at=source.start_at, end_at=source.end_at,
         timezone=source.timezone, schedule=source.schedule, settings=dict(source.settings),
         ai_variables=dict(source.ai_variables), notes=source.notes, add_inbound_contacts=source.add_inbound_contacts,
@@ -99,7 +99,7 @@ async def duplicate(session: AsyncSession, source: Campaign, actor: str) -> Camp
     session.add(copy)
     for ch in await channels_of(session, source.id):
         session.add(Channel(id=new_id("chn"), campaign_id=copy.id, kind=ch.kind, position=ch.position,
-                            status=ChannelStatus.ready.value, config=dict(ch.config)))
+                            status=ChannelStatus.ready, config=dict(ch.config)))
     goals = (await session.execute(select(Goal).where(Goal.campaign_id == source.id, Goal.archived_at.is_(None))
                                    .order_by(Goal.id))).scalars()
     for g in goals:
@@ -133,7 +133,7 @@ async def channels_of(session: AsyncSession, campaign_id: str) -> list[Channel]:
 
 
 def _active_enrollments():
-    return select(func.count(Enrollment.id)).where(Enrollment.status != EnrollmentStatus.removed.value)
+    return select(func.count(Enrollment.id)).where(Enrollment.status != EnrollmentStatus.removed)
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -177,7 +177,7 @@ async def list_campaigns(session: AsyncSession, workspace_id: str, *, statuses: 
         stmt = stmt.where(Campaign.status.in_(statuses))
     else:
         # Archived campaigns leave the main list; ask for status=archived to see them.
-        stmt = stmt.where(Campaign.status != CampaignStatus.archived.value)
+        stmt = stmt.where(Campaign.status != CampaignStatus.archived)
     if q:
         # autoescape: a "%" or "_" in the search text means itself, not a wildcard
         stmt = stmt.where(or_(Campaign.name.icontains(q, autoescape=True),
@@ -190,7 +190,7 @@ async def list_campaigns(session: AsyncSession, workspace_id: str, *, statuses: 
     if kept:
         ids = [c.id for c in kept]
         cq = (select(Enrollment.campaign_id, func.count(Enrollment.id))
-              .where(Enrollment.campaign_id.in_(ids), Enrollment.status != EnrollmentStatus.removed.value)
+              .where(Enrollment.campaign_id.in_(ids), Enrollment.status != EnrollmentStatus.removed)
               .group_by(Enrollment.campaign_id))
         counts = dict((await session.execute(cq)).all())
         chq = select(Channel).where(Channel.campaign_id.in_(ids)).order_by(Channel.position)

@@ -49,7 +49,7 @@ async def create_job(session: AsyncSession, campaign: Campaign, data: bytes, *, 
     check_accepts_contacts(campaign)
     parsed = await parse(data, mapping)
     job = ImportJob(id=new_id("imp"), workspace_id=campaign.workspace_id, campaign_id=campaign.id,
-                    status=JobStatus.queued.value, filename=filename[:255], content=data, mapping=mapping,
+                    status=JobStatus.queued, filename=filename[:255], content=data, mapping=mapping,
                     total=len(parsed.rows), created_by=actor, errors=[], warnings=[])
     session.add(job)
     await session.flush()
@@ -67,9 +67,9 @@ async def _claim(job_id: str) -> bool:
         moved = await s.execute(
             update(ImportJob).where(
                 ImportJob.id == job_id,
-                or_(ImportJob.status == JobStatus.queued.value,
-                    (ImportJob.status == JobStatus.running.value) & (ImportJob.started_at < now - LEASE)))
-            .values(status=JobStatus.running.value, started_at=now, processed=0))
+                or_(ImportJob.status == JobStatus.queued,
+                    (ImportJob.status == JobStatus.running) & (ImportJob.started_at < now - LEASE)))
+            .values(status=JobStatus.running, started_at=now, processed=0))
         return moved.rowcount == 1
 
 
@@ -101,7 +101,7 @@ async def run_job(job_id: str, on_progress: Callable[[int, int], Awaitable[None]
         log.exception("import %s crashed", job_id)
         async with session_scope() as s:
             job = await s.get(ImportJob, job_id)
-            if job is not None and job.status == JobStatus.running.value:
+            if job is not None and job.status == JobStatus.running:
                 await _finish(s, job, JobStatus.failed, None, "import_crashed",
                               {"loc": [], "message": "The import stopped on an unexpected error and imported nothing; "
                                                      "upload the file again."})

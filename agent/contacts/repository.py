@@ -57,7 +57,7 @@ async def list_enrollments(session: AsyncSession, workspace_id: str, campaign_id
     if statuses is not None:
         stmt = stmt.where(Enrollment.status.in_(statuses))
     else:
-        stmt = stmt.where(Enrollment.status != EnrollmentStatus.removed.value)
+        stmt = stmt.where(Enrollment.status != EnrollmentStatus.removed)
     if substatus:
         # An unknown word matches no enrollment: refused here rather than bound to the column.
         stmt = stmt.where(Enrollment.substatus == substatus if substatus in Substatus.__members__ else false())

@@ -190,7 +190,7 @@ async def _enrollment(session: AsyncSession, campaign_ids: list[str], contact_id
         return None
     q = (select(Enrollment.id, Enrollment.campaign_id)
          .where(Enrollment.campaign_id.in_(campaign_ids), Enrollment.contact_id == contact_id,
-                Enrollment.status != EnrollmentStatus.removed.value)
+                Enrollment.status != EnrollmentStatus.removed)
          .order_by(Enrollment.id.desc()))
     return (await session.execute(q)).first()
 
@@ -200,7 +200,7 @@ def _pick_campaign(rows: list[Any], enrolled_in: str | None) -> str:
     ids = {r.campaign_id for r in rows}
     if enrolled_in in ids:
         return enrolled_in
-    live = sorted({r.campaign_id for r in rows if r.status == CampaignStatus.active.value})
+    live = sorted({r.campaign_id for r in rows if r.status == CampaignStatus.active})
     return live[-1] if live else sorted(ids)[-1]
 
 

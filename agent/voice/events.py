@@ -115,8 +115,8 @@ async def report_call(session: AsyncSession, report: CallReport, *, now: dt.date
     evaluate_after = now + dt.timedelta(seconds=settings.contact_completion_timeout.seconds) if took_place else None
     closed = (await session.execute(
         update(Conversation)
-        .where(Conversation.id == conv.id, Conversation.status == ConversationStatus.open.value)
-        .values(status=ConversationStatus.closed.value, ended_at=now, duration_s=report.duration_s,
+        .where(Conversation.id == conv.id, Conversation.status == ConversationStatus.open)
+        .values(status=ConversationStatus.closed, ended_at=now, duration_s=report.duration_s,
                 ended_reason=report.ended_reason, answer_status=report.answer_status.value,
                 recording_url=report.recording_url, evaluate_after=evaluate_after)
         .returning(Conversation.id).execution_options(synchronize_session=False))).first()
@@ -179,7 +179,7 @@ async def _settle_outreach(session: AsyncSession, conv: Conversation, call_id: s
     elif conv.enrollment_id:
         outreach = (await session.execute(select(Outreach).where(
             Outreach.enrollment_id == conv.enrollment_id, Outreach.channel == ChannelKind.voice.value,
-            Outreach.status == OutreachStatus.executing.value)
+            Outreach.status == OutreachStatus.executing)
             .order_by(Outreach.id.desc()).limit(1))).scalar_one_or_none()
     if outreach is None:
         return None, False
@@ -243,7 +243,7 @@ async def _reached_before(session: AsyncSession, enrollment_id: str, conversatio
     """Whether an earlier call of this enrollment reached a person."""
     return (await session.execute(select(func.count()).select_from(Conversation).where(
         Conversation.enrollment_id == enrollment_id, Conversation.id != conversation_id,
-        Conversation.answer_status == AnswerStatus.human.value))).scalar_one() > 0
+        Conversation.answer_status == AnswerStatus.human))).scalar_one() > 0
 
 
 def _event(session: AsyncSession, conv: Conversation, outreach_id: str | None, kind: str,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from agent.campaigns import lifecycle
+from agent.lifecycle import campaigns as lifecycle
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
 from agent.errors import OvertureError

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from agent.campaigns import service as campaigns
 from agent.db import session_scope
-from agent.states import ExecutionMode, JobStatus
+from agent.states import JOB_FINAL, ExecutionMode
 from agent.errors import InvalidTransition
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
@@ -22,7 +22,6 @@ from planner import repository as planner_repo
 from planner import runs
 
 router = APIRouter(tags=["planning"], responses=ERROR_RESPONSES)
-_TERMINAL = {JobStatus.succeeded.value, JobStatus.failed.value, JobStatus.cancelled.value}
 
 
 class RunRequest(BaseModel):
@@ -83,10 +82,10 @@ async def run_events(run_id: str, session: SessionDep, who: Reader) -> Streaming
                 run = _out(await planner_repo.get_run(s, workspace_id, run_id))
             payload = run.model_dump(mode="json")
             if payload != last:
-                kind = "done" if run.status in _TERMINAL else "progress"
+                kind = "done" if run.status in JOB_FINAL else "progress"
                 yield f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode()
                 last = payload
-            if run.status in _TERMINAL:
+            if run.status in JOB_FINAL:
                 return
             await asyncio.sleep(0.25)
 

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from agent.campaigns import lifecycle
+from agent.lifecycle import campaigns as lifecycle
 from agent.campaigns import service as campaigns
 from agent.db import session_scope
 from agent.models import Campaign

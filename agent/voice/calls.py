@@ -25,11 +25,10 @@ from agent.errors import NotFound, ValidationFailed
 from agent.ids import new_id
 from agent.lookup import get_in_workspace
 from agent.models import CallerNumber, Campaign, Contact, Conversation, ConversationTurn, Enrollment
-from agent.states import CampaignStatus, ChannelKind, EnrollmentStatus
+from agent.states import CampaignStatus, ChannelKind, ConversationStatus, EnrollmentStatus
 from agent.voice import inbound
 
 OUTBOUND, INBOUND = "outbound", "inbound"
-OPEN = "open"
 _CALL_ID_MAX = Conversation.external_id.type.length
 _NUMBER_MAX = Conversation.from_number.type.length
 # Vapi's call types; a web call has no phone side, so its direction is left to open_call.
@@ -248,7 +247,7 @@ async def open_call(session: AsyncSession, workspace_id: str, call: CallInfo, *,
     claimed = await insert_ignoring_conflicts(session, Conversation.__table__, [{
         "id": conversation_id, "workspace_id": workspace_id, "campaign_id": campaign.id,
         "enrollment_id": enrollment_id, "contact_id": contact_id,
-        "external_id": call.call_id, "channel": ChannelKind.voice.value, "direction": direction, "status": OPEN,
+        "external_id": call.call_id, "channel": ChannelKind.voice.value, "direction": direction, "status": ConversationStatus.open,
         "from_number": from_n, "to_number": to_n, "started_at": now or utcnow(), "created_at": utcnow(),
     }], ["workspace_id", "external_id"])
     if claimed.rowcount != 1:  # a concurrent request opened it first

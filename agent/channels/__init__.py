@@ -7,12 +7,33 @@ The interface lives in ``base`` and the rules a message must pass in ``rules``.
 
 from __future__ import annotations
 
-from agent.channels.base import OutboundChannel, OutboundMessage, SendResult
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agent.channels.base import (
+    AmbiguousFailure,
+    ChannelError,
+    OutboundChannel,
+    OutboundMessage,
+    PermanentFailure,
+    SendResult,
+    TransientFailure,
+)
 from agent.channels.sandbox import SANDBOX
 
-__all__ = ["OutboundChannel", "OutboundMessage", "SendResult", "channel_for"]
+__all__ = ["AmbiguousFailure", "ChannelError", "OutboundChannel", "OutboundMessage", "PermanentFailure",
+           "SendResult", "TransientFailure", "channel_for", "PROVIDERS"]
+
+# provider name -> factory of its adapter (each provider module registers one line here).
+PROVIDERS: dict[str, Callable[[], OutboundChannel]] = {
+    "sandbox": lambda: SANDBOX,
+}
 
 
-def channel_for(kind: str) -> OutboundChannel:
-    """The adapter for a channel kind. Only the sandbox exists in this release, for every kind."""
-    return SANDBOX
+def channel_for(kind: str, config: Mapping[str, Any] | None = None) -> OutboundChannel:
+    """The adapter the channel's ``config["provider"]`` names (the sandbox when it names none)."""
+    provider = (config or {}).get("provider") or "sandbox"
+    try:
+        return PROVIDERS[provider]()
+    except KeyError:
+        raise ValueError(f"no {provider!r} provider for {kind} channels") from None

@@ -42,26 +42,32 @@ def _free_port() -> int:
 
 @contextmanager
 def _serve(settings: Settings, *extra: str) -> Iterator[tuple[str, list[str]]]:
-    port = _free_port()
-    proc = subprocess.Popen([OVERTURE, "serve", "--port", str(port), *extra], env=_env(settings),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    lines: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
+    # uvicorn binds only after the app's start-up; a port picked free may be taken by then (other
+    # processes on the machine open connections all the time), so a lost bind is tried again on
+    # another port, and the server counts as up once uvicorn says it is listening.
+    for _ in range(3):
+        port = _free_port()
+        proc = subprocess.Popen([OVERTURE, "serve", "--port", str(port), *extra], env=_env(settings),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: list[str] = []
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                if not line and proc.poll() is not None:
+                    break
+                lines.append(line)
+                if "Uvicorn running on" in line:
+                    yield f"http://127.0.0.1:{port}", lines
+                    return
+            else:
+                raise AssertionError("serve did not start:\n" + "".join(lines))
+            if "address already in use" not in "".join(lines):
                 raise AssertionError("serve exited:\n" + "".join(lines))
-            lines.append(line)
-            if "Application startup complete" in line:
-                break
-        else:
-            raise AssertionError("serve did not start:\n" + "".join(lines))
-        yield base, lines
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    raise AssertionError("serve found no free port in three tries")
 
 
 def test_keys_create_prints_only_the_key_and_it_authenticates(settings):

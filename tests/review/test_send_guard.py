@@ -242,3 +242,18 @@ async def test_an_unknown_send_settled_as_not_sent_plans_the_contact_again_witho
     assert r.status_code == 200 and r.json()["status"] == "failed", r.text
     enrollment = await enrollment_row((await outreach_row(oid)).enrollment_id)
     assert (enrollment.status, enrollment.substatus, enrollment.attempts) == ("waiting", None, 0)
+
+
+async def test_the_scheduler_leaves_a_paused_campaigns_sends_alone_and_lets_the_guard_void_a_cancelled_ones(
+        client, admin):
+    from planner import scheduler
+    from tests.conftest import drain_queue
+    paused, named_p = await approved_and_queued(client, admin, 1)
+    cancelled, named_c = await approved_and_queued(client, admin, 1)
+    assert (await client.post(f"/v1/campaigns/{paused}/pause", headers=admin)).status_code == 200
+    assert (await client.post(f"/v1/campaigns/{cancelled}/cancel", headers=admin)).status_code == 200
+    assert await scheduler.dispatch_due() == 1
+    await drain_queue()
+    held, void = await outreach_row(named_p["Ann"]["id"]), await outreach_row(named_c["Ann"]["id"])
+    assert held.status == "awaiting_execution" and sent(held.id) == []
+    assert (void.status, void.error) == ("cancelled", "the campaign is cancelled") and sent(void.id) == []

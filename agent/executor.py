@@ -21,18 +21,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 from agent.campaigns.schemas import CampaignSettings
-from agent.channels import OutboundChannel, OutboundMessage, channel_for
+from agent.campaigns.brief import brief_hash
+from agent.channels import (
+    AmbiguousFailure,
+    ChannelError,
+    OutboundChannel,
+    OutboundMessage,
+    PermanentFailure,
+    TransientFailure,
+    channel_for,
+)
 from agent.channels.rules import check_message
 from agent.db import session_scope, utcnow
 from agent.lifecycle.enrollments import move_enrollment
 from agent.lifecycle.outreaches import move_outreach
-from agent.models import Campaign, Enrollment, Outreach
+from agent.models import Campaign, Channel, Contact, Enrollment, Outreach
 from agent.outreaches.repository import find_outreach
 from agent.queue import task
 from agent.scheduling import contact_window, is_allowed, next_allowed
+from agent.send_guard import Decision, Verdict, address_of, verdict
+from agent.settings import get_settings
 from agent.states import (
-    CampaignStatus,
-    ChannelKind,
     EnrollmentAction,
     EnrollmentStatus,
     OutreachAction,
@@ -48,14 +57,22 @@ O = OutreachStatus
 # outreach ``executing`` for the whole call will need a longer lease or a heartbeat.
 EXECUTING_LEASE = dt.timedelta(minutes=15)
 UNKNOWN_REASON = "the worker stopped while sending; check the provider before resending"
+# A send the provider refuses for now is tried again after 30 s, 60 s, 120 s... (or its
+# Retry-After), at most this many times in all, then left for a person.
+MAX_SEND_TRIES = 5
+RETRY_BASE_S = 30.0
+RETRY_MAX_S = 3600.0
 
 
 class Outcome(StrEnum):
     sent = "sent"
     failed = "failed"
+    held = "held"  # the campaign or channel is paused: it goes out after the resume
+    cancelled = "cancelled"  # void: the contact left or opted out, or the channel stopped
+    reopened = "reopened"  # back in review: the brief changed since the approval
+    retry_later = "retry_later"  # the provider refused for now; another try is scheduled
     not_ready = "not_ready"  # not awaiting execution (already sent, claimed, or never approved)
     outside_hours = "outside_hours"
-    campaign_not_active = "campaign_not_active"
 
 
 def _event(s: AsyncSession, o: Outreach, contact_id: str, kind: str, payload: dict[str, Any]) -> None:
@@ -72,8 +89,10 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
         if loaded is None or loaded.outreach.status != O.awaiting_execution:
             return Outcome.not_ready
         outreach, campaign, contact, enrollment = loaded
-        if campaign.status != CampaignStatus.active:
-            return Outcome.campaign_not_active
+        channel_row = await s.get(Channel, outreach.channel_id) if outreach.channel_id else None
+        found = await verdict(s, outreach, campaign, contact, enrollment, channel_row)
+        if found.decision != Decision.go:
+            return await _apply(s, found, outreach, contact, enrollment, now)
         window = contact_window(campaign, contact)
         if not is_allowed(now, window):
             # Stays awaiting_execution, rescheduled to the contact's next allowed minute so the
@@ -113,14 +132,21 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
         await move_enrollment(s, enrollment, EnrollmentAction.execute, now=now,
                               outreach_id=outreach.id)
         _event(s, outreach, contact.id, "outreach.executing", {"channel": outreach.channel})
+    config = dict(channel_row.config or {}) if channel_row is not None else {}
     message = OutboundMessage(
         outreach_id=outreach.id, idempotency_key=outreach.idempotency_key or outreach.id, channel=outreach.channel,
-        to=contact.email if outreach.channel == ChannelKind.email else contact.phone,
-        subject=outreach.subject, body=outreach.body)
-    sender = channel or channel_for(outreach.channel)
+        to=address_of(outreach.channel, contact), subject=outreach.subject, body=outreach.body, config=config,
+        unsubscribe_url=_unsubscribe_url(outreach),
+        metadata={"outreach_id": outreach.id, "campaign_id": campaign.id, "contact_id": contact.id,
+                  "enrollment_id": enrollment.id})
+    sender = channel or channel_for(outreach.channel, config)
     try:
         result = await sender.send(message)
-    except Exception as exc:  # the provider refused; record it, never resend blindly
+    except ChannelError as exc:
+        async with session_scope() as s:
+            await _refused(s, exc, outreach, contact.id, claimed, now)
+        return Outcome.retry_later if isinstance(exc, TransientFailure) else Outcome.failed
+    except Exception as exc:  # the adapter broke; record it, never resend blindly
         log.exception("sending outreach %s failed", outreach.id)
         error = f"{type(exc).__name__}: {exc}"[:500]
         async with session_scope() as s:
@@ -150,6 +176,93 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
                 "channel": message.channel, "to": message.to, "subject": message.subject, "body": message.body})
         await _after_attempt(s, campaign, enrollment.id, now)
     return Outcome.sent
+
+
+async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, contact: Contact, enrollment: Enrollment,
+                 now: dt.datetime) -> Outcome:
+    """Carry out a guard verdict other than go, in the claim's transaction."""
+    if found.decision == Decision.hold:
+        return Outcome.held  # unchanged: the scheduler hands it over again once the campaign runs
+    if found.decision == Decision.reopen:
+        current = brief_hash(*(await _brief(s, outreach.campaign_id)))
+        # The hash moves to the current brief: a new approval covers the draft under it.
+        if await move_outreach(s, outreach.id, OutreachAction.reopen, version=outreach.version, values={
+                "approved_by": None, "approved_at": None, "brief_hash": current, "error": found.reason}) is None:
+            return Outcome.not_ready
+        _event(s, outreach, contact.id, "outreach.reopened", {"reason": "brief_changed"})
+        await move_enrollment(s, enrollment, EnrollmentAction.reopen, now=now, outreach_id=outreach.id,
+                              payload={"reason": "brief_changed"})
+        return Outcome.reopened
+    if found.decision == Decision.fail:
+        if await move_outreach(s, outreach.id, OutreachAction.fail, version=outreach.version,
+                               values={"error": found.reason}) is None:
+            return Outcome.not_ready
+        _event(s, outreach, contact.id, "outreach.failed", {"reason": found.reason})
+        await move_enrollment(s, enrollment, EnrollmentAction.fail, substatus=found.substatus, now=now,
+                              outreach_id=outreach.id, payload={"reason": found.reason})
+        return Outcome.failed
+    if await move_outreach(s, outreach.id, OutreachAction.cancel, version=outreach.version,
+                           values={"error": found.reason}) is None:
+        return Outcome.not_ready
+    _event(s, outreach, contact.id, "outreach.cancelled", {"reason": found.reason})
+    if found.substatus is not None:  # opted out: the sequence is over
+        await move_enrollment(s, enrollment, EnrollmentAction.finish, substatus=found.substatus, now=now,
+                              outreach_id=outreach.id, values={"next_attempt_at": None},
+                              payload={"reason": found.reason})
+    else:  # back in the plan, which decides what (if anything) comes next
+        await move_enrollment(s, enrollment, EnrollmentAction.release, now=now, outreach_id=outreach.id,
+                              values={"next_attempt_at": now}, payload={"reason": found.reason})
+    return Outcome.cancelled
+
+
+async def _brief(s: AsyncSession, campaign_id: str) -> tuple[str, dict]:
+    row = (await s.execute(select(Campaign.brief, Campaign.ai_variables).where(Campaign.id == campaign_id))).one()
+    return row.brief, row.ai_variables or {}
+
+
+def _unsubscribe_url(outreach: Outreach) -> str | None:
+    """The recipient's opt-out link (the inbound side answers ``/u/{token}``), when the service
+    has a public URL to put in it."""
+    base = get_settings().public_url
+    if not base or not outreach.unsubscribe_token:
+        return None
+    return f"{base.rstrip('/')}/u/{outreach.unsubscribe_token}"
+
+
+async def _refused(s: AsyncSession, exc: ChannelError, o: Outreach, contact_id: str, claimed: int,
+                   now: dt.datetime) -> None:
+    """Record a provider's typed refusal: retry a transient one within a bound, settle a permanent
+    one, and hand an ambiguous one (it may have gone out) to a person, never resending it."""
+    detail = {"reason": type(exc).__name__, "code": exc.code}
+    if isinstance(exc, TransientFailure) and o.send_attempts + 1 < MAX_SEND_TRIES:
+        delay = exc.retry_after_s or RETRY_BASE_S * 2 ** o.send_attempts
+        later = now + dt.timedelta(seconds=min(delay, RETRY_MAX_S))
+        if await move_outreach(s, o.id, OutreachAction.retry, version=claimed, values={
+                "send_attempts": o.send_attempts + 1, "scheduled_at": later, "error": str(exc)[:500]}) is None:
+            return
+        _event(s, o, contact_id, "outreach.retry_scheduled", {**detail, "at": later.isoformat(),
+                                                              "send_attempts": o.send_attempts + 1})
+        await move_enrollment(s, o.enrollment_id, EnrollmentAction.requeue, now=now, outreach_id=o.id,
+                              payload=detail)
+        return
+    if isinstance(exc, AmbiguousFailure):
+        if await move_outreach(s, o.id, OutreachAction.lose, version=claimed,
+                               values={"error": f"{UNKNOWN_REASON}: {exc}"[:500]}) is None:
+            return
+        _event(s, o, contact_id, "outreach.unknown", detail)
+        await move_enrollment(s, o.enrollment_id, EnrollmentAction.fail, substatus=Substatus.system_error,
+                              only_from=EnrollmentStatus.executing, now=now, outreach_id=o.id, payload=detail)
+        return
+    if await move_outreach(s, o.id, OutreachAction.fail, version=claimed, values={"error": str(exc)[:500]}) is None:
+        return
+    _event(s, o, contact_id, "outreach.failed", detail)
+    if isinstance(exc, PermanentFailure):
+        await move_enrollment(s, o.enrollment_id, EnrollmentAction.finish, substatus=exc.substatus,
+                              only_from=EnrollmentStatus.executing, now=now, outreach_id=o.id,
+                              values={"next_attempt_at": None}, payload=detail)
+    else:  # a transient refusal that used up its tries: the channel needs a person's look
+        await move_enrollment(s, o.enrollment_id, EnrollmentAction.fail, substatus=Substatus.channel_disconnected,
+                              only_from=EnrollmentStatus.executing, now=now, outreach_id=o.id, payload=detail)
 
 
 async def mark_unknown(s: AsyncSession, o: Outreach, contact_id: str, *, now: dt.datetime) -> bool:
@@ -202,7 +315,9 @@ async def _after_attempt(s: AsyncSession, campaign: Campaign, enrollment_id: str
         log.warning("enrollment %s left executing while its outreach was sent; attempts not counted", enrollment_id)
 
 
-@task("executor.send_outreach")
+# Never retried by the broker: a retry comes from the outreach's own state (``retry_later``
+# reschedules it; the scheduler hands it over again), so a redelivery can never send twice.
+@task("executor.send_outreach", max_retries=0)
 async def send_outreach(outreach_id: str) -> None:
     outcome = await execute(outreach_id)
     log.info("outreach %s: %s", outreach_id, outcome)

@@ -34,14 +34,19 @@ _OUTBOX = "overture_outbox"
 
 TaskFn = Callable[..., Awaitable[Any]]
 _tasks: dict[str, TaskFn] = {}
+_retries: dict[str, int] = {}
 _broker: Broker | None = None
 
 
-def task(name: str) -> Callable[[TaskFn], TaskFn]:
-    """Register an async function as the actor ``name`` (declared on the broker at set-up)."""
+def task(name: str, *, max_retries: int = 3) -> Callable[[TaskFn], TaskFn]:
+    """Register an async function as the actor ``name`` (declared on the broker at set-up).
+
+    ``max_retries=0`` for actors whose retry must come from the database's state, never from the
+    broker (a send retried by dramatiq could go out twice)."""
 
     def register(fn: TaskFn) -> TaskFn:
         _tasks[name] = fn
+        _retries[name] = max_retries
         return fn
 
     return register
@@ -92,7 +97,7 @@ def setup_broker(settings: Settings | None = None, task_modules: list[str] | Non
     for module in task_modules or TASK_MODULES:
         importlib.import_module(module)
     for name, fn in _tasks.items():
-        dramatiq.actor(fn, actor_name=name, queue_name=QUEUE, broker=broker, max_retries=3,
+        dramatiq.actor(fn, actor_name=name, queue_name=QUEUE, broker=broker, max_retries=_retries.get(name, 3),
                        min_backoff=500, max_backoff=30_000)
     broker.declare_queue(QUEUE)
     _broker = broker

@@ -245,6 +245,10 @@ class EnrollmentAction(StrEnum):
     reject = "reject"  # the approver rejected the draft; back in the plan
     complete = "complete"  # the primary goal was achieved
     remove = "remove"  # taken out of the campaign for good
+    reopen = "reopen"  # the brief changed under an approved draft: back in the review queue
+    release = "release"  # its draft was voided before sending: back in the plan, no attempt counted
+    requeue = "requeue"  # the provider refused for now: the send waits for another try
+    settle = "settle"  # a person settled an unknown send: the sequence goes on
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +274,10 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     EA.defer: EnrollmentMove(frozenset({E.planning}), E.waiting, _subs(E.waiting)),
     # From a drafted status too: the executor refuses a draft that breaks its channel's rules.
     EA.fail: EnrollmentMove(frozenset({E.planning, E.executing}) | ENROLLMENT_DRAFTED, E.error, _subs(E.error)),
-    EA.finish: EnrollmentMove(frozenset({E.planning}) | ENROLLMENT_CALL_SETTLES, E.finished, _subs(E.finished)),
+    # From drafted too (the send found the contact opted out, the provider refused for good), and
+    # from error when a person settles an unknown send that used the last attempt.
+    EA.finish: EnrollmentMove(frozenset({E.planning, E.error}) | ENROLLMENT_CALL_SETTLES | ENROLLMENT_DRAFTED,
+                              E.finished, _subs(E.finished)),
     EA.queue: EnrollmentMove(frozenset({E.awaiting_approval}), E.awaiting_execution),
     # awaiting_approval too: an approval is on the outreach; the enrollment may lag behind it.
     EA.execute: EnrollmentMove(ENROLLMENT_DRAFTED, E.executing),
@@ -280,6 +287,10 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     EA.reject: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
     EA.complete: EnrollmentMove(frozenset({E.waiting}), E.completed),
     EA.remove: EnrollmentMove(_EVERY - {E.removed}, E.removed),
+    EA.reopen: EnrollmentMove(frozenset({E.awaiting_execution}), E.awaiting_approval),
+    EA.release: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
+    EA.requeue: EnrollmentMove(frozenset({E.executing}), E.awaiting_execution),
+    EA.settle: EnrollmentMove(frozenset({E.error}), E.waiting, frozenset({S.retry, None})),
 }
 
 # Where the planner leaves a contact it drafts nothing for, by the status its rules chose.
@@ -300,6 +311,7 @@ class OutreachStatus(StrEnum):
     delivered = "delivered"
     failed = "failed"
     unknown = "unknown"
+    cancelled = "cancelled"  # voided before sending: the contact left, opted out, or the channel stopped
 
 
 class OutreachAction(StrEnum):
@@ -312,6 +324,11 @@ class OutreachAction(StrEnum):
     send = "send"
     fail = "fail"
     lose = "lose"  # the reconciler: the worker stopped mid-send, the outcome is unknown
+    cancel = "cancel"  # the world changed since approval: nothing of it may go out
+    reopen = "reopen"  # the brief changed since it was drafted: back to the approver
+    retry = "retry"  # nothing was handed over (a transient refusal): it waits for another try
+    settle_sent = "settle_sent"  # a person checked the provider: an unknown send did go out
+    settle_unsent = "settle_unsent"  # ... or it did not
 
 
 O = OutreachStatus
@@ -331,6 +348,11 @@ OUTREACH_TRANSITIONS: dict[OutreachAction, tuple[frozenset[OutreachStatus], Outr
     # The worker that claimed it stopped before recording the result (found by the reconciler
     # after the executing lease): the provider may have it, so it is never resent.
     OutreachAction.lose: (frozenset({O.executing}), O.unknown),
+    OutreachAction.cancel: (frozenset({O.awaiting_approval, O.approved, O.awaiting_execution}), O.cancelled),
+    OutreachAction.reopen: (frozenset({O.awaiting_execution}), O.awaiting_approval),
+    OutreachAction.retry: (frozenset({O.executing}), O.awaiting_execution),
+    OutreachAction.settle_sent: (frozenset({O.unknown}), O.sent),
+    OutreachAction.settle_unsent: (frozenset({O.unknown}), O.failed),
 }
 
 # Statuses in which an approval is already on record: approving again changes nothing.
@@ -339,6 +361,8 @@ APPROVED_ALREADY = frozenset({O.approved, O.awaiting_execution, O.executing, O.s
 OUTREACH_SENT = frozenset({O.sent, O.delivered})
 # Still to go out: in review, approved, or waiting for its send.
 OUTREACH_UPCOMING = frozenset({O.awaiting_approval, O.approved, O.awaiting_execution})
+# Enrollments for which nothing may be sent any more (the contact left, answered, or is done).
+ENROLLMENT_NOT_SENDABLE = ENROLLMENT_FINAL | {E.disabled}
 
 
 class AnswerStatus(StrEnum):

@@ -22,12 +22,13 @@ from sqlalchemy import and_, func, or_, select, update
 
 from agent import executor
 from agent.db import session_scope, utcnow
-from agent.models import Campaign, Enrollment, Outreach, PlanningRun, PlanningRunItem
+from agent.models import Campaign, Channel, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
 from agent.states import (
     ENROLLMENT_PLANNABLE,
     JOB_LIVE,
     CampaignStatus,
+    ChannelStatus,
     EnrollmentStatus,
     ExecutionMode,
     OutreachStatus,
@@ -130,15 +131,19 @@ async def start_due_runs(now: dt.datetime | None = None) -> list[str]:
 async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 1000) -> int:
     """Hand outreaches awaiting execution whose time has come to the executor.
 
-    The executor claims each one by compare-and-set and itself refuses anything outside the
-    contact's hours or without a required approval, so sending a message twice is harmless.
+    The executor claims each one by compare-and-set and its guard refuses anything outside the
+    contact's hours, without a required approval, or no longer wanted, so handing one over twice
+    is harmless. Outreaches of a paused campaign or channel wait for the resume; those of a
+    finished campaign or stopped channel are handed over so the guard voids them.
     """
     now = now or utcnow()
     async with session_scope() as s:
         due = (await s.execute(
             select(Outreach.id).join(Campaign, Campaign.id == Outreach.campaign_id)
+            .outerjoin(Channel, Channel.id == Outreach.channel_id)
             .where(Outreach.status == OutreachStatus.awaiting_execution, Outreach.scheduled_at <= now,
-                   Campaign.status == CampaignStatus.active)
+                   Campaign.status != CampaignStatus.paused,
+                   or_(Channel.status.is_(None), Channel.status != ChannelStatus.paused))
             .order_by(Outreach.scheduled_at).limit(limit))).scalars().all()
     for outreach_id in due:
         send("executor.send_outreach", outreach_id=outreach_id)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import secrets
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
+from agent.campaigns.brief import brief_hash
 from agent.db import session_scope, utcnow
 from agent.settings import get_settings
 from agent.ids import new_id
@@ -140,7 +142,8 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
             body=draft.body, rationale=draft.rationale, instruction=ctx.instruction, model=state["model"],
             prompt_version=state["prompt_version"], input_tokens=state.get("input_tokens", 0),
             output_tokens=state.get("output_tokens", 0), cost_usd=state.get("cost_usd", 0.0),
-            idempotency_key=new_id("idk"))
+            idempotency_key=new_id("idk"), unsubscribe_token=secrets.token_urlsafe(24),
+            brief_hash=brief_hash(ctx.brief, ctx.ai_variables))
         s.add(outreach)
         await s.flush()
         activity.record(s, workspace_id=workspace_id, actor=activity.SYSTEM, kind="outreach.planned",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class ContactBrief(BaseModel):
@@ -83,6 +83,12 @@ class RejectIn(BaseModel):
     reason: str = Field("", max_length=2000)
     regenerate: bool = False
     instruction: str | None = Field(None, max_length=2000, description="Guidance for the new draft")
+
+
+class SettleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sent: bool = Field(description="Whether the provider shows the message as sent")
+    note: str | None = Field(None, max_length=2000)
 
 
 class BulkApproveIn(BaseModel):

@@ -102,9 +102,13 @@ async def list_inbox(session: AsyncSession, workspace_id: str, *, statuses: list
     return InboxPage(items=[inbox_item(o, c) for o, c in rows], next_cursor=next_cursor, counts=counts)
 
 
-async def _load(session: AsyncSession, workspace_id: str, outreach_id: str) -> tuple[Outreach, Campaign, Contact]:
+async def get_item_rows(session: AsyncSession, workspace_id: str, outreach_id: str
+                        ) -> tuple[Outreach, Campaign, Contact]:
     found = await outreaches.get_outreach(session, workspace_id, outreach_id)
     return found.outreach, found.campaign, found.contact
+
+
+_load = get_item_rows
 
 
 async def get_item(session: AsyncSession, workspace_id: str, outreach_id: str) -> InboxItem:
@@ -131,13 +135,14 @@ async def get_detail(session: AsyncSession, workspace_id: str, outreach_id: str)
 
 # --- acting ----------------------------------------------------------------------------------
 
-def _record(session: AsyncSession, who: Principal, o: Outreach, contact_id: str, kind: str,
-            payload: dict[str, Any]) -> None:
+def record(session: AsyncSession, who: Principal, o: Outreach, contact_id: str, kind: str,
+           payload: dict[str, Any]) -> None:
+    """The acting reviewer's event about ``o``, in the request's transaction."""
     activity.record(session, workspace_id=o.workspace_id, actor=who.key_id, kind=kind, campaign_id=o.campaign_id,
                     contact_id=contact_id, enrollment_id=o.enrollment_id, outreach_id=o.id, payload=payload)
 
 
-async def _refused(session: AsyncSession, workspace_id: str, outreach_id: str, action: OutreachAction,
+async def refusal(session: AsyncSession, workspace_id: str, outreach_id: str, action: OutreachAction,
                    version: int | None) -> OvertureError:
     """Why a compare-and-set changed nothing: the status does not allow it, or the version moved."""
     o, _, _ = await _load(session, workspace_id, outreach_id)
@@ -158,12 +163,12 @@ async def approve(session: AsyncSession, who: Principal, outreach_id: str, *, ve
     moved = await move_outreach(session, o.id, OutreachAction.approve, version=version,
                                 values={"approved_by": who.key_id, "approved_at": utcnow()})
     if moved is None:
-        error = await _refused(session, who.workspace_id, o.id, OutreachAction.approve, version)
+        error = await refusal(session, who.workspace_id, o.id, OutreachAction.approve, version)
         o, _, c = await _load(session, who.workspace_id, outreach_id)
         if o.status in APPROVED_ALREADY and o.approved_by is not None:
             return inbox_item(o, c)  # another approver won the race: the approval is on record once
         raise error
-    _record(session, who, o, c.id, "outreach.approved", {"version": moved})
+    record(session, who, o, c.id, "outreach.approved", {"version": moved})
     return await get_item(session, who.workspace_id, o.id)
 
 
@@ -229,7 +234,7 @@ async def edit(session: AsyncSession, who: Principal, outreach_id: str, *, versi
                                 values={"subject": subject, "body": body, "scheduled_at": scheduled_at,
                                         "approved_by": None, "approved_at": None})
     if moved is None:
-        raise await _refused(session, who.workspace_id, o.id, OutreachAction.edit, version)
+        raise await refusal(session, who.workspace_id, o.id, OutreachAction.edit, version)
     count = (await session.execute(select(func.count()).select_from(OutreachRevision)
                                    .where(OutreachRevision.outreach_id == o.id))).scalar_one()
     if count == 0:
@@ -240,7 +245,7 @@ async def edit(session: AsyncSession, who: Principal, outreach_id: str, *, versi
         count = 1
     session.add(OutreachRevision(id=new_id("rev"), outreach_id=o.id, number=count + 1, actor=who.key_id,
                                  subject=subject, body=body, scheduled_at=scheduled_at))
-    _record(session, who, o, c.id, "outreach.edited",
+    record(session, who, o, c.id, "outreach.edited",
             {"fields": sorted(changes), "version": moved, "revision": count + 1, "was": o.status})
     return await get_item(session, who.workspace_id, o.id)
 
@@ -252,7 +257,7 @@ async def reject(session: AsyncSession, who: Principal, outreach_id: str, *, rea
     action = OutreachAction.supersede if regenerate else OutreachAction.reject
     moved = await move_outreach(session, o.id, action, version=version)
     if moved is None:
-        raise await _refused(session, who.workspace_id, o.id, action, version)
+        raise await refusal(session, who.workspace_id, o.id, action, version)
     now = utcnow()
     if regenerate:
         substatus, next_at = None, now
@@ -269,7 +274,7 @@ async def reject(session: AsyncSession, who: Principal, outreach_id: str, *, rea
             raise InvalidTransition("the contact is no longer waiting on this draft; nothing to regenerate",
                                     current_status=o.status)
         enqueue(session, PLANNER_TASK, enrollment_id=o.enrollment_id, run_id=None, instruction=instruction or None)
-    _record(session, who, o, c.id, "outreach.superseded" if regenerate else "outreach.rejected",
+    record(session, who, o, c.id, "outreach.superseded" if regenerate else "outreach.rejected",
             {"reason": reason, "regenerate": regenerate, "instruction": instruction, "version": moved})
     return await get_item(session, who.workspace_id, o.id)
 

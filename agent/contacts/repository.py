@@ -80,11 +80,14 @@ async def get_import_job(session: AsyncSession, workspace_id: str, job_id: str) 
 
 
 async def is_suppressed(session: AsyncSession, workspace_id: str, *, phone: str | None,
-                        email_key: str | None) -> bool:
-    """Whether the phone or the case-folded email is on the workspace's opt-out / do-not-contact list."""
+                        email_key: str | None, channel: str | None = None) -> bool:
+    """Whether the phone or the case-folded email is on the workspace's opt-out / do-not-contact
+    list: for every channel, or (given ``channel``) for that one; without ``channel``, any entry."""
     keys = [Suppression.phone == phone] if phone else []
     keys += [Suppression.email_key == email_key] if email_key else []
     if not keys:
         return False
-    q = select(Suppression.id).where(Suppression.workspace_id == workspace_id, or_(*keys)).limit(1)
-    return (await session.execute(q)).first() is not None
+    q = select(Suppression.id).where(Suppression.workspace_id == workspace_id, or_(*keys))
+    if channel is not None:
+        q = q.where(Suppression.channel.in_(["all", channel]))
+    return (await session.execute(q.limit(1))).first() is not None

@@ -23,8 +23,9 @@ from agent.db import utcnow
 from agent.errors import Conflict
 from agent.ids import new_id
 from agent.lifecycle.enrollments import move_enrollment
-from agent.models import ActivityEvent, Campaign, Contact, Enrollment
-from agent.states import CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentAction, EnrollmentStatus
+from agent.lifecycle.outreaches import move_outreaches
+from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach
+from agent.states import CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentAction, EnrollmentStatus, OutreachAction
 
 _CHUNK = 500  # keeps IN (...) lists far below every backend's parameter limit
 _NAME_MAX = min(Contact.first_name.type.length, Contact.last_name.type.length)
@@ -239,3 +240,10 @@ async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: 
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="contact.removed",
                     campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,
                     payload={"from": before})
+    # Whatever was drafted for them leaves the review queue and can never be sent.
+    reason = "the contact was removed from the campaign"
+    for row in await move_outreaches(session, OutreachAction.cancel, Outreach.enrollment_id == enrollment.id,
+                                     values={"error": reason}):
+        activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="outreach.cancelled",
+                        campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,
+                        outreach_id=row.id, payload={"reason": reason, "version": row.version})

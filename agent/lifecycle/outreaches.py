@@ -36,12 +36,13 @@ async def move_outreach(session: AsyncSession, outreach_id: str, action: Outreac
     return row[0] if row else None
 
 
-async def move_outreaches(session: AsyncSession, action: OutreachAction, where: ColumnElement[bool]) -> list[Row]:
+async def move_outreaches(session: AsyncSession, action: OutreachAction, where: ColumnElement[bool], *,
+                          values: dict[str, Any] | None = None) -> list[Row]:
     """Move every outreach matching ``where`` that the action allows, in one compare-and-set
     (concurrent callers get disjoint rows); the moved rows' id, enrollment id and new version."""
     sources, target = OUTREACH_TRANSITIONS[action]
     return list((await session.execute(
         update(Outreach).where(where, Outreach.status.in_(sources))
-        .values(status=target, version=Outreach.version + 1, updated_at=utcnow())
+        .values(status=target, version=Outreach.version + 1, updated_at=utcnow(), **(values or {}))
         .returning(Outreach.id, Outreach.enrollment_id, Outreach.version)
         .execution_options(synchronize_session=False))).all())

@@ -45,6 +45,8 @@ class Suppression(Base):
     workspace_id: Mapped[str] = fk("workspaces.id")
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    # ``all`` or one channel kind: a STOP by text need not silence email (the reason says why).
+    channel: Mapped[str] = mapped_column(String(10), default="all", server_default="all")
     reason: Mapped[str] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = created_column()

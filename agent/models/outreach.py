@@ -32,10 +32,17 @@ class Outreach(Base):
     instruction: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(200), default="")
     prompt_version: Mapped[str] = mapped_column(String(64), default="")
+    # The campaign brief and AI variables it was drafted under (agent.campaigns.brief_hash): an
+    # approval covers that brief, so a send after the brief changed goes back to review.
+    brief_hash: Mapped[str | None] = mapped_column(String(64))
+    # Sends tried and refused for now (transient provider errors); bounded by the executor.
+    send_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(Float, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    # What the recipient's opt-out link carries (random, so a link names no id of ours).
+    unsubscribe_token: Mapped[str | None] = mapped_column(String(40), unique=True)
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
     approved_by: Mapped[str | None] = mapped_column(String(40))

@@ -12,8 +12,9 @@ from agent.states import OutreachStatus
 from api.deps import Approver, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 from review import service
+from review import settle as settle_service
 from review.schemas import (BulkApproveIn, BulkApproveOut, EditIn, ExecuteOut, InboxItem, InboxPage, OutreachDetail,
-                            RejectIn)
+                            RejectIn, SettleIn)
 
 router = APIRouter(tags=["review"], responses=ERROR_RESPONSES)
 IfMatch = Annotated[str | None, Header(description="The outreach version you saw (its ETag)")]
@@ -87,6 +88,12 @@ async def reject(outreach_id: str, session: SessionDep, who: Approver, response:
                                 instruction=body.instruction, version=_version(if_match))
     _etag(response, item.version)
     return item
+
+
+@router.post("/v1/outreaches/{outreach_id}/settle", response_model=InboxItem)
+async def settle(outreach_id: str, body: SettleIn, session: SessionDep, who: Approver) -> InboxItem:
+    """A person's answer for an ``unknown`` send, after checking the provider: it went out or not."""
+    return await settle_service.settle(session, who, outreach_id, sent=body.sent, note=body.note)
 
 
 @router.post("/v1/campaigns/{campaign_id}/execute-approved", status_code=202, response_model=ExecuteOut)

@@ -1,0 +1,103 @@
+"""The send-time guard: the world as it is at the claim, not as it was at approval.
+
+The executor asks :func:`verdict` inside the claim's transaction, just before claiming, and
+applies the answer. Each rule says what a stale approval would otherwise do wrong:
+
+- the contact left, answered, opted out, or the channel or campaign stopped: the draft is
+  **void** (``cancelled``, the reason in ``error``), nothing of it ever goes out;
+- the campaign or the channel is paused: the draft is **held** as it is, and sent once after the
+  resume (the guard runs again then, so a contact reached meanwhile is voided, not re-contacted);
+- the brief or AI variables changed since it was drafted: an approved draft goes back to review;
+- no usable address: the send **fails** with the address error the planner would have given;
+- outside the contact's hours: **deferred** to the next allowed minute (the executor does that).
+
+Pure decisions over loaded rows plus one suppression lookup; no writes here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.campaigns.brief import brief_hash
+from agent.contacts.repository import is_suppressed
+from agent.models import Campaign, Channel, Contact, Enrollment, Outreach
+from agent.states import (
+    CAMPAIGN_FINAL,
+    CHANNEL_FINAL,
+    ENROLLMENT_NOT_SENDABLE,
+    CampaignStatus,
+    ChannelKind,
+    ChannelStatus,
+    Substatus,
+)
+
+
+class Decision(StrEnum):
+    go = "go"
+    hold = "hold"
+    void = "void"
+    reopen = "reopen"
+    fail = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    reason: str = ""
+    # What happens to the enrollment: the substatus it finishes (void) or errs (fail) with.
+    substatus: Substatus | None = None
+
+
+GO = Verdict(Decision.go)
+
+
+def address_of(kind: str, contact: Contact) -> str | None:
+    if kind == ChannelKind.email:
+        return contact.email
+    if kind in (ChannelKind.sms, ChannelKind.voice):
+        return contact.phone
+    return None  # a task goes to a person of ours, not to the contact
+
+
+def _address_problem(kind: str, contact: Contact) -> Verdict | None:
+    if kind not in (ChannelKind.email, ChannelKind.sms, ChannelKind.voice):
+        return None
+    to = address_of(kind, contact)
+    if not to:
+        missing = Substatus.missing_email if kind == ChannelKind.email else Substatus.missing_phone
+        return Verdict(Decision.fail, f"the contact has no {'email' if kind == ChannelKind.email else 'phone'}",
+                       missing)
+    if kind == ChannelKind.email:
+        try:
+            validate_email(to, check_deliverability=False)
+        except EmailNotValidError as exc:
+            return Verdict(Decision.fail, f"the contact's email is not valid: {exc}", Substatus.invalid_email)
+    return None
+
+
+async def verdict(s: AsyncSession, outreach: Outreach, campaign: Campaign, contact: Contact,
+                  enrollment: Enrollment, channel: Channel | None) -> Verdict:
+    if enrollment.status in ENROLLMENT_NOT_SENDABLE:
+        return Verdict(Decision.void, f"the contact is {enrollment.status} in this campaign")
+    if campaign.status in CAMPAIGN_FINAL:
+        return Verdict(Decision.void, f"the campaign is {campaign.status}")
+    if channel is None or channel.status in CHANNEL_FINAL:
+        return Verdict(Decision.void, f"the {outreach.channel} channel is "
+                       f"{channel.status if channel is not None else 'deleted'}")
+    if await is_suppressed(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key,
+                           channel=outreach.channel):
+        return Verdict(Decision.void, "the contact is on the suppression list", Substatus.opted_out)
+    if campaign.status == CampaignStatus.paused or channel.status == ChannelStatus.paused:
+        return Verdict(Decision.hold, "the campaign is paused" if campaign.status == CampaignStatus.paused
+                       else f"the {outreach.channel} channel is paused")
+    if campaign.status != CampaignStatus.active or channel.status != ChannelStatus.running:
+        return Verdict(Decision.hold, f"the campaign is {campaign.status} and the channel {channel.status}")
+    if (outreach.approved_by is not None and outreach.brief_hash is not None
+            and outreach.brief_hash != brief_hash(campaign.brief, campaign.ai_variables)):
+        return Verdict(Decision.reopen, "planned under an earlier brief; the approval covered that one")
+    problem = _address_problem(outreach.channel, contact)
+    return problem or GO

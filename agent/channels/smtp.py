@@ -5,7 +5,8 @@ The server comes from ``OVERTURE_SMTP_URL`` (``smtp://`` uses STARTTLS when the 
 loop, bounded, and replaced when the server has dropped them. The message carries a Message-ID
 derived from the outreach's idempotency key (the same on every attempt), the one-click
 List-Unsubscribe headers, and a plain-text footer with the sender's postal address and the
-unsubscribe link. SMTP replies become the typed failures of ``agent.channels.base``.
+unsubscribe link, DKIM-signed when ``OVERTURE_DKIM_SELECTOR`` and ``OVERTURE_DKIM_PRIVATE_KEY_PATH``
+are set. SMTP replies become the typed failures of ``agent.channels.base``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+import dkim
 from pydantic import SecretStr
 
 from agent.channels.base import (
@@ -76,6 +79,26 @@ class SmtpServer:
                    password=unquote(parts.password) if parts.password is not None else None)
 
 
+@dataclass(frozen=True)
+class DkimKey:
+    """A DKIM selector and its PEM private key; the key stays out of the repr."""
+
+    selector: str
+    private_key: bytes = field(repr=False)
+
+    @classmethod
+    def from_file(cls, selector: str, path: Path) -> DkimKey:
+        return cls(selector=selector, private_key=path.read_bytes())
+
+    def sign(self, data: bytes, domain: str) -> bytes:
+        """``data`` with its DKIM-Signature header in front: the signature covers these exact bytes."""
+        signature = dkim.sign(data, self.selector.encode(), domain.encode(), self.private_key,
+                              canonicalize=(b"relaxed", b"relaxed"),
+                              include_headers=[b"from", b"to", b"subject", b"date", b"message-id", b"reply-to",
+                                               b"list-unsubscribe", b"list-unsubscribe-post"])
+        return signature + data
+
+
 class _Pool:
     """Idle connections of one event loop, at most ``size`` in use at once."""
 
@@ -88,8 +111,9 @@ class SmtpChannel:
     name = "smtp"
 
     def __init__(self, server: SmtpServer, *, pool_size: int = 4, timeout_s: float = 30,
-                 tls_context: ssl.SSLContext | None = None) -> None:
+                 tls_context: ssl.SSLContext | None = None, dkim_key: DkimKey | None = None) -> None:
         self.server = server
+        self.dkim_key = dkim_key
         self.pool_size = pool_size
         self.timeout_s = timeout_s
         self.tls_context = tls_context
@@ -114,6 +138,8 @@ class SmtpChannel:
             raise PermanentFailure(f"the address cannot be written in a message: {exc}",
                                    substatus=Substatus.invalid_email) from None
         data = email.as_bytes(policy=SMTP_POLICY)
+        if self.dkim_key is not None:
+            data = self.dkim_key.sign(data, sender.rpartition("@")[2])
         message_id = email["Message-ID"]
         await self._deliver(sender, message.to, data)
         return SendResult(provider=self.name, provider_message_id=message_id)
@@ -270,7 +296,8 @@ _channel: SmtpChannel | None = None
 def smtp_channel() -> SmtpChannel:
     """The adapter built from ``OVERTURE_SMTP_URL``, one per process so its pools are shared."""
     global _channel
-    url = get_settings().smtp_url
+    settings = get_settings()
+    url = settings.smtp_url
     if url is None:
         # The lifecycle refuses to start such a channel; a send that still gets here can retry later.
         raise TransientFailure("OVERTURE_SMTP_URL is not set")
@@ -278,6 +305,9 @@ def smtp_channel() -> SmtpChannel:
         server = SmtpServer.from_url(url)
     except ValueError as exc:
         raise TransientFailure(str(exc)) from None
-    if _channel is None or _channel.server != server:
-        _channel = SmtpChannel(server)
+    dkim_key = None
+    if settings.dkim_selector and settings.dkim_private_key_path:
+        dkim_key = DkimKey.from_file(settings.dkim_selector, settings.dkim_private_key_path)
+    if _channel is None or _channel.server != server or _channel.dkim_key != dkim_key:
+        _channel = SmtpChannel(server, dkim_key=dkim_key)
     return _channel

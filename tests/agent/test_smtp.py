@@ -13,14 +13,17 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
 
+import dkim
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from agent.channels import PROVIDERS, AmbiguousFailure, OutboundMessage, PermanentFailure, TransientFailure
-from agent.channels.smtp import SmtpChannel, SmtpServer, smtp_channel
+from agent.channels.smtp import DkimKey, SmtpChannel, SmtpServer, smtp_channel
 from agent.settings import Settings, use_settings
 from agent.states import Substatus
 
@@ -41,6 +44,7 @@ class Mailbox:
     """The server side: what it received, from which connections, and how it should answer."""
 
     received: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # the bytes as the server got them
     peers: list[tuple] = field(default_factory=list)  # the client's (host, port) of every delivery
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # recipient -> reply instead of 250
     data_reply: str | None = None
@@ -62,6 +66,7 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.raw.append(envelope.original_content)
         self.received.append(BytesParser(policy=email.policy.default).parsebytes(envelope.original_content))
         self.peers.append(session.peer)
         session.delivered = True
@@ -241,6 +246,38 @@ def test_the_registered_adapter_is_built_from_the_setting(restore_settings):
     use_settings(Settings(_env_file=None))
     with pytest.raises(TransientFailure, match="OVERTURE_SMTP_URL"):
         smtp_channel()
+
+
+def _dkim_pair() -> tuple[bytes, bytes]:
+    """A PEM private key and the DNS TXT record that publishes its public half."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption())
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+async def test_dkim_signs_the_exact_bytes_received(mailbox, tmp_path, restore_settings):
+    pem, record = _dkim_pair()
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(pem)
+    use_settings(Settings(_env_file=None, smtp_url=SecretStr(f"smtp://127.0.0.1:{mailbox.port}"),
+                          dkim_selector="s1", dkim_private_key_path=key_file))
+    ch = smtp_channel()
+    assert pem.decode() not in repr(ch)
+    await ch.send(outreach())
+    [raw] = mailbox.raw
+    looked_up = []
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        looked_up.append(name)
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    assert looked_up == [b"s1._domainkey.clinic.example."]
+    assert mailbox.received[0]["DKIM-Signature"] is not None
+    # The signature covers the body: one changed byte and it no longer verifies.
+    assert not dkim.verify(raw.replace(b"a seat", b"a sea7"), dnsfunc=dns)
 
 
 # --- failures ---------------------------------------------------------------------------------

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     default_region: str = Field(default="US", description="Phone region for numbers written without '+'.")
     worker_threads: int = Field(default=4, ge=1, le=64)
     public_url: str | None = Field(default=None, description="Base URL printed for the inbox.")
+    # smtp://user:pass@host:port (STARTTLS when the server offers it) or smtps:// (implicit TLS);
+    # secret because it carries the password.
+    smtp_url: SecretStr | None = Field(default=None, description="The email provider's SMTP server.")
+    # Both set: every smtp email is DKIM-signed for the domain of its from_address.
+    dkim_selector: str | None = None
+    dkim_private_key_path: Path | None = None
     planner_lease_s: float = Field(default=30, gt=0, le=3600,
                                    description="How long a planning claim lasts unless its worker renews it.")
     # The model layer (agent/llm/config.py); unset falls back to its defaults.

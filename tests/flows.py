@@ -20,7 +20,7 @@ from tests.conftest import drain_queue
 
 BRIEF = "Invite customers to the spring product webinar on May 4 and offer a seat. Keep it short."
 SCHEDULE = {"business_hours": {d: [{"start": "09:00", "end": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri")}}
-TWO_CHANNELS = [{"kind": "email", "sender": "ann@example.com"}, {"kind": "sms"}]
+TWO_CHANNELS = [{"kind": "email", "from_address": "ann@example.com"}, {"kind": "sms"}]
 NAMES = ["Ann Lee", "Bo Chen", "Cy Diaz", "Di Eng", "Ed Fox", "Flo Gray"]
 
 

@@ -12,7 +12,7 @@ import re
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator, model_validator
 
 from agent.states import CampaignType, ChannelKind, ExecutionMode
 
@@ -90,11 +90,64 @@ class Schedule(BaseModel):
     _tz = field_validator("timezone")(lambda v: v if v is None else check_timezone(v))
 
 
-class ChannelIn(BaseModel):
-    """A channel of the campaign; fields besides ``kind`` are its configuration."""
+Provider = Literal["sandbox", "smtp", "twilio", "vapi", "retell", "tasks"]
 
-    model_config = ConfigDict(extra="allow")
+# What each kind's configuration may hold (API.md "Sending"): its providers and its other fields.
+CHANNEL_PROVIDERS: dict[ChannelKind, tuple[str, ...]] = {
+    ChannelKind.email: ("sandbox", "smtp"),
+    ChannelKind.sms: ("sandbox", "twilio"),
+    ChannelKind.voice: ("sandbox", "vapi", "retell"),
+    ChannelKind.task: ("sandbox", "tasks"),
+}
+CHANNEL_FIELDS: dict[ChannelKind, frozenset[str]] = {
+    ChannelKind.email: frozenset({"from_address", "from_name", "reply_to", "postal_address"}),
+    ChannelKind.sms: frozenset(),
+    ChannelKind.voice: frozenset({"assistant_id"}),
+    ChannelKind.task: frozenset(),
+}
+
+
+class ChannelIn(BaseModel):
+    """A channel of the campaign; the fields besides ``kind`` are its configuration, typed per kind.
+
+    One flat model rather than a union tagged by kind, so every error's loc names the field itself
+    (``channels.0.assistant_id``), as the request shape has it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
     kind: ChannelKind
+    provider: Provider = "sandbox"
+    # Optional for the sandbox (it reaches nobody); required for smtp, checked below.
+    from_address: EmailStr | None = Field(None, validate_default=True)
+    from_name: str | None = Field(None, min_length=1, max_length=200)
+    reply_to: EmailStr | None = None
+    postal_address: str | None = Field(None, min_length=1, max_length=500, validate_default=True)
+    assistant_id: str | None = Field(None, min_length=1, max_length=200)
+
+    @field_validator("provider")
+    @classmethod
+    def _provider_of_kind(cls, v: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        if kind is not None and v not in CHANNEL_PROVIDERS[kind]:
+            raise ValueError(f"{kind.value} channels use one of {list(CHANNEL_PROVIDERS[kind])}")
+        return v
+
+    @field_validator("from_address", "from_name", "reply_to", "postal_address", "assistant_id")
+    @classmethod
+    def _field_of_kind(cls, v: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind is None:
+            return v
+        if v is not None and info.field_name not in CHANNEL_FIELDS[kind]:
+            raise ValueError(f"{kind.value} channels have no {info.field_name}")
+        # CAN-SPAM: no email through a real provider without a sender and a postal address.
+        if v is None and info.field_name in ("from_address", "postal_address") and info.data.get("provider") == "smtp":
+            raise ValueError(f"an smtp email channel needs {info.field_name}")
+        return v
+
+    def config(self) -> dict[str, Any]:
+        """What is stored as the channel's ``config``: every field but ``kind``, unset optionals left out."""
+        return self.model_dump(mode="json", exclude={"kind"}, exclude_none=True)
 
 
 class _CampaignFields(BaseModel):

@@ -25,7 +25,7 @@ SORTS = {"name": Campaign.name, "status": Campaign.status, "created_at": None}
 
 def _channel_rows(campaign_id: str, channels: list[ChannelIn]) -> list[Channel]:
     return [Channel(id=new_id("chn"), campaign_id=campaign_id, kind=c.kind.value, position=i,
-                    status=ChannelStatus.ready, config=dict(c.model_extra or {}))
+                    status=ChannelStatus.ready, config=c.config())
             for i, c in enumerate(channels)]
 
 

@@ -1,7 +1,7 @@
 """Outbound channels: one small adapter per provider behind the same ``send`` call.
 
 The executor owns the outreach's state; a channel only delivers a message and answers with the
-provider's message id. Real channels (SMTP, SMS, voice) come later; ``sandbox`` sends nothing.
+provider's message id. ``sandbox`` sends nothing; ``smtp`` delivers email.
 The interface lives in ``base`` and the rules a message must pass in ``rules``.
 """
 
@@ -20,6 +20,7 @@ from agent.channels.base import (
     TransientFailure,
 )
 from agent.channels.sandbox import SANDBOX
+from agent.channels.smtp import smtp_channel
 
 __all__ = ["AmbiguousFailure", "ChannelError", "OutboundChannel", "OutboundMessage", "PermanentFailure",
            "SendResult", "TransientFailure", "channel_for", "PROVIDERS"]
@@ -27,6 +28,7 @@ __all__ = ["AmbiguousFailure", "ChannelError", "OutboundChannel", "OutboundMessa
 # provider name -> factory of its adapter (each provider module registers one line here).
 PROVIDERS: dict[str, Callable[[], OutboundChannel]] = {
     "sandbox": lambda: SANDBOX,
+    "smtp": smtp_channel,
 }
 
 

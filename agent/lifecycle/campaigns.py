@@ -11,9 +11,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
+from agent.channels.readiness import provider_configured
 from agent.db import utcnow
-from agent.errors import InvalidTransition
+from agent.errors import Conflict, InvalidTransition
 from agent.models import Campaign, Channel
+from agent.settings import get_settings
 from agent.states import (
     CAMPAIGN_CHANNEL_EFFECT,
     CAMPAIGN_FINAL,
@@ -56,6 +58,19 @@ async def _channels(session: AsyncSession, campaign_id: str) -> list[Channel]:
     return list((await session.execute(q)).scalars())
 
 
+def _check_providers(channels: list[Channel]) -> None:
+    """Refuse, before anything is written, to run a channel whose provider has no settings."""
+    settings = get_settings()
+    for ch in channels:
+        missing = provider_configured(ch.kind, ch.config, settings)
+        if missing is not None:
+            provider = ch.config.get("provider")
+            raise Conflict(f"the {ch.kind} channel's provider {provider!r} is not configured: set {missing}",
+                           code="provider_not_configured",
+                           errors=[{"loc": ["channels", ch.id, "provider"], "message": f"{missing} is not set"}],
+                           channel_id=ch.id, setting=missing)
+
+
 async def campaign_action(session: AsyncSession, campaign: Campaign, action: CampaignAction, actor: str) -> Campaign:
     allowed, to = CAMPAIGN_TRANSITIONS[action]
     current = CampaignStatus(campaign.status)
@@ -76,9 +91,11 @@ async def campaign_action(session: AsyncSession, campaign: Campaign, action: Cam
                                     errors=[{"loc": ["channels"],
                                              "message": "no ready channel" if channels else "no channels"}],
                                     current_status=current.value)
+    effect = CAMPAIGN_CHANNEL_EFFECT.get(action)
+    if effect is not None and CHANNEL_TRANSITIONS[effect][1] == ChannelStatus.running:
+        _check_providers([c for c in channels if ChannelStatus(c.status) in CHANNEL_TRANSITIONS[effect][0]])
     await _cas_campaign(session, campaign, to)
     moved = []
-    effect = CAMPAIGN_CHANNEL_EFFECT.get(action)
     effects = [effect] if effect is not None else []
     if to in CAMPAIGN_FINAL:
         # Under a finished campaign nothing may stay startable: channels that never ran stop.
@@ -111,6 +128,8 @@ async def channel_action(session: AsyncSession, campaign: Campaign, channel: Cha
             errors=[{"loc": ["status"], "message": f"{action.value} needs one of {sorted(s.value for s in allowed)}"}],
             current_status=current.value,
         )
+    if to == ChannelStatus.running:
+        _check_providers([channel])
     await _cas_channel(session, channel, to)
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind=f"channel.{action.value}",
                     campaign_id=campaign.id, payload={"channel_id": channel.id, "kind": channel.kind,

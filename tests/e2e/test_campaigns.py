@@ -23,7 +23,8 @@ async def test_new_campaign_is_a_draft_with_default_settings(client, admin):
     assert body["timezone"] == "UTC" and body["went_live_at"] is None and body["contacts_count"] == 0
     assert body["settings"] == DEFAULT_SETTINGS
     assert [(c["kind"], c["status"], c["position"], c["config"]) for c in body["channels"]] == [
-        ("email", "ready", 0, {"sender": "ann@example.com"}), ("sms", "ready", 1, {})]
+        ("email", "ready", 0, {"provider": "sandbox", "from_address": "ann@example.com"}),
+        ("sms", "ready", 1, {"provider": "sandbox"})]
     assert await fetch(client, admin, body["id"]) == body
 
 
@@ -206,11 +207,12 @@ async def test_channels_and_type_are_locked_once_live(client, admin, to, patch):
 async def test_draft_channels_and_type_can_be_replaced(client, admin):
     before = await create(client, admin)
     r = await client.patch(f"/v1/campaigns/{before['id']}", headers=admin,
-                           json={"channels": [{"kind": "voice", "agent": "ava"}], "type": "follow_up"})
+                           json={"channels": [{"kind": "voice", "assistant_id": "ava"}], "type": "follow_up"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["type"] == "follow_up" and body["status"] == "draft"
-    assert [(c["kind"], c["status"], c["config"]) for c in body["channels"]] == [("voice", "ready", {"agent": "ava"})]
+    assert [(c["kind"], c["status"], c["config"]) for c in body["channels"]] == [
+        ("voice", "ready", {"provider": "sandbox", "assistant_id": "ava"})]
     assert body["channels"][0]["id"] not in {c["id"] for c in before["channels"]}
     assert await count(Channel, campaign_id=before["id"]) == 1
 

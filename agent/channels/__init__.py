@@ -20,6 +20,7 @@ from agent.channels.base import (
     TransientFailure,
 )
 from agent.channels.sandbox import SANDBOX
+from agent.channels.twilio import TWILIO
 
 __all__ = ["AmbiguousFailure", "ChannelError", "OutboundChannel", "OutboundMessage", "PermanentFailure",
            "SendResult", "TransientFailure", "channel_for", "PROVIDERS"]
@@ -27,6 +28,7 @@ __all__ = ["AmbiguousFailure", "ChannelError", "OutboundChannel", "OutboundMessa
 # provider name -> factory of its adapter (each provider module registers one line here).
 PROVIDERS: dict[str, Callable[[], OutboundChannel]] = {
     "sandbox": lambda: SANDBOX,
+    "twilio": lambda: TWILIO,
 }
 
 

@@ -89,6 +89,7 @@ class ProviderClient:
         self.timeout = timeout
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary())
+        _EVERY.add(self)
 
     def client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -112,10 +113,20 @@ class ProviderClient:
                                    "it may have been accepted", code=type(exc).__name__) from None
 
     async def aclose(self) -> None:
-        """Close the client of the running loop (at worker shutdown)."""
+        """Close the client of the running loop."""
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
+
+
+_EVERY: weakref.WeakSet[ProviderClient] = weakref.WeakSet()
+
+
+async def close_clients() -> None:
+    """Close every provider's client of the running loop (call before the loop ends, as the
+    worker's shutdown does for database engines); the next send opens a new one."""
+    for provider_client in list(_EVERY):
+        await provider_client.aclose()
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from agent.channels import PROVIDERS, AmbiguousFailure, OutboundMessage, PermanentFailure, TransientFailure, channel_for
+from agent.channels.rest import close_clients
 from agent.channels.rules import SMS_OPT_OUT_LINE
 from agent.channels.twilio import TWILIO, TwilioChannel
 from agent.settings import Settings
@@ -20,6 +21,16 @@ SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "tw-secret-token-0f9e8d7c"
 PATH = f"/2010-04-01/Accounts/{SID}/Messages.json"
 SENDER, RECIPIENT = "+14155550100", "+14155550199"
+
+
+OPENED: list = []  # adapters made by the test, kept alive until their clients are closed
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients():
+    yield
+    while OPENED:  # the adapters' connections belong to this test's event loop
+        await OPENED.pop().http.aclose()
 
 
 def message_resource(sid: str = "SM1f0e3c1e2b9a4f5d8c7b6a5f4e3d2c1b") -> dict:
@@ -47,7 +58,8 @@ def channel(base_url: str, *, read_timeout: float = 5.0, token: str = TOKEN,
             public_url: str | None = "https://overture.example.com") -> TwilioChannel:
     settings = Settings(twilio_account_sid=SID, twilio_auth_token=token, twilio_base_url=base_url,
                         public_url=public_url)
-    return TwilioChannel(settings, timeout=httpx.Timeout(5.0, read=read_timeout))
+    OPENED.append(made := TwilioChannel(settings, timeout=httpx.Timeout(5.0, read=read_timeout)))
+    return made
 
 
 def sms(body: str = "Hi Maria, are you free Tuesday? Reply STOP to opt out.", **config) -> OutboundMessage:
@@ -167,3 +179,13 @@ async def test_missing_settings_refuse_without_a_request(twilio):
     with pytest.raises(PermanentFailure) as caught:
         await unset.send(sms())
     assert caught.value.code == "provider_not_configured" and twilio.seen == []
+
+
+async def test_close_clients_closes_the_loops_client_and_the_next_send_opens_another(twilio):
+    adapter = channel(twilio.base_url)
+    await adapter.send(sms())
+    first = adapter.http.client()
+    await close_clients()
+    assert first.is_closed
+    await adapter.send(sms())
+    assert adapter.http.client() is not first and len(twilio.seen) == 2

@@ -113,6 +113,15 @@ class ProviderServer:
         self._http.server_close()
 
 
+class Adapters(list):
+    """The adapters a test made, kept alive until their clients close on the test's own loop
+    (an adapter collected first would leave its sockets open)."""
+
+    async def close(self) -> None:
+        while self:
+            await self.pop().http.aclose()
+
+
 def refused_url() -> str:
     """A local URL nothing listens on (the port was free a moment ago)."""
     with socket.socket() as s:

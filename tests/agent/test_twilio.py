@@ -15,7 +15,7 @@ from agent.channels.rules import SMS_OPT_OUT_LINE
 from agent.channels.twilio import TWILIO, TwilioChannel
 from agent.settings import Settings
 from agent.states import Substatus
-from tests.provider_server import ProviderServer, Reply, refused_url
+from tests.provider_server import Adapters, ProviderServer, Reply, refused_url
 
 SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "tw-secret-token-0f9e8d7c"
@@ -23,14 +23,13 @@ PATH = f"/2010-04-01/Accounts/{SID}/Messages.json"
 SENDER, RECIPIENT = "+14155550100", "+14155550199"
 
 
-OPENED: list = []  # adapters made by the test, kept alive until their clients are closed
+OPENED = Adapters()
 
 
 @pytest.fixture(autouse=True)
 async def _close_clients():
     yield
-    while OPENED:  # the adapters' connections belong to this test's event loop
-        await OPENED.pop().http.aclose()
+    await OPENED.close()
 
 
 def message_resource(sid: str = "SM1f0e3c1e2b9a4f5d8c7b6a5f4e3d2c1b") -> dict:

@@ -18,7 +18,7 @@ from agent.settings import Settings
 from agent.states import Substatus
 from agent.voice.calls import OUTBOUND, parse_call
 from agent.voice.retell import RetellCall, call_info
-from tests.provider_server import ProviderServer, Reply, refused_url
+from tests.provider_server import Adapters, ProviderServer, Reply, refused_url
 
 KEY = "voice-secret-key-5a4b3c2d"
 PUBLIC = "https://overture.example.com"
@@ -32,14 +32,13 @@ RETELL_CALL = {"call_type": "phone_call", "from_number": CALLER, "to_number": CA
                "call_status": "registered", "metadata": META, "retell_llm_dynamic_variables": META}
 
 
-OPENED: list = []  # adapters made by the test, kept alive until their clients are closed
+OPENED = Adapters()
 
 
 @pytest.fixture(autouse=True)
 async def _close_clients():
     yield
-    while OPENED:  # the adapters' connections belong to this test's event loop
-        await OPENED.pop().http.aclose()
+    await OPENED.close()
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,8 @@ async def test_connection_refused_is_transient():
 
 
 async def test_the_auth_token_never_reaches_exceptions_or_logs(twilio, caplog):
-    caplog.set_level(logging.DEBUG)
+    for name in (None, "httpx", "httpcore"):  # litellm turns httpx's logger down to WARNING on import
+        caplog.set_level(logging.DEBUG, logger=name)
     # Twilio echoing the token back is not documented; the scrub makes sure it would not leak.
     twilio.then(Reply(400, twilio_error(21604, f"bad request {TOKEN}", 400)),
                 Reply(hang=True))

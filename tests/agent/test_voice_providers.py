@@ -212,7 +212,8 @@ async def test_connection_refused_is_transient(provider):
 
 
 async def test_the_api_key_never_reaches_exceptions_or_logs(provider, server, caplog):
-    caplog.set_level(logging.DEBUG)
+    for name in (None, "httpx", "httpcore"):  # litellm turns httpx's logger down to WARNING on import
+        caplog.set_level(logging.DEBUG, logger=name)
     server.then(Reply(400, provider.error(400, f"bad key {KEY}")), Reply(hang=True))
     failures = []
     for read_timeout in (5.0, 0.3):

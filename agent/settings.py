@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     model_fallbacks: str | None = Field(default=None, description="Comma-separated fallback models.")
     model_api_base: str | None = Field(default=None, description="Endpoint for every non-offline model.")
     model_api_key: SecretStr | None = None
+    # SMS and voice providers (agent/channels/twilio.py, vapi.py, retell.py); a base URL is only
+    # changed to point at a local test server or a regional edge.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+    vapi_api_key: SecretStr | None = None
+    vapi_base_url: str = "https://api.vapi.ai"
+    retell_api_key: SecretStr | None = None
+    retell_base_url: str = "https://api.retellai.com"
 
     @cached_property
     def db_url(self) -> str:

@@ -19,8 +19,11 @@ from agent.channels.base import (
     SendResult,
     TransientFailure,
 )
+from agent.channels.retell import RETELL
 from agent.channels.sandbox import SANDBOX
 from agent.channels.smtp import smtp_channel
+from agent.channels.twilio import TWILIO
+from agent.channels.vapi import VAPI
 
 __all__ = ["AmbiguousFailure", "ChannelError", "OutboundChannel", "OutboundMessage", "PermanentFailure",
            "SendResult", "TransientFailure", "channel_for", "PROVIDERS"]
@@ -29,6 +32,9 @@ __all__ = ["AmbiguousFailure", "ChannelError", "OutboundChannel", "OutboundMessa
 PROVIDERS: dict[str, Callable[[], OutboundChannel]] = {
     "sandbox": lambda: SANDBOX,
     "smtp": smtp_channel,
+    "twilio": lambda: TWILIO,
+    "vapi": lambda: VAPI,
+    "retell": lambda: RETELL,
 }
 
 

@@ -42,6 +42,7 @@ from agent.scheduling import contact_window, is_allowed, next_allowed
 from agent.send_guard import Decision, Verdict, address_of, verdict
 from agent.settings import get_settings
 from agent.states import (
+    ENROLLMENT_SUBSTATUSES,
     EnrollmentAction,
     EnrollmentStatus,
     OutreachAction,
@@ -256,10 +257,15 @@ async def _refused(s: AsyncSession, exc: ChannelError, o: Outreach, contact_id: 
     if await move_outreach(s, o.id, OutreachAction.fail, version=claimed, values={"error": str(exc)[:500]}) is None:
         return
     _event(s, o, contact_id, "outreach.failed", detail)
-    if isinstance(exc, PermanentFailure):
+    if isinstance(exc, PermanentFailure) and exc.substatus in ENROLLMENT_SUBSTATUSES[EnrollmentStatus.finished]:
+        # The recipient can never be reached this way (bounced, opted out): the sequence is over.
         await move_enrollment(s, o.enrollment_id, EnrollmentAction.finish, substatus=exc.substatus,
                               only_from=EnrollmentStatus.executing, now=now, outreach_id=o.id,
                               values={"next_attempt_at": None}, payload=detail)
+    elif isinstance(exc, PermanentFailure):
+        # Ours to fix (credentials, sender, the contact's data): an error a person settles.
+        await move_enrollment(s, o.enrollment_id, EnrollmentAction.fail, substatus=exc.substatus,
+                              only_from=EnrollmentStatus.executing, now=now, outreach_id=o.id, payload=detail)
     else:  # a transient refusal that used up its tries: the channel needs a person's look
         await move_enrollment(s, o.enrollment_id, EnrollmentAction.fail, substatus=Substatus.channel_disconnected,
                               only_from=EnrollmentStatus.executing, now=now, outreach_id=o.id, payload=detail)

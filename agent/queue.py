@@ -74,7 +74,7 @@ def _make_broker(settings: Settings) -> Broker:
 
 
 class DisposeWorkerEngines(Middleware):
-    """Close the database engines of the worker's event loop when the worker stops, while that
+    """Close the database engines (and provider HTTP clients) of the worker's event loop when the worker stops, while that
     loop still runs (after-hooks run in reverse order, so this one comes before AsyncIO's, which
     stops the loop). Left to the garbage
     collector, a stopped worker's pooled PostgreSQL connections stay open as long as anything
@@ -83,9 +83,12 @@ class DisposeWorkerEngines(Middleware):
     def after_worker_shutdown(self, broker: Broker, worker: dramatiq.Worker) -> None:
         from agent.db import dispose_engines
 
+        from agent.channels.rest import close_clients
+
         thread = get_event_loop_thread()
         if thread is not None and thread.loop.is_running():
             thread.run_coroutine(dispose_engines())
+            thread.run_coroutine(close_clients())  # the providers' HTTP connections of that loop
 
 
 def setup_broker(settings: Settings | None = None, task_modules: list[str] | None = None) -> Broker:

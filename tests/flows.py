@@ -67,8 +67,10 @@ async def events(client, headers, cid, params=None):
 
 
 async def live_campaign(client, headers, *, channels=("email",), manual_review=True, contacts=(), **extra) -> str:
-    """A campaign with ``contacts`` enrolled, gone live; its id."""
-    body = {"name": "Spring webinar", "brief": BRIEF, "channels": [{"kind": k} for k in channels],
+    """A campaign with ``contacts`` enrolled, gone live; its id. ``channels`` are kinds, or whole
+    channel bodies (kind and configuration)."""
+    body = {"name": "Spring webinar", "brief": BRIEF,
+            "channels": [{"kind": k} if isinstance(k, str) else k for k in channels],
             "manual_review": manual_review, "timezone": "America/New_York", **extra}
     cid = (await client.post("/v1/campaigns", json=body, headers=headers)).json()["id"]
     if contacts:

@@ -101,8 +101,8 @@ CHANNEL_PROVIDERS: dict[ChannelKind, tuple[str, ...]] = {
 }
 CHANNEL_FIELDS: dict[ChannelKind, frozenset[str]] = {
     ChannelKind.email: frozenset({"from_address", "from_name", "reply_to", "postal_address"}),
-    ChannelKind.sms: frozenset(),
-    ChannelKind.voice: frozenset({"assistant_id"}),
+    ChannelKind.sms: frozenset({"from_number", "messaging_service_sid"}),
+    ChannelKind.voice: frozenset({"assistant_id", "phone_number_id", "from_number"}),
     ChannelKind.task: frozenset(),
 }
 
@@ -123,6 +123,11 @@ class ChannelIn(BaseModel):
     reply_to: EmailStr | None = None
     postal_address: str | None = Field(None, min_length=1, max_length=500, validate_default=True)
     assistant_id: str | None = Field(None, min_length=1, max_length=200)
+    # Who a text or call comes from: a Twilio number or messaging service, Vapi's phone-number id,
+    # Retell's caller number.
+    from_number: str | None = Field(None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    phone_number_id: str | None = Field(None, min_length=1, max_length=200)
 
     @field_validator("provider")
     @classmethod
@@ -132,7 +137,8 @@ class ChannelIn(BaseModel):
             raise ValueError(f"{kind.value} channels use one of {list(CHANNEL_PROVIDERS[kind])}")
         return v
 
-    @field_validator("from_address", "from_name", "reply_to", "postal_address", "assistant_id")
+    @field_validator("from_address", "from_name", "reply_to", "postal_address", "assistant_id", "from_number",
+                     "messaging_service_sid", "phone_number_id")
     @classmethod
     def _field_of_kind(cls, v: str | None, info: ValidationInfo) -> str | None:
         kind = info.data.get("kind")
@@ -144,6 +150,17 @@ class ChannelIn(BaseModel):
         if v is None and info.field_name in ("from_address", "postal_address") and info.data.get("provider") == "smtp":
             raise ValueError(f"an smtp email channel needs {info.field_name}")
         return v
+
+    @model_validator(mode="after")
+    def _sender_of_provider(self) -> ChannelIn:
+        # The provider needs to know who the text or call comes from before anything can be sent.
+        if self.provider == "twilio" and not (self.from_number or self.messaging_service_sid):
+            raise ValueError("a twilio sms channel needs from_number or messaging_service_sid")
+        if self.provider == "vapi" and not self.phone_number_id:
+            raise ValueError("a vapi voice channel needs phone_number_id")
+        if self.provider == "retell" and not self.from_number:
+            raise ValueError("a retell voice channel needs from_number")
+        return self
 
     def config(self) -> dict[str, Any]:
         """What is stored as the channel's ``config``: every field but ``kind``, unset optionals left out."""

@@ -20,7 +20,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import SMTP
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +43,9 @@ from agent.states import Substatus
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# CRLF line ends; headers fold only past RFC 5322's hard limit, so a long unsubscribe link stays
+# on its header's line (some receivers read List-Unsubscribe without unfolding it).
+SMTP_POLICY = SMTP.clone(max_line_length=998)
 
 # A connection lost or timed out: the socket says nothing about what the server kept.
 _LOST = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, TimeoutError, ConnectionError)

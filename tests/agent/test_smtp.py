@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from agent.channels import PROVIDERS, AmbiguousFailure, OutboundMessage, PermanentFailure, TransientFailure
-from agent.channels.smtp import DkimKey, SmtpChannel, SmtpServer, smtp_channel
+from agent.channels.smtp import SmtpChannel, SmtpServer, smtp_channel
 from agent.settings import Settings, use_settings
 from agent.states import Substatus
 

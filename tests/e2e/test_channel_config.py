@@ -39,12 +39,32 @@ async def test_an_smtp_email_channel_needs_its_sender_and_postal_address(client,
 
 
 async def test_each_kind_keeps_its_typed_config_with_the_sandbox_by_default(client, admin):
-    channels = [SMTP_EMAIL, {"kind": "sms"}, {"kind": "voice", "provider": "retell", "assistant_id": "ava"},
-                {"kind": "task", "provider": "tasks"}]
+    retell = {"provider": "retell", "assistant_id": "ava", "from_number": "+14155550100"}
+    channels = [SMTP_EMAIL, {"kind": "sms"}, {"kind": "voice", **retell}, {"kind": "task", "provider": "tasks"}]
     body = await create(client, admin, channels=channels)
     assert [c["config"] for c in body["channels"]] == [
-        {k: v for k, v in SMTP_EMAIL.items() if k != "kind"}, {"provider": "sandbox"},
-        {"provider": "retell", "assistant_id": "ava"}, {"provider": "tasks"}]
+        {k: v for k, v in SMTP_EMAIL.items() if k != "kind"}, {"provider": "sandbox"}, retell, {"provider": "tasks"}]
+
+
+@pytest.mark.parametrize("channel, missing", [
+    ({"kind": "sms", "provider": "twilio"}, "from_number or messaging_service_sid"),
+    ({"kind": "voice", "provider": "vapi"}, "phone_number_id"),
+    ({"kind": "voice", "provider": "retell"}, "from_number"),
+])
+async def test_a_provider_channel_without_its_sender_is_refused(client, admin, channel, missing):
+    r = await client.post("/v1/campaigns", json={"name": "No sender", "channels": [channel]}, headers=admin)
+    body = assert_problem(r, 422, "validation_error")
+    assert missing in body["errors"][0]["message"] and body["errors"][0]["loc"] == ["body", "channels", 0]
+
+
+async def test_sms_and_voice_senders_are_typed(client, admin):
+    r = await client.post("/v1/campaigns", json={"name": "Typed", "channels": [
+        {"kind": "sms", "provider": "twilio", "from_number": "415-555-0100"}]}, headers=admin)
+    assert assert_problem(r, 422, "validation_error")["errors"][0]["loc"] == ["body", "channels", 0, "from_number"]
+    r = await client.post("/v1/campaigns", json={"name": "Typed", "channels": [
+        {"kind": "email", "phone_number_id": "pn_1"}]}, headers=admin)
+    assert assert_problem(r, 422, "validation_error")["errors"][0]["loc"] == ["body", "channels", 0,
+                                                                              "phone_number_id"]
 
 
 async def test_going_live_without_the_providers_settings_is_refused_and_starts_nothing(client, admin, settings):

@@ -72,6 +72,7 @@ class Outcome(StrEnum):
     cancelled = "cancelled"  # void: the contact left or opted out, or the channel stopped
     reopened = "reopened"  # back in review: the brief changed since the approval
     retry_later = "retry_later"  # the provider refused for now; another try is scheduled
+    capped = "capped"  # a state's cap on calls and texts was reached: it waits for room
     not_ready = "not_ready"  # not awaiting execution (already sent, claimed, or never approved)
     outside_hours = "outside_hours"
 
@@ -91,20 +92,14 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
             return Outcome.not_ready
         outreach, campaign, contact, enrollment = loaded
         channel_row = await s.get(Channel, outreach.channel_id) if outreach.channel_id else None
-        found = await verdict(s, outreach, campaign, contact, enrollment, channel_row)
+        found = await verdict(s, outreach, campaign, contact, enrollment, channel_row, now)
         if found.decision != Decision.go:
             return await _apply(s, found, outreach, contact, enrollment, now)
         window = contact_window(campaign, contact)
         if not is_allowed(now, window):
             # Stays awaiting_execution, rescheduled to the contact's next allowed minute so the
             # scheduler hands it over again then (not on every tick until then).
-            later = next_allowed(now, window, not_after=campaign.end_at)
-            if later is not None and (outreach.scheduled_at is None or later > outreach.scheduled_at):
-                await s.execute(update(Outreach).where(
-                    Outreach.id == outreach.id, Outreach.version == outreach.version,
-                    Outreach.status == OutreachStatus.awaiting_execution)
-                    .values(scheduled_at=later, updated_at=now).execution_options(synchronize_session=False))
-                _event(s, outreach, contact.id, "outreach.deferred", {"until": later.isoformat()})
+            await _defer(s, outreach, contact.id, next_allowed(now, window, not_after=campaign.end_at), now)
             return Outcome.outside_hours
         if campaign.manual_review and outreach.approved_by is None:
             reason = "manual review is on and no approval is on record"
@@ -184,6 +179,11 @@ async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, contact: C
     """Carry out a guard verdict other than go, in the claim's transaction."""
     if found.decision == Decision.hold:
         return Outcome.held  # unchanged: the scheduler hands it over again once the campaign runs
+    if found.decision == Decision.defer:
+        campaign = await s.get(Campaign, outreach.campaign_id)
+        later = next_allowed(found.until, contact_window(campaign, contact), not_after=campaign.end_at)
+        await _defer(s, outreach, contact.id, later, now, reason=found.reason)
+        return Outcome.capped
     if found.decision == Decision.reopen:
         current = brief_hash(*(await _brief(s, outreach.campaign_id)))
         # The hash moves to the current brief: a new approval covers the draft under it.
@@ -214,6 +214,19 @@ async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, contact: C
         await move_enrollment(s, enrollment, EnrollmentAction.release, now=now, outreach_id=outreach.id,
                               values={"next_attempt_at": now}, payload={"reason": found.reason})
     return Outcome.cancelled
+
+
+async def _defer(s: AsyncSession, outreach: Outreach, contact_id: str, later: dt.datetime | None,
+                 now: dt.datetime, *, reason: str | None = None) -> None:
+    """Move the send's time to ``later`` (never earlier than it was); it stays awaiting_execution."""
+    if later is None or (outreach.scheduled_at is not None and later <= outreach.scheduled_at):
+        return
+    await s.execute(update(Outreach).where(
+        Outreach.id == outreach.id, Outreach.version == outreach.version,
+        Outreach.status == OutreachStatus.awaiting_execution)
+        .values(scheduled_at=later, updated_at=now).execution_options(synchronize_session=False))
+    _event(s, outreach, contact_id, "outreach.deferred",
+           {"until": later.isoformat(), **({"reason": reason} if reason else {})})
 
 
 async def _brief(s: AsyncSession, campaign_id: str) -> tuple[str, dict]:

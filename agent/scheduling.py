@@ -12,11 +12,12 @@ A wall-clock time that does not exist (spring-forward gap) is never open; one th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from agent import compliance
 # The API's Schedule model is the one source of truth for the stored JSON's shape and checks.
 from agent.campaigns.schemas import Schedule
 
@@ -62,11 +63,16 @@ class Window:
     business_hours: dict[str, list[tuple[time, time]]] | None
     quiet_start: time = time(8, 0)
     quiet_end: time = time(21, 0)
+    # Further zones whose quiet hours hold too: a contact with no zone of their own whose number
+    # maps to several (the allowed hours are then the intersection).
+    also_zones: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _zone(self.campaign_tz)
         if self.contact_tz is not None:
             _zone(self.contact_tz)
+        for zone in self.also_zones:
+            _zone(zone)
         _check_span(self.quiet_start, self.quiet_end)
         for day, spans in (self.business_hours or {}).items():
             if day not in DAYS:
@@ -105,9 +111,9 @@ def _inside(t: time, spans: list[Span]) -> bool:
 def is_allowed(instant: datetime, window: Window) -> bool:
     """Whether ``instant`` is inside quiet hours for the contact and inside business hours."""
     instant = _utc(instant, "instant")
-    contact = instant.astimezone(_zone(window.contact_tz or window.campaign_tz))
-    if not _inside(contact.time(), [(window.quiet_start, window.quiet_end)]):
-        return False
+    for zone in _quiet_zones(window):
+        if not _inside(instant.astimezone(_zone(zone)).time(), [(window.quiet_start, window.quiet_end)]):
+            return False
     if window.business_hours is None:
         return True
     local = instant.astimezone(_zone(window.campaign_tz))
@@ -170,6 +176,24 @@ def _merge(intervals: list[Interval]) -> list[Interval]:
     return merged
 
 
+def _quiet_zones(window: Window) -> list[str]:
+    return list(dict.fromkeys([window.contact_tz or window.campaign_tz, *window.also_zones]))
+
+
+def _intersect(xs: list[Interval], ys: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    i = j = 0
+    while i < len(xs) and j < len(ys):
+        s, e = max(xs[i][0], ys[j][0]), min(xs[i][1], ys[j][1])
+        if s < e:
+            out.append((s, e))
+        if xs[i][1] <= ys[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
 def _first_overlap(xs: list[Interval], ys: list[Interval]) -> datetime | None:
     i = j = 0
     while i < len(xs) and j < len(ys):
@@ -196,8 +220,11 @@ def next_allowed(earliest: datetime, window: Window, *, not_after: datetime | No
         hi = min(hi, _utc(not_after, "not_after").replace(tzinfo=None))
     if lo >= hi:
         return None
-    every_day = [(window.quiet_start, window.quiet_end)]
-    quiet = _local_spans(_zone(window.contact_tz or window.campaign_tz), lo, hi, dict.fromkeys(DAYS, every_day))
+    every_day = dict.fromkeys(DAYS, [(window.quiet_start, window.quiet_end)])
+    zones = _quiet_zones(window)
+    quiet = _local_spans(_zone(zones[0]), lo, hi, every_day)
+    for zone in zones[1:]:
+        quiet = _intersect(quiet, _local_spans(_zone(zone), lo, hi, every_day))
     if window.business_hours is None:
         business = [(lo, hi)]
     else:
@@ -240,6 +267,14 @@ def timing_reason(earliest: datetime, chosen: datetime | None, window: Window, *
 
 
 def contact_window(campaign: Campaign, contact: Contact) -> Window:
-    """The hours a campaign may reach this contact in (its schedule, the contact's zone)."""
-    return Window.for_campaign(contact_tz=contact.timezone, campaign_timezone=campaign.timezone,
-                               schedule=campaign.schedule)
+    """The hours a campaign may reach this contact in: its schedule, and quiet hours in the
+    contact's zone (or every zone their number's area code covers, when they have none), ending
+    at 20:00 where the contact's state has the stricter rule (``agent.compliance``)."""
+    window = Window.for_campaign(contact_tz=contact.timezone, campaign_timezone=campaign.timezone,
+                                 schedule=campaign.schedule)
+    zones = () if contact.timezone else compliance.number_zones(contact.phone)
+    strict = compliance.strict_state(contact) is not None
+    if not zones and not strict:
+        return window
+    return replace(window, contact_tz=zones[0] if zones else window.contact_tz, also_zones=tuple(zones[1:]),
+                   quiet_end=compliance.STRICT_QUIET_END if strict else window.quiet_end)

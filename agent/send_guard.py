@@ -9,18 +9,25 @@ applies the answer. Each rule says what a stale approval would otherwise do wron
   resume (the guard runs again then, so a contact reached meanwhile is voided, not re-contacted);
 - the brief or AI variables changed since it was drafted: an approved draft goes back to review;
 - no usable address: the send **fails** with the address error the planner would have given;
-- outside the contact's hours: **deferred** to the next allowed minute (the executor does that).
+- a state's cap reached (three calls or texts in 24 hours in Florida, Oklahoma, Maryland):
+  **deferred** until the oldest of them is 24 hours old;
+- outside the contact's hours: **deferred** to the next allowed minute (the executor does that,
+  with the window of ``agent.scheduling.contact_window``, which carries the states' 20:00 end).
 
 Pure decisions over loaded rows plus one suppression lookup; no writes here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent import compliance
 
 from agent.campaigns.brief import brief_hash
 from agent.contacts.repository import is_suppressed
@@ -29,9 +36,11 @@ from agent.states import (
     CAMPAIGN_FINAL,
     CHANNEL_FINAL,
     ENROLLMENT_NOT_SENDABLE,
+    OUTREACH_SENT,
     CampaignStatus,
     ChannelKind,
     ChannelStatus,
+    OutreachStatus,
     Substatus,
 )
 
@@ -39,6 +48,7 @@ from agent.states import (
 class Decision(StrEnum):
     go = "go"
     hold = "hold"
+    defer = "defer"
     void = "void"
     reopen = "reopen"
     fail = "fail"
@@ -50,6 +60,7 @@ class Verdict:
     reason: str = ""
     # What happens to the enrollment: the substatus it finishes (void) or errs (fail) with.
     substatus: Substatus | None = None
+    until: dt.datetime | None = None  # defer: not before this instant
 
 
 GO = Verdict(Decision.go)
@@ -80,7 +91,7 @@ def _address_problem(kind: str, contact: Contact) -> Verdict | None:
 
 
 async def verdict(s: AsyncSession, outreach: Outreach, campaign: Campaign, contact: Contact,
-                  enrollment: Enrollment, channel: Channel | None) -> Verdict:
+                  enrollment: Enrollment, channel: Channel | None, now: dt.datetime) -> Verdict:
     if enrollment.status in ENROLLMENT_NOT_SENDABLE:
         return Verdict(Decision.void, f"the contact is {enrollment.status} in this campaign")
     if campaign.status in CAMPAIGN_FINAL:
@@ -100,4 +111,28 @@ async def verdict(s: AsyncSession, outreach: Outreach, campaign: Campaign, conta
             and outreach.brief_hash != brief_hash(campaign.brief, campaign.ai_variables)):
         return Verdict(Decision.reopen, "planned under an earlier brief; the approval covered that one")
     problem = _address_problem(outreach.channel, contact)
-    return problem or GO
+    if problem is not None:
+        return problem
+    return await _state_cap(s, outreach, contact, now) or GO
+
+
+async def _state_cap(s: AsyncSession, outreach: Outreach, contact: Contact, now: dt.datetime) -> Verdict | None:
+    """Three calls or texts per contact and campaign in any 24 hours, where the state says so."""
+    if outreach.channel not in (ChannelKind.sms, ChannelKind.voice):
+        return None
+    state = compliance.strict_state(contact)
+    if state is None:
+        return None
+    since = now - compliance.STRICT_CAP_WINDOW
+    # Sent ones by their send time; one in flight or of unknown fate counts too (it may have gone).
+    at = func.coalesce(Outreach.sent_at, Outreach.updated_at)
+    recent = (await s.execute(select(at).where(
+        Outreach.enrollment_id == outreach.enrollment_id, Outreach.id != outreach.id,
+        Outreach.channel.in_([ChannelKind.sms, ChannelKind.voice]),
+        or_(Outreach.status.in_(OUTREACH_SENT), Outreach.status.in_([OutreachStatus.executing, OutreachStatus.unknown])),
+        at > since).order_by(at))).scalars().all()
+    if len(recent) < compliance.STRICT_DAILY_CAP:
+        return None
+    until = recent[len(recent) - compliance.STRICT_DAILY_CAP] + compliance.STRICT_CAP_WINDOW
+    return Verdict(Decision.defer, f"{compliance.STRICT_DAILY_CAP} calls or texts in 24 hours is the limit in "
+                   f"{compliance.STRICT_STATES[state]}", until=until)

@@ -1,0 +1,388 @@
+"""Email sending at 10,000 approved outreaches: messages per second through the service beside a
+bare ``aiosmtplib`` loop over the same messages, to the same local SMTP server, in the same run.
+
+One workspace, one active campaign (no business-hours schedule) with a running email channel on
+the ``smtp`` provider, and N contacts in a fixed-offset zone where it is noon now, each enrolled
+``awaiting_execution`` with one approved outreach ``awaiting_execution`` (idempotency key,
+unsubscribe token, due a minute ago), written through ``agent.bulk``'s driver path.
+
+The SMTP server is aiosmtpd in a child process (its own interpreter, so it does not share this
+one's GIL); its handler only counts what it accepts and keeps each Message-ID. Both sides run N
+sends with ``--concurrency`` tasks at once (an ``asyncio.Semaphore``) over one pool of as many
+connections as the adapter's own pool, after a warm-up of ``--concurrency`` messages each:
+
+  service  ``await agent.executor.execute(id)`` per outreach, the function the worker's send
+           actor runs: the guard's reads (outreach, campaign, contact, enrollment, channel,
+           suppressions), the claim (outreach and enrollment moves with compare-and-set), the
+           channel's config into an ``OutboundMessage``, the smtp adapter (``build_email``,
+           MAIL/RCPT/DATA on its pooled connection), the result write (outreach ``sent``,
+           enrollment attempt counted) and the activity events, each transaction committed.
+  bare     only SMTP: ``SMTP.sendmail`` of bytes built beforehand by
+           ``agent.channels.smtp.build_email`` from the same messages (same headers, body,
+           footer and Message-ID), no database at all.
+
+Afterwards every outreach must be ``sent`` and the server must have accepted exactly N messages
+on each side, one per expected Message-ID; the script exits 1 otherwise. The goal is a service
+rate of at least 80% of the bare one.
+
+    python benchmarks/send.py [--emails 10000] [--concurrency 32] [--backend sqlite|postgresql]
+                              [--pg-url postgresql://postgres@127.0.0.1:5432/bench_send] [--profile FILE]
+
+With ``--backend postgresql`` the database named by --pg-url (or OVERTURE_BENCH_DATABASE_URL) is a
+scratch one: its public schema is dropped and re-created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import multiprocessing
+import os
+import re
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's packages, not benchmarks/
+
+GOAL = 0.8
+CONFIG = {"provider": "smtp", "from_address": "ann@clinic.example", "from_name": "Ann Lee",
+          "postal_address": "1 Main St, Springfield, IL 62701"}
+PUBLIC_URL = "https://overture.example"
+SUBJECT = "A seat at the May 4 webinar"
+BODY = ("Hi {name},\n\nOur spring product webinar is on May 4 and we kept a seat for you. It runs forty minutes, "
+        "covers what shipped this quarter and leaves time for questions. Reply to this email and the seat is "
+        "yours.\n\nBest regards,\nThe team")
+_MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+# -- the SMTP server, in a child process ----------------------------------------------------------
+
+class _Counter:
+    """Accepts every message; keeps how many arrived and their Message-IDs until asked."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.ids: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.total += 1
+        head = envelope.original_content.split(b"\r\n\r\n", 1)[0]
+        found = _MESSAGE_ID.search(head)
+        self.ids.append(found.group(1) if found else b"")
+        return "250 OK"
+
+
+def _serve_smtp(port: int, conn: Any) -> None:
+    from aiosmtpd.controller import Controller
+
+    counter = _Counter()
+    controller = Controller(counter, hostname="127.0.0.1", port=port)
+    controller.start()
+    conn.send("ready")
+    try:
+        while conn.recv() == "take":  # anything else (or the pipe closing) stops the server
+            # The handler runs on the controller's thread; a swap is atomic under the GIL.
+            ids, counter.ids = counter.ids, []
+            total, counter.total = counter.total, 0
+            conn.send((total, [i.decode() for i in ids]))
+    except EOFError:
+        pass
+    finally:
+        controller.stop()
+
+
+class SmtpServerProcess:
+    def __enter__(self) -> SmtpServerProcess:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.conn, child = multiprocessing.get_context("spawn").Pipe()
+        self.proc = multiprocessing.get_context("spawn").Process(target=_serve_smtp, args=(self.port, child),
+                                                                 daemon=True)
+        self.proc.start()
+        if not self.conn.poll(60) or self.conn.recv() != "ready":
+            raise RuntimeError("the SMTP server did not start")
+        return self
+
+    def take(self) -> tuple[int, list[str]]:
+        """(messages accepted, their Message-IDs) since the last call."""
+        self.conn.send("take")
+        return self.conn.recv()
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.send("stop")
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.proc.terminate()
+
+
+# -- seeding --------------------------------------------------------------------------------------
+
+@dataclass
+class Seeded:
+    outreaches: list[str]
+    messages: list[Any]  # OutboundMessage per outreach, in the same order
+    seconds: float
+
+
+def zone_at_noon(now: dt.datetime) -> str:
+    """A fixed-offset zone where it is about noon now, so every contact's hours are open."""
+    offset = 12 - now.hour  # -11..12; Etc/GMT signs are inverted
+    return f"Etc/GMT{-offset:+d}"
+
+
+async def seed(n: int) -> Seeded:
+    import secrets
+
+    from agent.auth import get_or_create_workspace
+    from agent.bulk import insert_rows
+    from agent.channels import OutboundMessage
+    from agent.db import session_scope, utcnow
+    from agent.ids import new_id
+    from agent.models import Campaign, Channel, Contact, Enrollment, Outreach
+
+    t0 = time.perf_counter()
+    now = utcnow()
+    zone = zone_at_noon(now)
+    due = now - dt.timedelta(minutes=1)
+    out = Seeded([], [], 0.0)
+    async with session_scope() as s:
+        ws = (await get_or_create_workspace(s, "bench")).id
+        cmp, chn = new_id("cmp"), new_id("chn")
+        s.add(Campaign(id=cmp, workspace_id=ws, name="Spring webinar", type="one_time", status="active",
+                       execution_mode="manual", manual_review=True, brief="Invite customers to the webinar.",
+                       timezone="UTC", schedule=None, settings={}, ai_variables={}, went_live_at=now))
+        await s.flush()
+        s.add(Channel(id=chn, campaign_id=cmp, kind="email", position=0, status="running", config=CONFIG))
+        await s.flush()
+        stamps = {"workspace_id": ws, "created_at": now, "updated_at": now}
+        for start in range(0, n, 20_000):
+            rows: dict[Any, list[dict[str, Any]]] = {Contact: [], Enrollment: [], Outreach: []}
+            for i in range(start, min(n, start + 20_000)):
+                cid, eid, oid, email = new_id("con"), new_id("enr"), new_id("out"), f"ann.{i}@example.com"
+                key, token, body = new_id("idk"), secrets.token_urlsafe(24), BODY.format(name=f"Ann{i}")
+                rows[Contact].append(stamps | {
+                    "id": cid, "first_name": f"Ann{i}", "last_name": "Lee", "email": email, "email_key": email,
+                    "phone": None, "timezone": zone, "properties": {}, "tags": [], "priority": "normal"})
+                rows[Enrollment].append(stamps | {
+                    "id": eid, "campaign_id": cmp, "contact_id": cid, "status": "awaiting_execution",
+                    "attempts": 0, "source": "api", "version": 1})
+                rows[Outreach].append(stamps | {
+                    "id": oid, "campaign_id": cmp, "enrollment_id": eid, "channel_id": chn, "channel": "email",
+                    "step": 1, "status": "awaiting_execution", "scheduled_at": due, "subject": SUBJECT,
+                    "body": body, "rationale": "First touch.", "model": "offline", "prompt_version": "v1",
+                    "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "idempotency_key": key,
+                    "unsubscribe_token": token, "approved_by": "key_bench", "approved_at": now, "version": 2})
+                out.outreaches.append(oid)
+                # What the executor hands the adapter for this outreach (the bare side sends these bytes).
+                out.messages.append(OutboundMessage(
+                    outreach_id=oid, idempotency_key=key, channel="email", to=email, subject=SUBJECT, body=body,
+                    config=CONFIG, unsubscribe_url=f"{PUBLIC_URL}/u/{token}"))
+            for model, batch in rows.items():
+                await insert_rows(s, model.__table__, batch)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+# -- the two sides --------------------------------------------------------------------------------
+
+async def run_service(ids: list[str], concurrency: int) -> tuple[float, float, dict[str, int]]:
+    """(wall seconds, CPU seconds of this process) to execute every outreach, and how many ended
+    with each outcome."""
+    from agent.executor import execute
+
+    gate = asyncio.Semaphore(concurrency)
+    outcomes: dict[str, int] = {}
+
+    async def one(oid: str) -> None:
+        async with gate:
+            outcome = await execute(oid)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(one(i) for i in ids))
+    return time.perf_counter() - t0, time.process_time() - cpu0, outcomes
+
+
+async def run_bare(port: int, payloads: list[tuple[str, bytes]], concurrency: int,
+                   pool_size: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) for ``sendmail`` of every payload over
+    ``pool_size`` connections."""
+    import aiosmtplib
+
+    sender = CONFIG["from_address"]
+    pool: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+    for _ in range(pool_size):
+        conn = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=None)
+        await conn.connect()
+        pool.put_nowait(conn)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(to: str, data: bytes) -> None:
+        async with gate:
+            conn = await pool.get()
+            try:
+                await conn.sendmail(sender, [to], data)
+            finally:
+                pool.put_nowait(conn)
+
+    try:
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one(to, data) for to, data in payloads))
+        return time.perf_counter() - t0, time.process_time() - cpu0
+    finally:
+        while not pool.empty():
+            await pool.get_nowait().quit()
+
+
+# -- checks ---------------------------------------------------------------------------------------
+
+async def count_sent(ids: list[str]) -> int:
+    from sqlalchemy import func, select
+
+    from agent.db import session_scope
+    from agent.models import Outreach
+    from agent.states import OutreachStatus
+
+    async with session_scope() as s:
+        total = 0
+        for start in range(0, len(ids), 5_000):  # under every driver's parameter limit
+            chunk = ids[start:start + 5_000]
+            total += (await s.execute(select(func.count()).select_from(Outreach).where(
+                Outreach.id.in_(chunk), Outreach.status == OutreachStatus.sent))).scalar_one()
+    return total
+
+
+def check_received(side: str, want: list[str], got: tuple[int, list[str]]) -> list[str]:
+    """Problems with what the server accepted for one side: exactly one message per Message-ID."""
+    total, ids = got
+    problems = []
+    if total != len(want):
+        problems.append(f"{side}: the server accepted {total} messages, expected {len(want)}")
+    if sorted(ids) != sorted(want):
+        missing, extra = set(want) - set(ids), len(ids) - len(set(ids))
+        problems.append(f"{side}: {len(missing)} expected Message-IDs missing, {extra} received more than once")
+    return problems
+
+
+async def reset_schema(url: str) -> None:
+    """Drop and re-create the scratch database's public schema."""
+    import asyncpg
+
+    con = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await con.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await con.close()
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+async def run(args: argparse.Namespace, server: SmtpServerProcess) -> list[str]:
+    """Seed, warm up, measure both sides, print the figures; the problems found (none = pass)."""
+    from agent.channels.smtp import SMTP_POLICY, build_email, message_id_for, smtp_channel
+    from agent.db import dispose_engines
+
+    warm = args.concurrency
+    seeded = await seed(args.emails + warm)
+    warm_ids, ids = seeded.outreaches[:warm], seeded.outreaches[warm:]
+    messages = seeded.messages[warm:]
+    want = [message_id_for(m.idempotency_key, CONFIG["from_address"]) for m in messages]
+    pool_size = smtp_channel().pool_size
+    problems: list[str] = []
+    try:
+        # Service first, so the bare side cannot leave its connections warm for it.
+        await run_service(warm_ids, args.concurrency)
+        server.take()
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        service_s, service_cpu, outcomes = await run_service(ids, args.concurrency)
+        if args.profile:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        received = {"service": server.take()}
+        problems += check_received("service", want, received["service"])
+        sent = await count_sent(ids)
+        if sent != len(ids):
+            problems.append(f"service: {sent} of {len(ids)} outreaches are sent; outcomes {outcomes}")
+
+        t0 = time.perf_counter()
+        payloads = [(m.to, build_email(m).as_bytes(policy=SMTP_POLICY)) for m in messages]
+        build_s = time.perf_counter() - t0
+        warm_payloads = [(m.to, build_email(m).as_bytes(policy=SMTP_POLICY)) for m in seeded.messages[:warm]]
+        await run_bare(server.port, warm_payloads, args.concurrency, pool_size)
+        server.take()
+        bare_s, bare_cpu = await run_bare(server.port, payloads, args.concurrency, pool_size)
+        received["bare"] = server.take()
+        problems += check_received("bare", want, received["bare"])
+    finally:
+        await smtp_channel().close()
+        await dispose_engines()
+
+    n = len(ids)
+    service_rate, bare_rate = n / service_s, n / bare_s
+    ratio = service_rate / bare_rate
+    print(f"\n{args.backend}: {n:,} approved emails, concurrency {args.concurrency}, SMTP pool of {pool_size} "
+          f"connections, seeded in {seeded.seconds:.1f} s; load average {os.getloadavg()[0]:.2f}")
+    # CPU is this process's (the SMTP server is another): on a shared machine it says more than wall time.
+    print(f"  bare aiosmtplib    {bare_rate:9.1f} msg/s  ({bare_s:6.2f} s, CPU {bare_cpu / n * 1e3:5.2f} ms/msg)  "
+          f"SMTP only: sendmail of pre-built bytes")
+    print(f"  service (execute)  {service_rate:9.1f} msg/s  ({service_s:6.2f} s, CPU {service_cpu / n * 1e3:5.2f} "
+          f"ms/msg)  guard reads + claim + build_email + SMTP + result write + activity events")
+    print(f"  service / bare     {ratio:9.1%}   goal >= {GOAL:.0%}: {'met' if ratio >= GOAL else 'NOT met'}")
+    print(f"  (build_email alone: {build_s / n * 1e6:.0f} us/message, "
+          f"{build_s / service_s:.1%} of the service's wall time)")
+    verdict = "every outreach sent once" if not problems else "; ".join(problems)
+    print(f"  check: {sent:,} of {n:,} outreaches sent; the server accepted {received['service'][0]:,} (service) "
+          f"and {received['bare'][0]:,} (bare), {n:,} expected -> {verdict}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--emails", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--pg-url", default=os.environ.get("OVERTURE_BENCH_DATABASE_URL"),
+                        help="PostgreSQL URL (a scratch database: it is reset)")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the service side to FILE")
+    args = parser.parse_args(argv)
+    if args.backend == "postgresql" and not args.pg_url:
+        parser.error("--backend postgresql needs --pg-url or OVERTURE_BENCH_DATABASE_URL")
+
+    import logging
+
+    # The executor logs every refusal; a benchmark prints only its figures.
+    logging.basicConfig(level=logging.ERROR)
+    from pydantic import SecretStr
+
+    from agent.migrate import upgrade
+    from agent.settings import Settings, _async_url, use_settings
+
+    with tempfile.TemporaryDirectory() as tmp, SmtpServerProcess() as server:
+        if args.backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'overture.db'}"
+        else:
+            url = _async_url(args.pg_url)
+            asyncio.run(reset_schema(url))
+        upgrade(url)
+        use_settings(Settings(_env_file=None, data_dir=Path(tmp), database_url=url, broker_url=None,
+                              smtp_url=SecretStr(f"smtp://127.0.0.1:{server.port}"), public_url=PUBLIC_URL))
+        problems = asyncio.run(run(args, server))
+    for p in problems:
+        print(f"FAIL {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,21 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 from agent.campaigns import service as campaigns
+from agent.campaigns.service import writable_campaign
 from agent.db import utcnow
 from agent.errors import Conflict
 from agent.ids import new_id
 from agent.models import Campaign, Goal
-from agent.states import CAMPAIGN_READ_ONLY, CampaignStatus
 from evaluators.repository import owning_campaign_id
 from evaluators.schemas import GoalCreate, GoalUpdate
-
-
-async def writable_campaign(session: AsyncSession, workspace_id: str, campaign_id: str) -> Campaign:
-    """The campaign, locked for this transaction; 409 ``campaign_archived`` when it is read-only."""
-    campaign = await campaigns.get(session, workspace_id, campaign_id, for_update=True)
-    if CampaignStatus(campaign.status) in CAMPAIGN_READ_ONLY:
-        raise Conflict("an archived campaign is read-only", code="campaign_archived")
-    return campaign
 
 
 async def active_goals(session: AsyncSession, campaign_id: str) -> list[Goal]:

@@ -13,7 +13,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.db import utcnow
+from agent.db import session_scope, utcnow
+from agent.lifecycle.outreaches import move_outreaches
+from agent.models import Enrollment, Outreach
+from agent.states import OutreachAction
 from tests import builders
 from tests.builders import GOALS as VOICE_GOALS
 from tests.conftest import drain_queue
@@ -119,6 +122,20 @@ async def queue_with_drafts(client, headers, n: int = 3, **campaign) -> tuple[st
                          headers=headers)
     assert r.status_code == 200, r.text
     return cid, r.json()["items"]
+
+
+async def approved_and_queued(client, admin, n: int = 1, **campaign) -> tuple[str, dict[str, dict]]:
+    """A live campaign whose drafts are approved and handed to the executor, but not yet sent (the
+    tests call the executor themselves, so nothing races them)."""
+    cid, items = await queue_with_drafts(client, admin, n, contacts=people(n, timezone=zone_at_noon()), **campaign)
+    for item in items:
+        assert (await client.post(f"/v1/outreaches/{item['id']}/approve", headers=admin)).status_code == 200
+    async with session_scope() as s:
+        moved = await move_outreaches(s, OutreachAction.queue, Outreach.campaign_id == cid)
+        ids = [r.enrollment_id for r in moved]
+        await s.execute(Enrollment.__table__.update().where(Enrollment.id.in_(ids))
+                        .values(status="awaiting_execution"))
+    return cid, by_name(items)
 
 
 def by_name(items: list[dict]) -> dict[str, dict]:

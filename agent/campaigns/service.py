@@ -47,9 +47,21 @@ async def create(session: AsyncSession, workspace_id: str, data: CampaignCreate,
     return campaign
 
 
-async def update(session: AsyncSession, campaign: Campaign, data: CampaignUpdate, actor: str) -> Campaign:
+def refuse_read_only(campaign: Campaign) -> None:
+    """409 ``campaign_archived`` when the campaign is read-only."""
     if CampaignStatus(campaign.status) in CAMPAIGN_READ_ONLY:
         raise Conflict("an archived campaign is read-only", code="campaign_archived")
+
+
+async def writable_campaign(session: AsyncSession, workspace_id: str, campaign_id: str) -> Campaign:
+    """The campaign, locked for this transaction, for a write to something it owns (goals, numbers...)."""
+    campaign = await get(session, workspace_id, campaign_id, for_update=True)
+    refuse_read_only(campaign)
+    return campaign
+
+
+async def update(session: AsyncSession, campaign: Campaign, data: CampaignUpdate, actor: str) -> Campaign:
+    refuse_read_only(campaign)
     fields = data.model_dump(exclude_unset=True)
     structural = {"channels", "type"} & fields.keys()
     if structural and campaign.status != CampaignStatus.draft:

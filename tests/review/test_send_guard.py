@@ -15,25 +15,11 @@ from agent.models import Enrollment, Outreach, Suppression
 from agent.queue import get_broker
 from agent.states import OutreachAction, Substatus
 from tests.builders import enrollment_row, events, outreach_row, set_enrollments
-from tests.flows import by_name, people, queue_with_drafts, zone_at_noon
+from tests.flows import approved_and_queued, by_name, people, queue_with_drafts, zone_at_noon
 
 
 def sent(outreach_id: str) -> list[OutboundMessage]:
     return [m for m in SANDBOX.outbox if m.outreach_id == outreach_id]
-
-
-async def approved_and_queued(client, admin, n: int = 1, **campaign) -> tuple[str, dict[str, dict]]:
-    """A live campaign whose drafts are approved and handed to the executor, but not yet sent (the
-    tests call the executor themselves, so nothing races them)."""
-    cid, items = await queue_with_drafts(client, admin, n, contacts=people(n, timezone=zone_at_noon()), **campaign)
-    for item in items:
-        assert (await client.post(f"/v1/outreaches/{item['id']}/approve", headers=admin)).status_code == 200
-    async with session_scope() as s:
-        moved = await move_outreaches(s, OutreachAction.queue, Outreach.campaign_id == cid)
-        ids = [r.enrollment_id for r in moved]
-        await s.execute(Enrollment.__table__.update().where(Enrollment.id.in_(ids))
-                        .values(status="awaiting_execution"))
-    return cid, by_name(items)
 
 
 async def channel_id(client, admin, cid: str) -> str:

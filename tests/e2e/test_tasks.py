@@ -7,9 +7,9 @@ import pytest
 
 from agent.channels.tasks import TASKS
 from agent.states import Role
-from tests.builders import enrollments_of, key_id, make_key, task_message
-from tests.conftest import bearer
-from tests.flows import assert_problem, events, live_campaign, people
+from tests.builders import enrollments_of, key_id, make_key, outreach_row, task_message
+from tests.conftest import bearer, drain_queue
+from tests.flows import assert_problem, by_name, events, live_campaign, people, queue_with_drafts, zone_at_noon
 
 TASK_CHANNEL = {"kind": "task", "provider": "tasks"}
 
@@ -109,3 +109,24 @@ async def test_another_workspace_sees_no_task_and_cannot_complete_one(client, ad
 
 async def test_the_task_list_needs_a_key(client) -> None:
     assert_problem(await client.get("/v1/tasks"), 401, "unauthorized")
+
+
+async def test_an_approved_task_outreach_lands_on_the_list_once_and_is_completed(client, admin) -> None:
+    cid, items = await queue_with_drafts(client, admin, 2, channels=(TASK_CHANNEL,),
+                                         contacts=people(2, timezone=zone_at_noon()))
+    ann = by_name(items)["Ann"]
+    assert (await client.post(f"/v1/outreaches/{ann['id']}/approve", headers=admin)).status_code == 200
+    assert (await client.post(f"/v1/campaigns/{cid}/execute-approved", headers=admin)).json() == {"queued": 1}
+    await drain_queue()
+    row = await outreach_row(ann["id"])
+    assert row.status == "sent", row.error
+    [task] = (await _list(client, admin, status="pending"))["items"]  # Bo's draft was not approved
+    assert task["id"] == row.provider_message_id and task["outreach_id"] == row.id
+    assert task["contact"]["name"] == "Ann Lee" and task["campaign"]["id"] == cid and task["body"] == row.body
+    # Executing again hands nothing over, so the list still holds one task.
+    assert (await client.post(f"/v1/campaigns/{cid}/execute-approved", headers=admin)).json() == {"queued": 0}
+    await drain_queue()
+    assert len((await _list(client, admin))["items"]) == 1
+    r = await _complete(client, admin, task["id"], {"outcome": "Seat booked"})
+    assert r.status_code == 200 and r.json()["status"] == "completed", r.text
+    assert (await _list(client, admin, status="pending"))["items"] == []

@@ -14,6 +14,7 @@ from agent.channels.tasks import TASKS, task_title
 from agent.db import session_scope
 from agent.models import Task
 from agent.states import Substatus
+from agent.tasks import service
 from tests.builders import count, enrollments_of, task_message, workspace_id
 from tests.flows import live_campaign, people
 
@@ -59,6 +60,24 @@ async def test_concurrent_sends_of_one_outreach_make_one_task(enrollment) -> Non
     results = await asyncio.gather(*(TASKS.send(message) for _ in range(4)))
     assert len({r.provider_message_id for r in results}) == 1
     assert await count(Task) == 1
+
+
+async def test_a_send_that_lost_the_race_answers_the_winners_task(enrollment, monkeypatch) -> None:
+    """The interleaving concurrency may or may not produce, made certain: the other send commits
+    between this one's look-up and its insert, so the insert meets the unique key."""
+    message = await task_message(enrollment)
+    winner = await TASKS.send(message)
+    real, missed = service.repository.find_by_key, []
+
+    async def misses_once(session, key):  # noqa: ANN001, ANN202
+        if not missed:
+            missed.append(key)
+            return None
+        return await real(session, key)
+
+    monkeypatch.setattr(service.repository, "find_by_key", misses_once)
+    assert (await TASKS.send(message)).provider_message_id == winner.provider_message_id
+    assert missed == [message.idempotency_key] and await count(Task) == 1
 
 
 async def test_without_a_subject_the_title_is_the_first_line_of_the_body(enrollment) -> None:

@@ -436,3 +436,10 @@ class CallerNumberStatus(StrEnum):
     active = "active"
     disabled = "disabled"
     excluded = "excluded"
+
+
+class TaskStatus(StrEnum):
+    """A manual task (the ``tasks`` provider): ``pending`` until a person completes it, once."""
+
+    pending = "pending"
+    completed = "completed"

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from agent.auth import create_key, get_or_create_workspace, hash_key
+from agent.channels.base import OutboundMessage
 from agent.db import session_scope
 from agent.ids import new_id
 from agent.models import (ActivityEvent, ApiKey, CallerNumber, Campaign, Contact, Conversation, ConversationTurn,
@@ -193,3 +194,17 @@ async def evaluations_of(conversation_id: str) -> list[Evaluation]:
     async with session_scope() as s:
         return list((await s.execute(select(Evaluation).where(Evaluation.conversation_id == conversation_id)
                                      .order_by(Evaluation.created_at))).scalars())
+
+
+# -- manual tasks ----------------------------------------------------------------------------
+
+async def task_message(enrollment: Enrollment, *, subject: str | None = "Call about the webinar",
+                       body: str = "Ring them and offer a seat on May 4.") -> OutboundMessage:
+    """The message the executor hands the ``tasks`` provider for a new outreach of ``enrollment``
+    (claimed, as the executor leaves it while sending)."""
+    outreach_id = await add_outreach(enrollment.campaign_id, enrollment.id, status="executing", channel="task",
+                                     subject=subject, body=body)
+    return OutboundMessage(outreach_id=outreach_id, idempotency_key=outreach_id, channel="task", to=None,
+                           subject=subject, body=body, config={"provider": "tasks"},
+                           metadata={"outreach_id": outreach_id, "campaign_id": enrollment.campaign_id,
+                                     "contact_id": enrollment.contact_id, "enrollment_id": enrollment.id})

@@ -22,6 +22,7 @@ from agent.channels.base import (
 from agent.channels.retell import RETELL
 from agent.channels.sandbox import SANDBOX
 from agent.channels.smtp import smtp_channel
+from agent.channels.tasks import TASKS
 from agent.channels.twilio import TWILIO
 from agent.channels.vapi import VAPI
 
@@ -35,6 +36,7 @@ PROVIDERS: dict[str, Callable[[], OutboundChannel]] = {
     "twilio": lambda: TWILIO,
     "vapi": lambda: VAPI,
     "retell": lambda: RETELL,
+    "tasks": lambda: TASKS,
 }
 
 

@@ -6,11 +6,12 @@ from agent.models.contact import Contact, Enrollment, Suppression
 from agent.models.conversation import AnalysisAnswer, Conversation, ConversationTurn, Evaluation, GoalResult
 from agent.models.jobs import ActivityEvent, ExportJob, ImportJob, PlanningRun, PlanningRunItem
 from agent.models.outreach import Outreach, OutreachRevision
+from agent.models.task import Task
 from agent.models.workspace import ApiKey, IdempotencyRecord, WebSession, Workspace
 
 __all__ = [
     "ActivityEvent", "Analysis", "AnalysisAnswer", "ApiKey", "Base", "CallerNumber", "Campaign",
     "Channel", "Contact", "Conversation", "ConversationTurn", "Enrollment", "Evaluation", "ExportJob",
     "Goal", "GoalResult", "IdempotencyRecord", "ImportJob", "Outreach", "OutreachRevision",
-    "PlanningRun", "PlanningRunItem", "Suppression", "WebSession", "Workspace",
+    "PlanningRun", "PlanningRunItem", "Suppression", "Task", "WebSession", "Workspace",
 ]

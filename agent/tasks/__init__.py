@@ -1,0 +1,1 @@
+"""Manual tasks: the work list the ``tasks`` channel provider fills and people complete."""

@@ -15,7 +15,7 @@ from agent.models import Enrollment, Outreach, Suppression
 from agent.queue import get_broker
 from agent.states import OutreachAction, Substatus
 from tests.builders import enrollment_row, events, outreach_row, set_enrollments
-from tests.flows import approved_and_queued, by_name, people, queue_with_drafts, zone_at_noon
+from tests.flows import approved_and_queued, by_name, queue_with_drafts, zone_at_noon
 
 
 def sent(outreach_id: str) -> list[OutboundMessage]:

@@ -94,7 +94,7 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
         channel_row = await s.get(Channel, outreach.channel_id) if outreach.channel_id else None
         found = await verdict(s, outreach, campaign, contact, enrollment, channel_row, now)
         if found.decision != Decision.go:
-            return await _apply(s, found, outreach, contact, enrollment, now)
+            return await _apply(s, found, outreach, campaign, contact, enrollment, now)
         window = contact_window(campaign, contact)
         if not is_allowed(now, window):
             # Stays awaiting_execution, rescheduled to the contact's next allowed minute so the
@@ -174,18 +174,17 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
     return Outcome.sent
 
 
-async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, contact: Contact, enrollment: Enrollment,
-                 now: dt.datetime) -> Outcome:
+async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, campaign: Campaign, contact: Contact,
+                 enrollment: Enrollment, now: dt.datetime) -> Outcome:
     """Carry out a guard verdict other than go, in the claim's transaction."""
     if found.decision == Decision.hold:
         return Outcome.held  # unchanged: the scheduler hands it over again once the campaign runs
     if found.decision == Decision.defer:
-        campaign = await s.get(Campaign, outreach.campaign_id)
         later = next_allowed(found.until, contact_window(campaign, contact), not_after=campaign.end_at)
         await _defer(s, outreach, contact.id, later, now, reason=found.reason)
         return Outcome.capped
     if found.decision == Decision.reopen:
-        current = brief_hash(*(await _brief(s, outreach.campaign_id)))
+        current = brief_hash(campaign.brief, campaign.ai_variables)
         # The hash moves to the current brief: a new approval covers the draft under it.
         if await move_outreach(s, outreach.id, OutreachAction.reopen, version=outreach.version, values={
                 "approved_by": None, "approved_at": None, "brief_hash": current, "error": found.reason}) is None:
@@ -227,11 +226,6 @@ async def _defer(s: AsyncSession, outreach: Outreach, contact_id: str, later: dt
         .values(scheduled_at=later, updated_at=now).execution_options(synchronize_session=False))
     _event(s, outreach, contact_id, "outreach.deferred",
            {"until": later.isoformat(), **({"reason": reason} if reason else {})})
-
-
-async def _brief(s: AsyncSession, campaign_id: str) -> tuple[str, dict]:
-    row = (await s.execute(select(Campaign.brief, Campaign.ai_variables).where(Campaign.id == campaign_id))).one()
-    return row.brief, row.ai_variables or {}
 
 
 def _unsubscribe_url(outreach: Outreach) -> str | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import compliance
@@ -129,7 +129,7 @@ async def _state_cap(s: AsyncSession, outreach: Outreach, contact: Contact, now:
     recent = (await s.execute(select(at).where(
         Outreach.enrollment_id == outreach.enrollment_id, Outreach.id != outreach.id,
         Outreach.channel.in_([ChannelKind.sms, ChannelKind.voice]),
-        or_(Outreach.status.in_(OUTREACH_SENT), Outreach.status.in_([OutreachStatus.executing, OutreachStatus.unknown])),
+        Outreach.status.in_(OUTREACH_SENT | {OutreachStatus.executing, OutreachStatus.unknown}),
         at > since).order_by(at))).scalars().all()
     if len(recent) < compliance.STRICT_DAILY_CAP:
         return None

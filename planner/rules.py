@@ -40,7 +40,11 @@ def eligibility(ctx: PlanContext) -> Outcome | None:
 
 def choose_channel(ctx: PlanContext) -> ChannelFacts | Outcome:
     """The running channel for the next step (channels take turns by step), or why none fits."""
-    running = sorted((c for c in ctx.channels if c.status == ChannelStatus.running), key=lambda c: c.position)
+    running = sorted((c for c in ctx.channels if c.status == ChannelStatus.running
+                      and c.kind not in ctx.suppressed_channels), key=lambda c: c.position)
+    if not running:
+        return Outcome(EnrollmentStatus.finished, Substatus.opted_out,
+                       "the contact opted out of every running channel")
     step = ctx.attempts + 1
     rotated = running[(step - 1) % len(running):] + running[: (step - 1) % len(running)]
     for channel in rotated:

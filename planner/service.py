@@ -21,7 +21,7 @@ from agent.campaigns.brief import brief_hash
 from agent.db import session_scope, utcnow
 from agent.settings import get_settings
 from agent.ids import new_id
-from agent.contacts.repository import is_suppressed
+from agent.contacts.repository import suppressed_on
 from agent.models import Campaign, Channel, Contact, Enrollment, Goal, Outreach
 from agent.lifecycle.enrollments import move_enrollment, renew_lease
 from agent.states import (
@@ -88,7 +88,7 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
                              .order_by(Goal.is_primary.desc(), Goal.id))).scalars().all()
     past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)
                             .order_by(Outreach.id))).scalars().all()
-    suppressed = await is_suppressed(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key)
+    suppressed = await suppressed_on(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key)
     return PlanContext(
         now=utcnow(), enrollment_id=enrollment.id, enrollment_status=enrollment.status, enrollment_version=version,
         attempts=enrollment.attempts, last_attempt_at=enrollment.last_attempt_at, campaign_id=campaign.id,
@@ -101,7 +101,7 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
         channels=[ChannelFacts(c.id, c.kind, c.status, c.position, dict(c.config)) for c in channels],
         contact=ContactFacts(contact.id, contact.first_name, contact.last_name, contact.email, contact.phone,
                              contact.timezone, dict(contact.properties or {})),
-        suppressed=suppressed,
+        suppressed="all" in suppressed, suppressed_channels=suppressed - {"all"},
         history=[PastOutreach(o.channel, o.status, o.scheduled_at, o.subject, o.body) for o in past],
         instruction=instruction,
         # A regenerated draft points at the one it replaces (the latest superseded draft).

@@ -62,10 +62,12 @@ class PlanContext:
     goals: list[dict[str, str]]
     channels: list[ChannelFacts]
     contact: ContactFacts
-    suppressed: bool
+    suppressed: bool  # on the suppression list for every channel
     history: list[PastOutreach] = field(default_factory=list)
     instruction: str | None = None
     supersedes_id: str | None = None  # the draft a reviewer rejected to get this one
+    # Channel kinds the contact opted out of on their own (a STOP by text leaves email open).
+    suppressed_channels: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

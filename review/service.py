@@ -108,16 +108,14 @@ async def get_item_rows(session: AsyncSession, workspace_id: str, outreach_id: s
     return found.outreach, found.campaign, found.contact
 
 
-_load = get_item_rows
-
 
 async def get_item(session: AsyncSession, workspace_id: str, outreach_id: str) -> InboxItem:
-    o, _, c = await _load(session, workspace_id, outreach_id)
+    o, _, c = await get_item_rows(session, workspace_id, outreach_id)
     return inbox_item(o, c)
 
 
 async def get_detail(session: AsyncSession, workspace_id: str, outreach_id: str) -> OutreachDetail:
-    o, campaign, c = await _load(session, workspace_id, outreach_id)
+    o, campaign, c = await get_item_rows(session, workspace_id, outreach_id)
     revisions = (await session.execute(select(OutreachRevision).where(OutreachRevision.outreach_id == o.id)
                                        .order_by(OutreachRevision.number))).scalars().all()
     events = (await session.execute(
@@ -145,7 +143,7 @@ def record(session: AsyncSession, who: Principal, o: Outreach, contact_id: str, 
 async def refusal(session: AsyncSession, workspace_id: str, outreach_id: str, action: OutreachAction,
                    version: int | None) -> OvertureError:
     """Why a compare-and-set changed nothing: the status does not allow it, or the version moved."""
-    o, _, _ = await _load(session, workspace_id, outreach_id)
+    o, _, _ = await get_item_rows(session, workspace_id, outreach_id)
     if o.status not in allowed_from(action):
         return InvalidTransition(f"cannot {action.value} an outreach that is {o.status}", current_status=o.status)
     if version is not None and version != o.version:
@@ -157,14 +155,14 @@ async def refusal(session: AsyncSession, workspace_id: str, outreach_id: str, ac
 
 async def approve(session: AsyncSession, who: Principal, outreach_id: str, *, version: int | None = None) -> InboxItem:
     """Approve a draft. Approving one already approved (or further along) changes nothing."""
-    o, _, c = await _load(session, who.workspace_id, outreach_id)
+    o, _, c = await get_item_rows(session, who.workspace_id, outreach_id)
     if o.status in APPROVED_ALREADY and o.approved_by is not None:
         return inbox_item(o, c)
     moved = await move_outreach(session, o.id, OutreachAction.approve, version=version,
                                 values={"approved_by": who.key_id, "approved_at": utcnow()})
     if moved is None:
         error = await refusal(session, who.workspace_id, o.id, OutreachAction.approve, version)
-        o, _, c = await _load(session, who.workspace_id, outreach_id)
+        o, _, c = await get_item_rows(session, who.workspace_id, outreach_id)
         if o.status in APPROVED_ALREADY and o.approved_by is not None:
             return inbox_item(o, c)  # another approver won the race: the approval is on record once
         raise error
@@ -196,7 +194,7 @@ async def edit(session: AsyncSession, who: Principal, outreach_id: str, *, versi
     if not changes:
         raise ValidationFailed("nothing to change: send subject, body or scheduled_at",
                                errors=[{"loc": ["body"], "message": "no field to change"}])
-    o, campaign, c = await _load(session, who.workspace_id, outreach_id)
+    o, campaign, c = await get_item_rows(session, who.workspace_id, outreach_id)
     if o.status not in allowed_from(OutreachAction.edit):
         raise InvalidTransition(f"cannot edit an outreach that is {o.status}", current_status=o.status)
     if o.version != version:
@@ -253,7 +251,7 @@ async def edit(session: AsyncSession, who: Principal, outreach_id: str, *, versi
 async def reject(session: AsyncSession, who: Principal, outreach_id: str, *, reason: str, regenerate: bool,
                  instruction: str | None, version: int | None = None) -> InboxItem:
     """Reject a draft; with ``regenerate`` it is superseded and the planner drafts again after commit."""
-    o, campaign, c = await _load(session, who.workspace_id, outreach_id)
+    o, campaign, c = await get_item_rows(session, who.workspace_id, outreach_id)
     action = OutreachAction.supersede if regenerate else OutreachAction.reject
     moved = await move_outreach(session, o.id, action, version=version)
     if moved is None:

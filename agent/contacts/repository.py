@@ -79,6 +79,17 @@ async def get_import_job(session: AsyncSession, workspace_id: str, job_id: str) 
     return await get_in_workspace(session, ImportJob, workspace_id, job_id, missing=f"no import {job_id}")
 
 
+async def suppressed_on(session: AsyncSession, workspace_id: str, *, phone: str | None,
+                        email_key: str | None) -> frozenset[str]:
+    """The channels (``all`` or a kind) the phone or case-folded email is suppressed on."""
+    keys = [Suppression.phone == phone] if phone else []
+    keys += [Suppression.email_key == email_key] if email_key else []
+    if not keys:
+        return frozenset()
+    q = select(Suppression.channel).where(Suppression.workspace_id == workspace_id, or_(*keys)).distinct()
+    return frozenset((await session.execute(q)).scalars())
+
+
 async def is_suppressed(session: AsyncSession, workspace_id: str, *, phone: str | None,
                         email_key: str | None, channel: str | None = None) -> bool:
     """Whether the phone or the case-folded email is on the workspace's opt-out / do-not-contact

@@ -129,6 +129,18 @@ async def test_an_eligible_contact_gets_a_draft_on_the_first_channel_at_step_one
     assert call["feedback"] == [] and call["scheduled_at"] == NOW and call["step"] == 1
 
 
+async def test_a_contact_suppressed_on_one_channel_is_reached_on_the_others(graph):
+    # A STOP by text: the email channel, first at step one, still takes the draft, and at step
+    # two the text channel is skipped rather than the contact finished.
+    deps = FakeDeps(context(attempts=1, suppressed_channels=frozenset({"sms"})), [GOOD_EMAIL])
+    final = await plan(graph, deps)
+    assert final["outcome"] is None and final["channel"].kind == "email"
+    deps = FakeDeps(context(suppressed_channels=frozenset({"sms", "email"})), [GOOD_EMAIL])
+    final = await plan(graph, deps)
+    assert (final["outcome"].status, final["outcome"].substatus) == (E.finished, S.opted_out)
+    assert deps.draft_calls == []
+
+
 # -- channel rotation -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("attempts, contact, expected", [

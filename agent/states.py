@@ -249,6 +249,10 @@ class EnrollmentAction(StrEnum):
     release = "release"  # its draft was voided before sending: back in the plan, no attempt counted
     requeue = "requeue"  # the provider refused for now: the send waits for another try
     settle = "settle"  # a person settled an unknown send: the sequence goes on
+    reply = "reply"  # the contact answered a message: the sequence stops for a person to take over
+    opt_out = "opt_out"  # the contact asked never to be contacted again (STOP, unsubscribe, a call)
+    bounce = "bounce"  # the address does not take mail (a hard bounce) or refuses ours (a policy block)
+    auto_reply = "auto_reply"  # an out-of-office or other automatic answer came back
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +268,8 @@ def _subs(status: EnrollmentStatus, *, none: bool = False) -> frozenset[Substatu
 
 EA = EnrollmentAction
 _EVERY = frozenset(E)
+# Not over yet: what an answer from the contact (a reply, an opt-out, a bounce) may still move.
+_LIVE = _EVERY - ENROLLMENT_FINAL
 
 ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     EA.claim: EnrollmentMove(ENROLLMENT_PLANNABLE | {E.planning}, E.planning),
@@ -291,6 +297,11 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     EA.release: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
     EA.requeue: EnrollmentMove(frozenset({E.executing}), E.awaiting_execution),
     EA.settle: EnrollmentMove(frozenset({E.error}), E.waiting, frozenset({S.retry, None})),
+    EA.reply: EnrollmentMove(_LIVE, E.replied),
+    # A contact who replied and then says stop is opted out all the same.
+    EA.opt_out: EnrollmentMove(_LIVE | {E.replied}, E.finished, frozenset({S.opted_out})),
+    EA.bounce: EnrollmentMove(_LIVE, E.finished, frozenset({S.bounced, S.blocked})),
+    EA.auto_reply: EnrollmentMove(_LIVE, E.finished, frozenset({S.out_of_office})),
 }
 
 # Where the planner leaves a contact it drafts nothing for, by the status its rules chose.
@@ -329,6 +340,8 @@ class OutreachAction(StrEnum):
     retry = "retry"  # nothing was handed over (a transient refusal): it waits for another try
     settle_sent = "settle_sent"  # a person checked the provider: an unknown send did go out
     settle_unsent = "settle_unsent"  # ... or it did not
+    deliver = "deliver"  # the provider's receipt: it reached the recipient's phone or mailbox
+    undeliver = "undeliver"  # a failed receipt or a bounce after the provider took it
 
 
 O = OutreachStatus
@@ -353,6 +366,11 @@ OUTREACH_TRANSITIONS: dict[OutreachAction, tuple[frozenset[OutreachStatus], Outr
     OutreachAction.retry: (frozenset({O.executing}), O.awaiting_execution),
     OutreachAction.settle_sent: (frozenset({O.unknown}), O.sent),
     OutreachAction.settle_unsent: (frozenset({O.unknown}), O.failed),
+    # Receipts only move forward: a late ``sent`` callback never undoes ``delivered``. An unknown
+    # send that a receipt proves went out is delivered all the same.
+    OutreachAction.deliver: (frozenset({O.sent, O.unknown}), O.delivered),
+    # Mail can bounce after the receiving server said it was delivered.
+    OutreachAction.undeliver: (frozenset({O.sent, O.delivered, O.unknown}), O.failed),
 }
 
 # Statuses in which an approval is already on record: approving again changes nothing.
@@ -443,3 +461,43 @@ class TaskStatus(StrEnum):
 
     pending = "pending"
     completed = "completed"
+
+
+class InboundKind(StrEnum):
+    """What came back: the classification of one inbound message or provider callback."""
+
+    reply = "reply"  # a person answered (the new text is the conversation's turn)
+    auto_reply = "auto_reply"  # out of office, vacation or another machine's answer
+    bounce = "bounce"  # a delivery status report: the message did not reach the address
+    unsubscribe = "unsubscribe"  # an opt-out: STOP, a removal request, a one-click unsubscribe
+    opt_in = "opt_in"  # START / UNSTOP: the number takes texts again
+    receipt = "receipt"  # a provider's delivery status for one of our messages
+    unmatched = "unmatched"  # nothing of ours it answers: kept, applied to nothing
+
+
+class InboundStatus(StrEnum):
+    """``applied`` once its effects are written; ``unmatched``/``ignored``/``refused`` change nothing."""
+
+    applied = "applied"
+    unmatched = "unmatched"  # it answers nothing Overture sent (kept for a person to look at)
+    ignored = "ignored"  # understood and deliberately without effect (a delayed-delivery report)
+    refused = "refused"  # from someone not allowed to send it (an import from the wrong sender)
+
+
+class BounceType(StrEnum):
+    hard = "hard"  # 5.x.x: the address does not exist or never takes mail; suppressed
+    soft = "soft"  # 4.x.x: a full mailbox, a server down; the sequence goes on
+    blocked = "blocked"  # 5.7.x: the receiving side refuses us by policy
+
+
+class ReplyIntent(StrEnum):
+    """What a human reply means for the campaign; ``interested`` counts as positive in reports."""
+
+    interested = "interested"
+    not_interested = "not_interested"
+    question = "question"
+    referral = "referral"
+    unsubscribe = "unsubscribe"
+    out_of_office = "out_of_office"
+    other = "other"
+    unknown = "unknown"  # the offline model saw no clear keyword; a model with judgement may say more

@@ -36,7 +36,9 @@ def test_every_action_has_a_row_and_its_substatuses_belong_to_its_target():
 def test_nothing_leaves_removed_and_final_statuses_are_left_only_by_removal():
     for action, move in ENROLLMENT_TRANSITIONS.items():
         assert E.removed not in move.sources, action
-        if move.sources & ENROLLMENT_FINAL:
+        if action == A.opt_out:  # a contact who replied and then says stop is opted out
+            assert move.sources & ENROLLMENT_FINAL == {E.replied}
+        elif move.sources & ENROLLMENT_FINAL:
             assert action == A.remove
 
 

@@ -22,10 +22,11 @@ from starlette.datastructures import FormData
 
 import review.web
 from agent.auth import WebLogin, end_web_session, resolve_key, resolve_web_session, start_web_session
-from agent.errors import OvertureError
+from agent.errors import NotFound, OvertureError
 from agent.states import Role
 from api.deps import SessionDep
 from review import service, views
+from review.thread import contact_thread
 
 router = APIRouter(include_in_schema=False)
 WEB_DIR = Path(review.web.__file__).parent
@@ -181,8 +182,22 @@ async def _page(session: SessionDep, login: WebLogin, filters: dict[str, str], *
         tabs=views.TABS, tab=view.tab, counts=view.counts, page=view.page, filters=view.filters,
         back=urlencode(view.filters), selected=view.selected, detail=view.detail, missing=view.missing,
         after=view.after, prev_id=view.prev_id, next_id=view.next_id, names=view.names, campaigns=view.campaigns,
-        notice=notice, error=error or view.error, panel=panel, values=values or {}, inbox_url=_inbox_url,
+        thread=view.thread, notice=notice, error=error or view.error, panel=panel, values=values or {}, inbox_url=_inbox_url,
         channels=("email", "sms", "voice", "task"))
+
+
+@router.get("/inbox/thread/{outreach_id}", include_in_schema=False)
+async def thread_fragment(outreach_id: str, request: Request, session: SessionDep) -> Response:
+    """The contact's story beside a draft, alone: the open inbox polls it so a reply that comes in
+    while the reviewer reads shows up (and the cancelled draft says so) without a reload."""
+    login = await _login(request, session)
+    if login is None:
+        return Response(status_code=401)
+    try:
+        thread = await contact_thread(session, login.principal.workspace_id, outreach_id)
+    except NotFound:
+        return Response(status_code=404)
+    return _render("thread.html", t=thread, tz=thread.contact_timezone)
 
 
 # --- actions ----------------------------------------------------------------------------------

@@ -249,6 +249,7 @@ class EnrollmentAction(StrEnum):
     release = "release"  # its draft was voided before sending: back in the plan, no attempt counted
     requeue = "requeue"  # the provider refused for now: the send waits for another try
     settle = "settle"  # a person settled an unknown send: the sequence goes on
+    wait_identity = "wait_identity"  # no caller number free (daily caps, call interval): the call waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,24 +274,29 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     EA.draft_unreviewed: EnrollmentMove(frozenset({E.planning}), E.awaiting_execution),
     EA.defer: EnrollmentMove(frozenset({E.planning}), E.waiting, _subs(E.waiting)),
     # From a drafted status too: the executor refuses a draft that breaks its channel's rules.
-    EA.fail: EnrollmentMove(frozenset({E.planning, E.executing}) | ENROLLMENT_DRAFTED, E.error, _subs(E.error)),
+    EA.fail: EnrollmentMove(frozenset({E.planning, E.executing, E.waiting}) | ENROLLMENT_DRAFTED, E.error,
+                            _subs(E.error)),
     # From drafted too (the send found the contact opted out, the provider refused for good), and
     # from error when a person settles an unknown send that used the last attempt.
     EA.finish: EnrollmentMove(frozenset({E.planning, E.error}) | ENROLLMENT_CALL_SETTLES | ENROLLMENT_DRAFTED,
                               E.finished, _subs(E.finished)),
     EA.queue: EnrollmentMove(frozenset({E.awaiting_approval}), E.awaiting_execution),
     # awaiting_approval too: an approval is on the outreach; the enrollment may lag behind it.
-    EA.execute: EnrollmentMove(ENROLLMENT_DRAFTED, E.executing),
+    EA.execute: EnrollmentMove(ENROLLMENT_DRAFTED | {E.waiting}, E.executing),
     # Substatus ``retry`` when another attempt follows, none while a finished call is evaluated.
     EA.wait: EnrollmentMove(ENROLLMENT_CALL_SETTLES, E.waiting, frozenset({S.retry, None})),
     # Regenerating plans again now (no substatus); a plain rejection waits a retry interval.
     EA.reject: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
     EA.complete: EnrollmentMove(frozenset({E.waiting}), E.completed),
     EA.remove: EnrollmentMove(_EVERY - {E.removed}, E.removed),
-    EA.reopen: EnrollmentMove(frozenset({E.awaiting_execution}), E.awaiting_approval),
-    EA.release: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
+    EA.reopen: EnrollmentMove(frozenset({E.awaiting_execution, E.waiting}), E.awaiting_approval),
+    EA.release: EnrollmentMove(ENROLLMENT_DRAFTED | {E.waiting}, E.waiting, frozenset({S.scheduled, None})),
     EA.requeue: EnrollmentMove(frozenset({E.executing}), E.awaiting_execution),
     EA.settle: EnrollmentMove(frozenset({E.error}), E.waiting, frozenset({S.retry, None})),
+    # Its outreach stays awaiting_execution, deferred; ``execute`` and ``release`` (above) take
+    # ``waiting`` too for that outreach's next turn (agent/numbers/pacing.py).
+    EA.wait_identity: EnrollmentMove(frozenset({E.awaiting_execution, E.waiting}), E.waiting,
+                                     frozenset({S.identity_limits})),
 }
 
 # Where the planner leaves a contact it drafts nothing for, by the status its rules chose.
@@ -327,6 +333,7 @@ class OutreachAction(StrEnum):
     cancel = "cancel"  # the world changed since approval: nothing of it may go out
     reopen = "reopen"  # the brief changed since it was drafted: back to the approver
     retry = "retry"  # nothing was handed over (a transient refusal): it waits for another try
+    dial = "dial"  # the provider placed the call: it stays executing until the end-of-call report
     settle_sent = "settle_sent"  # a person checked the provider: an unknown send did go out
     settle_unsent = "settle_unsent"  # ... or it did not
 
@@ -351,6 +358,7 @@ OUTREACH_TRANSITIONS: dict[OutreachAction, tuple[frozenset[OutreachStatus], Outr
     OutreachAction.cancel: (frozenset({O.awaiting_approval, O.approved, O.awaiting_execution}), O.cancelled),
     OutreachAction.reopen: (frozenset({O.awaiting_execution}), O.awaiting_approval),
     OutreachAction.retry: (frozenset({O.executing}), O.awaiting_execution),
+    OutreachAction.dial: (frozenset({O.executing}), O.executing),
     OutreachAction.settle_sent: (frozenset({O.unknown}), O.sent),
     OutreachAction.settle_unsent: (frozenset({O.unknown}), O.failed),
 }

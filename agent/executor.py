@@ -42,7 +42,6 @@ from agent.queue import task
 from agent.scheduling import contact_window, is_allowed, next_allowed
 from agent.send_guard import Decision, Verdict, address_of, verdict
 from agent.settings import get_settings
-from agent.voice.outbound import call_placed
 from agent.states import (
     ENROLLMENT_SUBSTATUSES,
     EnrollmentAction,
@@ -51,13 +50,14 @@ from agent.states import (
     OutreachStatus,
     Substatus,
 )
+from agent.voice.outbound import call_placed
 
 log = logging.getLogger(__name__)
 O = OutreachStatus
 
 # How long an outreach may stay ``executing`` before the reconciler takes its worker for dead.
-# A send is one provider call (adapters time out well within this); voice calls that keep the
-# outreach ``executing`` for the whole call will need a longer lease or a heartbeat.
+# A send is one provider call (adapters time out well within this); a placed voice call holds
+# its own, longer lease for the whole call (``lease_until``, agent/voice/outbound.py).
 EXECUTING_LEASE = dt.timedelta(minutes=15)
 UNKNOWN_REASON = "the worker stopped while sending; check the provider before resending"
 # A send the provider refuses for now is tried again after 30 s, 60 s, 120 s... (or its

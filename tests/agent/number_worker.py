@@ -29,7 +29,7 @@ class Recorder:
         self.path = path
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        with open(self.path, "a") as f:  # one short line per write: appends do not interleave
+        with open(self.path, "a") as f:  # noqa: ASYNC230 - one short line; O_APPEND writes do not interleave
             f.write(json.dumps({"outreach": message.outreach_id, "from": message.config.get("from_number"),
                                 "pid": os.getpid()}) + "\n")
         return SendResult(provider="recorder", provider_message_id=str(uuid.uuid4()))

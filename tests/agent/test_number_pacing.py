@@ -11,6 +11,7 @@ import os
 import sys
 import uuid
 from collections import Counter
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -81,7 +82,7 @@ def test_each_strategy_orders_the_candidates_its_way():
                      calls_day=today - dt.timedelta(days=1), last_called_at=old)  # yesterday's 9 count 0
     c = CallerNumber(id="num_c", number="+3", spam_score=2, weight=0, calls_today=1, calls_total=1,
                      calls_day=today, last_called_at=None)
-    ids = lambda strategy: [n.id for n in order([a, b, c], strategy, today)]  # noqa: E731
+    ids = lambda strategy: [n.id for n in order([a, b, c], strategy, today)]
     assert ids("round_robin") == ["num_c", "num_b", "num_a"]  # idle longest first
     assert ids("lowest_spam") == ["num_b", "num_c", "num_a"]
     assert ids("least_used_today") == ["num_b", "num_c", "num_a"]
@@ -176,7 +177,7 @@ async def test_no_number_free_defers_the_call_and_shows_waiting_identity_limits(
 async def test_cap_and_interval_hold_across_two_worker_processes(client, admin, settings, tmp_path):
     """Two `python` processes step the same clock over 60 s, each sending every due outreach;
     2 numbers with a cap of 3 and a 5 s interval allow 6 calls at least 5 s apart, no more."""
-    _, oids, ids = await voice_calls(client, admin, 10, NUMBERS[:2], max_calls_per_number_per_day=3)
+    _, _, ids = await voice_calls(client, admin, 10, NUMBERS[:2], max_calls_per_number_per_day=3)
     deliveries = tmp_path / "deliveries.jsonl"
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     workers = [await asyncio.create_subprocess_exec(
@@ -192,7 +193,7 @@ async def test_cap_and_interval_hold_across_two_worker_processes(client, admin, 
         waiting = (await s.execute(select(Outreach).where(Outreach.status == "awaiting_execution"))).scalars().all()
         numbers = (await s.execute(select(CallerNumber))).scalars().all()
     starts = [o.sent_at for o in sent]
-    assert len(starts) == 6 and all(b - a >= dt.timedelta(seconds=5) for a, b in zip(starts, starts[1:]))
+    assert len(starts) == 6 and all(b - a >= dt.timedelta(seconds=5) for a, b in pairwise(starts))
     assert {n.calls_today for n in numbers} == {3}
     assert len(waiting) == 4 and all(o.scheduled_at >= dt.datetime(2026, 12, 10, tzinfo=NY) for o in waiting)
     assert set(ids.values()) == {o.caller_number_id for o in sent}

@@ -18,7 +18,13 @@ from agent.executor import Outcome, execute
 from agent.models import Channel, Conversation, Enrollment
 from agent.webhooks import sign
 from planner import scheduler
-from tests.builders import add_outreach, enrollment_row, events, outreach_row, set_enrollments
+from tests.builders import (
+    add_outreach,
+    enrollment_row,
+    events,
+    outreach_row,
+    set_enrollments,
+)
 from tests.flows import enrollments, live_campaign
 from tests.provider_server import ProviderServer, Reply
 

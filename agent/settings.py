@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     vapi_base_url: str = "https://api.vapi.ai"
     retell_api_key: SecretStr | None = None
     retell_base_url: str = "https://api.retellai.com"
+    # The longest a placed call may run: its outreach stays executing (leased) for the ring
+    # timeout plus this plus a grace for the report, then the reconciler takes it as lost.
+    voice_max_call_s: int = Field(default=1800, ge=60, le=4 * 3600)
 
     @cached_property
     def db_url(self) -> str:

@@ -33,6 +33,7 @@ from agent.states import (
     ExecutionMode,
     OutreachStatus,
     PlanningItemStatus,
+    Substatus,
 )
 from planner import runs
 
@@ -56,7 +57,10 @@ async def settle_lost_sends(now: dt.datetime | None = None, *, lease: dt.timedel
     async with session_scope() as s:
         stuck = (await s.execute(
             select(Outreach, Enrollment.contact_id).join(Enrollment, Enrollment.id == Outreach.enrollment_id)
-            .where(Outreach.status == OutreachStatus.executing, Outreach.updated_at < now - lease)
+            .where(Outreach.status == OutreachStatus.executing,
+                   # a placed call holds its own lease (agent/voice/outbound.py) for the whole call
+                   or_(and_(Outreach.lease_until.is_(None), Outreach.updated_at < now - lease),
+                       Outreach.lease_until < now))
             .order_by(Outreach.updated_at).limit(limit))).all()
         moved = 0
         for outreach, contact_id in stuck:
@@ -121,6 +125,8 @@ async def start_due_runs(now: dt.datetime | None = None) -> list[str]:
         for campaign in campaigns:
             due = (await s.execute(select(Enrollment.contact_id).where(
                 Enrollment.campaign_id == campaign.id, Enrollment.status.in_(ENROLLMENT_PLANNABLE),
+                # waiting for a caller number: its outreach is drafted, the executor takes it on
+                or_(Enrollment.substatus.is_(None), Enrollment.substatus != Substatus.identity_limits),
                 or_(Enrollment.next_attempt_at.is_(None), Enrollment.next_attempt_at <= now)))).scalars().all()
             if due:
                 run = await runs.create_run(s, campaign, contact_ids=list(due), actor="scheduler")

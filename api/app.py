@@ -19,6 +19,7 @@ from agent.settings import Settings, get_settings, use_settings
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
+from api.limits import Limits
 from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, phone_numbers,
                         planning, review, suppressions, tasks, voice, voice_retell, web)
 from evaluators import service as evaluations_service
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                   description="Self-hosted AI outreach agent with a human review queue.")
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(Limits)  # body caps and URL checks before anything reads the body
     app.add_middleware(RequireBearer)  # outermost: runs first
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
                    evaluations, phone_numbers, suppressions, tasks, web):

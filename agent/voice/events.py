@@ -48,10 +48,15 @@ E, S = EnrollmentStatus, Substatus
 _CAS_TRIES = 3
 
 
+# One limit for every transcript we take in (end-of-call reports and the live-call hook).
+MAX_TURN_CHARS = 20_000
+MAX_BODY = 2_000_000  # a long call's transcript is a few hundred kB
+
+
 class Turn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["assistant", "user"]
-    content: str = Field(max_length=20_000)
+    content: str = Field(max_length=MAX_TURN_CHARS)
 
 
 class CallReport(BaseModel):

@@ -141,6 +141,11 @@ async def _run_claimed(job_id: str, on_progress: Callable[[int, int], Awaitable[
         result = AddResult(errors=list(normalised.errors), warnings=list(normalised.warnings))
         try:
             async with session_scope() as s:
+                # A write first: on SQLite it takes the database's write lock before the dedup reads,
+                # so no API add can commit between our lookup and our insert (SQLite writers queue on
+                # one lock; PostgreSQL only locks this job's row). It renews the lease too.
+                await s.execute(update(ImportJob).where(ImportJob.id == job.id)
+                                .values(lease_until=utcnow() + lease()))
                 # Locked, so a cancel cannot slip in between this check and the commit.
                 campaign = (await s.execute(select(Campaign).where(Campaign.id == job.campaign_id)
                                             .with_for_update())).scalar_one_or_none()

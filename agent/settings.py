@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     dkim_private_key_path: Path | None = None
     planner_lease_s: float = Field(default=30, gt=0, le=3600,
                                    description="How long a planning claim lasts unless its worker renews it.")
+    auth_failure_burst: int = Field(default=20, ge=1, description="Failed sign-ins/unknown keys per address at once.")
+    auth_failure_rate: float = Field(default=1.0, gt=0, description="Failures per second refilled per address.")
+    import_lease_s: float = Field(default=120, gt=0, le=86400,
+                                  description="A running import not heard from for this long lost its worker.")
+    reconcile_interval_s: float = Field(default=5, gt=0, le=3600, description="Seconds between scheduler ticks.")
+    idempotency_pending_s: float = Field(default=60, gt=0, le=3600,
+                                         description="An Idempotency-Key whose request never finished frees after this.")
     # The model layer (agent/llm/config.py); unset falls back to its defaults.
     model_timeout: float | None = Field(default=None, gt=0, description="Seconds per model attempt.")
     model_retries: int | None = Field(default=None, ge=0, le=10)

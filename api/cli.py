@@ -102,7 +102,8 @@ def worker(threads: Annotated[int | None, typer.Option(help="Worker threads")] =
 
 
 @app.command("scheduler")
-def scheduler_cmd(interval: Annotated[float, typer.Option(help="Seconds between ticks")] = 5.0) -> None:
+def scheduler_cmd(interval: Annotated[float | None, typer.Option(
+        help="Seconds between ticks (default OVERTURE_RECONCILE_INTERVAL_S)")] = None) -> None:
     """Start due planning runs and re-enqueue lost work (run one next to `overture worker`)."""
     from agent.queue import setup_broker
     from api.app import SCHEDULED_DUTIES, TASK_MODULES
@@ -120,7 +121,7 @@ def scheduler_cmd(interval: Annotated[float, typer.Option(help="Seconds between 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        _err(f"scheduler ticking every {interval:g} s; Ctrl-C to stop")
+        _err(f"scheduler ticking every {interval or settings.reconcile_interval_s:g} s; Ctrl-C to stop")
         await scheduler.run_forever(interval, stop, duties=SCHEDULED_DUTIES)
 
     _run(main())

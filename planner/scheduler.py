@@ -20,10 +20,11 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
-from agent import executor
+from agent import executor, recovery
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Channel, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
+from agent.settings import get_settings
 from agent.states import (
     ENROLLMENT_PLANNABLE,
     JOB_LIVE,
@@ -82,6 +83,7 @@ async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STA
     """
     now = now or utcnow()
     await settle_lost_sends(now, lease=executing_lease)
+    await recovery.recover_imports(now)
     async with session_scope() as s:
         expired = (await s.execute(
             select(Enrollment.id, PlanningRunItem.run_id)
@@ -169,10 +171,11 @@ async def tick(now: dt.datetime | None = None, duties: Sequence[Duty] = ()) -> N
         await duty(now)
 
 
-async def run_forever(interval: float = INTERVAL, stop: asyncio.Event | None = None,
+async def run_forever(interval: float | None = None, stop: asyncio.Event | None = None,
                       duties: Sequence[Duty] = ()) -> None:
     """Tick until ``stop`` is set; a failing tick is logged and the next one tries again."""
     stop = stop or asyncio.Event()
+    interval = interval or get_settings().reconcile_interval_s
     while not stop.is_set():
         try:
             await tick(duties=duties)

@@ -1,7 +1,7 @@
 """import leases: a running import renews ``lease_until``; ``attempts`` bounds its resumes
 
-Revision ID: 0006j
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 12:30:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import agent.models.base
 
-revision = '0006j'
-down_revision = '0005'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

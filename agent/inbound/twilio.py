@@ -25,10 +25,10 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.inbound.effects import apply_opt_in, apply_opt_out, apply_receipt, apply_reply
+from agent.inbound.effects import OPT_OUT_REASON, apply_opt_in, apply_opt_out, apply_receipt, apply_reply
 from agent.inbound.sms import SmsIntent, classify
 from agent.inbound.store import record_inbound
-from agent.models import Channel, Contact, InboundMessage, Outreach
+from agent.models import Channel, Contact, InboundMessage, Outreach, Suppression
 from agent.outreaches.repository import with_contact
 from agent.states import InboundKind, InboundStatus
 
@@ -90,7 +90,7 @@ async def handle_status(session: AsyncSession, form: dict[str, str]) -> Handled:
         contact = await _contact_of(session, outreach)
         if contact is not None and contact.phone:
             await apply_opt_out(session, outreach.workspace_id, phone=contact.phone, channel="sms",
-                                reason="opt_out", source=f"twilio:{OPTED_OUT_ERROR}", message=message)
+                                source=f"twilio:{OPTED_OUT_ERROR}", message=message)
     return Handled(message.id, True)
 
 
@@ -114,18 +114,27 @@ async def handle_incoming(session: AsyncSession, form: dict[str, str]) -> Handle
     _link(message, outreach, contact.id)
     if intent == SmsIntent.opt_out:
         await apply_opt_out(session, outreach.workspace_id, phone=contact.phone or sender, channel="sms",
-                            reason="opt_out", source=f"sms:{sid}", message=message)
+                            source=f"sms:{sid}", message=message)
         return Handled(message.id, True, intent)
-    if intent == SmsIntent.opt_in:
-        removed = await apply_opt_in(session, outreach.workspace_id, phone=contact.phone or sender, channel="sms",
-                                     source=f"sms:{sid}")
-        if removed or body.strip().lower().strip(".!") != "yes":
-            message.status = InboundStatus.applied if removed else InboundStatus.ignored
-            return Handled(message.id, True, intent)
-        # A bare YES from a number that never opted out is an answer, not a re-subscription.
+    if intent == SmsIntent.opt_in and body.strip().lower().strip(".!") == "yes" \
+            and not await _opted_out(session, outreach.workspace_id, contact.phone or sender):
+        # A bare YES from a number that is not opted out is an answer, not a re-subscription.
         message.kind, intent = InboundKind.reply, SmsIntent.reply
+    if intent == SmsIntent.opt_in:
+        lifted = await apply_opt_in(session, outreach.workspace_id, phone=contact.phone or sender, channel="sms",
+                                    source=f"sms:{sid}", message=message)
+        if not lifted:
+            message.status = InboundStatus.ignored  # START from a number that was never opted out
+        return Handled(message.id, True, intent)
     await apply_reply(session, message, outreach, text=body)
     return Handled(message.id, True, intent)
+
+
+async def _opted_out(session: AsyncSession, workspace_id: str, phone: str | None) -> bool:
+    """Whether ``phone`` has an opt-out on sms in the workspace (what START and YES would lift)."""
+    q = select(Suppression.id).where(Suppression.workspace_id == workspace_id, Suppression.phone == phone,
+                                     Suppression.channel == "sms", Suppression.reason == OPT_OUT_REASON)
+    return phone is not None and (await session.execute(q.limit(1))).first() is not None
 
 
 async def _contact_of(session: AsyncSession, outreach: Outreach) -> Contact | None:

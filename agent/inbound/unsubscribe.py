@@ -60,6 +60,6 @@ async def unsubscribe(session: AsyncSession, target: Target, *, one_click: bool)
     email = contact.email if outreach.channel == "email" else None
     phone = contact.phone if outreach.channel != "email" else None
     await apply_opt_out(session, outreach.workspace_id, email=email, phone=phone, channel=outreach.channel,
-                        reason="unsubscribe", source=f"link:{outreach.id}", message=message)
+                        source=f"link:{outreach.id}", message=message)
     return True
 

@@ -24,8 +24,8 @@ _PATTERNS = [
     rf"\b{_DONT}\s+(?:ever\s+)?(?:call|ring|phone|contact)\s+(?:me|us|this\s+number|here)\b",
     r"\bdo[\s-]+not[\s-]+call\b",  # "do not call", "put me on your do-not-call list"
     r"\bstop\s+(?:calling|ringing|phoning|contacting)\b",
-    r"\b(?:take|remove|delete|put)\s+(?:me|my\s+(?:name|number))\s+(?:off|from)\s+(?:your|the|this)\s+"
-    r"(?:call(?:ing)?\s+)?list\b",
+    (r"\b(?:take|remove|delete|put)\s+(?:me|my\s+(?:name|number))\s+(?:off|from)\s+(?:your|the|this)\s+"
+     r"(?:call(?:ing)?\s+)?list\b"),
     r"\b(?:take|remove|delete)\s+my\s+(?:name|number)\b",
     r"\bno\s+more\s+calls\b",
 ]

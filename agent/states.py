@@ -291,7 +291,8 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     EA.wait: EnrollmentMove(ENROLLMENT_CALL_SETTLES, E.waiting, frozenset({S.retry, None})),
     # Regenerating plans again now (no substatus); a plain rejection waits a retry interval.
     EA.reject: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
-    EA.complete: EnrollmentMove(frozenset({E.waiting}), E.completed),
+    # From planning too: the planner finds the primary goal already achieved.
+    EA.complete: EnrollmentMove(frozenset({E.waiting, E.planning}), E.completed),
     EA.remove: EnrollmentMove(_EVERY - {E.removed}, E.removed),
     EA.reopen: EnrollmentMove(frozenset({E.awaiting_execution}), E.awaiting_approval),
     EA.release: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
@@ -307,7 +308,7 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
 # Where the planner leaves a contact it drafts nothing for, by the status its rules chose.
 PLANNER_REST: dict[EnrollmentStatus, EnrollmentAction] = {
     E.not_started: EA.hold, E.campaign_paused: EA.hold_paused, E.waiting: EA.defer,
-    E.error: EA.fail, E.finished: EA.finish,
+    E.error: EA.fail, E.finished: EA.finish, E.completed: EA.complete,
 }
 
 

@@ -32,7 +32,7 @@ from agent.states import (
     OutreachStatus,
     Substatus,
 )
-from planner import runs
+from planner import repository, runs
 from planner.graph import DraftResult, graph
 from planner.prompt import draft_with_model
 from planner.state import ChannelFacts, ContactFacts, Outcome, PastOutreach, PlanContext, PlanState
@@ -89,8 +89,9 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
     past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)
                             .order_by(Outreach.id))).scalars().all()
     suppressed = await suppressed_on(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key)
+    now = utcnow()
     return PlanContext(
-        now=utcnow(), enrollment_id=enrollment.id, enrollment_status=enrollment.status, enrollment_version=version,
+        now=now, enrollment_id=enrollment.id, enrollment_status=enrollment.status, enrollment_version=version,
         attempts=enrollment.attempts, last_attempt_at=enrollment.last_attempt_at, campaign_id=campaign.id,
         campaign_name=campaign.name, campaign_status=campaign.status, campaign_timezone=campaign.timezone,
         brief=campaign.brief, ai_variables=dict(campaign.ai_variables or {}), schedule=campaign.schedule,
@@ -103,6 +104,9 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
                              contact.timezone, dict(contact.properties or {})),
         suppressed="all" in suppressed, suppressed_channels=suppressed - {"all"},
         history=[PastOutreach(o.channel, o.status, o.scheduled_at, o.subject, o.body) for o in past],
+        replies=await repository.replies_of(s, enrollment.id),
+        goal_outcomes=await repository.goal_outcomes(s, enrollment.id),
+        awaiting_evaluation=await repository.awaiting_evaluation(s, enrollment.id, now),
         instruction=instruction,
         # A regenerated draft points at the one it replaces (the latest superseded draft).
         supersedes_id=next((o.id for o in reversed(past) if o.status == OutreachStatus.superseded), None)

@@ -22,6 +22,7 @@ from api.idempotency import IdempotencyMiddleware
 from api.limits import Limits
 from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, phone_numbers,
                         planning, review, suppressions, tasks, voice, voice_retell, web)
+from api.routes import inbound_sms, unsubscribe
 from evaluators import service as evaluations_service
 from planner import scheduler
 
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(Limits)  # body caps and URL checks before anything reads the body
     app.add_middleware(RequireBearer)  # outermost: runs first
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
-                   evaluations, phone_numbers, suppressions, tasks, web):
+                   evaluations, phone_numbers, suppressions, tasks, web, inbound_sms, unsubscribe):
         app.include_router(module.router)
     app.mount("/inbox/static", StaticFiles(directory=web.STATIC_DIR), name="inbox-static")
     app.state.settings = settings

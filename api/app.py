@@ -21,6 +21,7 @@ from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
 from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, phone_numbers,
                         planning, review, suppressions, tasks, voice, voice_retell, web)
+from api.routes import keys as keys_routes
 from evaluators import service as evaluations_service
 from planner import scheduler
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
                    evaluations, phone_numbers, suppressions, tasks, web):
         app.include_router(module.router)
+    app.include_router(keys_routes.router)
     app.mount("/inbox/static", StaticFiles(directory=web.STATIC_DIR), name="inbox-static")
     app.state.settings = settings
     return app

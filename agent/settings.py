@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     vapi_base_url: str = "https://api.vapi.ai"
     retell_api_key: SecretStr | None = None
     retell_base_url: str = "https://api.retellai.com"
+    # Observability (agent/logs.py, agent/metrics.py).
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object a log line.")
+    metrics_token: SecretStr | None = Field(default=None, description="Bearer token GET /metrics asks for; unset: "
+                                            "served to loopback clients only.")
 
     @cached_property
     def db_url(self) -> str:

@@ -112,7 +112,9 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
         typer.echo(f"Overture is starting.\n  Inbox: {base}/inbox\n  API:   {base}/v1")
     where = settings.db_url.split("@")[-1] if not settings.is_sqlite else settings.db_url.split("///")[-1]
     _err(f"database: {where}; broker: {'in-process' if settings.embedded_broker else 'external'}; model: {settings.model}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    from agent import logs
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=logs.configure(settings))
 
 
 @app.command()

@@ -22,7 +22,7 @@ from api.idempotency import IdempotencyMiddleware
 from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, phone_numbers,
                         planning, review, suppressions, tasks, voice, voice_retell, web)
 from api.routes import keys as keys_routes
-from api import observability
+from api import docs, observability
 from agent import logs
 from evaluators import service as evaluations_service
 from planner import scheduler
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         app.include_router(module.router)
     app.include_router(keys_routes.router)
     app.include_router(observability.router)
+    docs.install(app)
     app.mount("/inbox/static", StaticFiles(directory=web.STATIC_DIR), name="inbox-static")
     app.state.settings = settings
     return app

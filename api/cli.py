@@ -16,6 +16,7 @@ from agent.settings import get_settings
 from agent.states import Role
 from api.cli_support import open_database
 
+
 class _Overture(typer.Typer):
     """The command group, turning a database that cannot be opened into one line naming the setting to fix."""
 

@@ -21,7 +21,7 @@ def _run(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProc
     base["OVERTURE_DATA_DIR"] = str(settings.data_dir)
     if not settings.is_sqlite:
         base["OVERTURE_DATABASE_URL"] = settings.db_url
-    return subprocess.run([OVERTURE, *args], env={**base, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run([OVERTURE, *args], env={**base, **env}, capture_output=True, text=True, timeout=120, check=False)
 
 
 async def test_create_list_and_revoke_a_key_over_http(client, admin):
@@ -92,7 +92,7 @@ def test_cli_campaigns_list_and_version(settings):
 
 
 def test_cli_without_a_reachable_database_says_so_in_one_line(settings, tmp_path):
-    r = subprocess.run([OVERTURE, "campaigns", "list"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    r = subprocess.run([OVERTURE, "campaigns", "list"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
                        env={k: v for k, v in os.environ.items() if not k.startswith("OVERTURE_")})
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "OVERTURE_DATA_DIR" in r.stderr and "Traceback" not in r.stderr

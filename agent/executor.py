@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity
+from agent import activity, metrics
 from agent.campaigns.schemas import CampaignSettings
 from agent.campaigns.brief import brief_hash
 from agent.channels import (
@@ -88,6 +88,13 @@ def _event(s: AsyncSession, o: Outreach, contact_id: str, kind: str, payload: di
 async def execute(outreach_id: str, *, now: dt.datetime | None = None,
                   channel: OutboundChannel | None = None) -> Outcome:
     """Send one outreach if it is due to go now; what happened (the database holds the rest)."""
+    outcome = await _execute(outreach_id, now=now, channel=channel)
+    metrics.SENDS.labels(outcome.value).inc()
+    return outcome
+
+
+async def _execute(outreach_id: str, *, now: dt.datetime | None,
+                   channel: OutboundChannel | None) -> Outcome:
     now = now or utcnow()
     async with session_scope() as s:
         loaded = await find_outreach(s, outreach_id)

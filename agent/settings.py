@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
     # The longest a placed call may run: its outreach stays executing (leased) for the ring
     # timeout plus this plus a grace for the report, then the reconciler takes it as lost.
     voice_max_call_s: int = Field(default=1800, ge=60, le=4 * 3600)
+    # Observability (agent/logs.py, agent/metrics.py).
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object a log line.")
+    metrics_token: SecretStr | None = Field(default=None, description="Bearer token GET /metrics asks for; unset: "
+                                            "served to loopback clients only.")
 
     @cached_property
     def db_url(self) -> str:

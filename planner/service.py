@@ -16,7 +16,7 @@ import secrets
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity
+from agent import activity, metrics
 from agent.campaigns.brief import brief_hash
 from agent.db import session_scope, utcnow
 from agent.settings import get_settings
@@ -133,6 +133,7 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
         # Our lease ran out and another planner took over; its result stands, ours is dropped.
         log.warning("enrollment %s moved while planning; dropping this plan", ctx.enrollment_id)
         return
+    metrics.PLANS.labels("drafted" if outcome is None else EnrollmentStatus(outcome.status).value).inc()
     workspace_id = (await s.execute(select(Campaign.workspace_id).where(Campaign.id == ctx.campaign_id))).scalar_one()
     if outcome is None:
         draft = state["draft"]

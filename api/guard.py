@@ -8,10 +8,12 @@ paths are exempt and their route checks the signature first, before the body is 
 
 from __future__ import annotations
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.auth import resolve_key
 from agent.db import session_scope
+from api import ratelimit
 from api.errors import problem
 
 # Signed with X-Overture-Signature instead of a key (api/routes/conversations.py checks it).
@@ -32,10 +34,18 @@ class RequireBearer:
                                    headers={"WWW-Authenticate": "Bearer"})
                 return await response(scope, receive, send)
             # The key itself, before a byte of the body is read (a wrong key with a 200 MB body
-            # was parsed whole and answered 422 before 401).
+            # was parsed whole and answered 422 before 401); a guesser is refused first.
+            request = Request(scope)
+            try:
+                await ratelimit.check(request)
+            except ratelimit.TooManyFailures as exc:
+                response = problem(429, exc.code, exc.detail,
+                                   headers={"Retry-After": str(exc.extra.get("retry_after", 1))})
+                return await response(scope, receive, send)
             async with session_scope() as session:
                 principal = await resolve_key(session, auth[7:].decode("latin-1").strip())
             if principal is None:
+                await ratelimit.failed(request)
                 response = problem(401, "unauthorized", "the API key is unknown or revoked",
                                    headers={"WWW-Authenticate": "Bearer"})
                 return await response(scope, receive, send)

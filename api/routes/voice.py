@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,11 +66,12 @@ class ChatCompletionRequest(BaseModel):
     functions: list[dict[str, Any]] | None = None
 
 
-async def hook_caller(authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Principal:
+async def hook_caller(request: Request,
+                      authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Principal:
     """An admin or approver key (the hook acts on calls). Resolved in a session closed at once,
     not the request-long ``SessionDep``: a stream must not hold a database connection."""
     async with session_scope() as session:
-        principal = await get_principal(session, authorization)
+        principal = await get_principal(request, session, authorization)
     if not principal.may(Role.admin, Role.approver):
         raise Forbidden(f"the {principal.role.value} role may not use the voice hook; it needs admin or approver")
     return principal

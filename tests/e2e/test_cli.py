@@ -71,7 +71,7 @@ def _serve(settings: Settings, *extra: str) -> Iterator[tuple[str, list[str]]]:
 
 
 def test_keys_create_prints_only_the_key_and_it_authenticates(settings):
-    result = _run(settings, "keys", "create", "--workspace", "acme", "--role", "viewer")
+    result = _run(settings, "keys", "create", "--workspace", "acme", "--create-workspace", "--role", "viewer")
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip()
     assert result.stdout.count("\n") == 1 and key.startswith("ovk_") and len(key) > 40
@@ -123,7 +123,7 @@ def test_serve_demo_prints_inbox_and_a_working_admin_key_and_seeds_once(settings
 
 
 def test_import_command_imports_with_progress_and_reports_rows(settings, tmp_path):
-    key = _run(settings, "keys", "create", "--workspace", "acme", "--role", "admin").stdout.strip()
+    key = _run(settings, "keys", "create", "--workspace", "acme", "--create-workspace", "--role", "admin").stdout.strip()
     with _serve(settings) as (base, _):
         auth = {"Authorization": f"Bearer {key}"}
         cid = httpx.post(f"{base}/v1/campaigns", json={"name": "Import", "channels": [{"kind": "sms"}]},
@@ -143,7 +143,7 @@ def test_import_command_imports_with_progress_and_reports_rows(settings, tmp_pat
 
 
 def test_import_command_refuses_a_file_without_header_and_imports_nothing(settings, tmp_path):
-    key = _run(settings, "keys", "create", "--workspace", "acme", "--role", "admin").stdout.strip()
+    key = _run(settings, "keys", "create", "--workspace", "acme", "--create-workspace", "--role", "admin").stdout.strip()
     with _serve(settings) as (base, _):
         auth = {"Authorization": f"Bearer {key}"}
         cid = httpx.post(f"{base}/v1/campaigns", json={"name": "Import"}, headers=auth).json()["id"]
@@ -168,7 +168,7 @@ def test_help_lists_the_commands(settings, cmd):
 
 
 def test_plan_command_plans_in_process_and_reports_the_run(settings):
-    key = _run(settings, "keys", "create", "--workspace", "acme", "--role", "admin").stdout.strip()
+    key = _run(settings, "keys", "create", "--workspace", "acme", "--create-workspace", "--role", "admin").stdout.strip()
     with _serve(settings) as (base, _):
         auth = {"Authorization": f"Bearer {key}"}
         cid = httpx.post(f"{base}/v1/campaigns", headers=auth, json={
@@ -189,7 +189,7 @@ def test_plan_command_plans_in_process_and_reports_the_run(settings):
 
 
 def test_plan_command_refuses_a_draft_campaign(settings):
-    key = _run(settings, "keys", "create", "--workspace", "acme", "--role", "admin").stdout.strip()
+    key = _run(settings, "keys", "create", "--workspace", "acme", "--create-workspace", "--role", "admin").stdout.strip()
     with _serve(settings) as (base, _):
         cid = httpx.post(f"{base}/v1/campaigns", headers={"Authorization": f"Bearer {key}"},
                          json={"name": "Draft"}).json()["id"]

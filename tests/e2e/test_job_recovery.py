@@ -59,7 +59,7 @@ def _csv(rows: int) -> bytes:
 def test_a_killed_serve_mid_import_is_resumed_after_restart(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    key = subprocess.run([OVERTURE, "keys", "create", "--workspace", "acme", "--role", "admin"], env=_env(data_dir),
+    key = subprocess.run([OVERTURE, "keys", "create", "--workspace", "acme", "--create-workspace", "--role", "admin"], env=_env(data_dir),
                          capture_output=True, text=True, timeout=120, check=True).stdout.strip()
     auth = {"Authorization": f"Bearer {key}"}
     with _serve(data_dir) as (url, proc):

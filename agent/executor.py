@@ -67,6 +67,9 @@ UNKNOWN_REASON = "the worker stopped while sending; check the provider before re
 MAX_SEND_TRIES = 5
 RETRY_BASE_S = 30.0
 RETRY_MAX_S = 3600.0
+# Outreaches handed to one ``executor.send_outreaches`` batch: one claim transaction and one
+# result transaction for them all (review's execute-all and the scheduler hand over this many).
+SEND_BATCH = 100
 
 
 class Outcome(StrEnum):

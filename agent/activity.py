@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.bulk import insert_rows
+from agent.db import utcnow
 from agent.ids import new_id
 from agent.models import ActivityEvent
 
@@ -23,6 +25,18 @@ def record(session: AsyncSession, *, workspace_id: str, actor: str, kind: str, c
                           outreach_id=outreach_id, payload=payload or {})
     session.add(event)
     return event
+
+
+async def record_all(session: AsyncSession, events: list[dict[str, Any]]) -> None:
+    """:func:`record` for many events at once (the executor's batches): each a dict of
+    :func:`record`'s keywords, written through the driver's bulk path in the caller's transaction."""
+    if not events:
+        return
+    now = utcnow()
+    keys = ("campaign_id", "contact_id", "enrollment_id", "outreach_id")
+    await insert_rows(session, ActivityEvent.__table__, [
+        {"id": new_id("evt"), "workspace_id": e["workspace_id"], "actor": e["actor"], "kind": e["kind"],
+         **{k: e.get(k) for k in keys}, "payload": e.get("payload") or {}, "created_at": now} for e in events])
 
 
 async def list_events(session: AsyncSession, *, workspace_id: str, campaign_id: str, kinds: list[str] | None = None,

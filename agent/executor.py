@@ -11,12 +11,14 @@ Every status change goes through ``agent.lifecycle``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, metrics
@@ -28,20 +30,23 @@ from agent.channels import (
     OutboundChannel,
     OutboundMessage,
     PermanentFailure,
+    SendResult,
     TransientFailure,
     channel_for,
 )
 from agent.channels.rules import check_message
 from agent.db import session_scope, utcnow
-from agent.lifecycle.enrollments import move_enrollment
-from agent.lifecycle.outreaches import move_outreach
+from agent.contacts.repository import suppressed_in, suppressions_of
+from agent.lifecycle.enrollments import move_enrollment, move_seen_enrollments
+from agent.lifecycle.outreaches import move_outreach, move_outreaches
 from agent.models import Campaign, Channel, Contact, Enrollment, Outreach
 from agent.numbers import pacing
-from agent.outreaches.repository import find_outreach
+from agent.outreaches.repository import OutreachInContext, find_outreaches
 from agent.queue import task
 from agent.scheduling import contact_window, is_allowed, next_allowed
 from agent.send_guard import Decision, Verdict, address_of, verdict
 from agent.settings import get_settings
+from agent.voice.outbound import call_placed
 from agent.states import (
     ENROLLMENT_SUBSTATUSES,
     EnrollmentAction,
@@ -50,7 +55,6 @@ from agent.states import (
     OutreachStatus,
     Substatus,
 )
-from agent.voice.outbound import call_placed
 
 log = logging.getLogger(__name__)
 O = OutreachStatus
@@ -65,6 +69,9 @@ UNKNOWN_REASON = "the worker stopped while sending; check the provider before re
 MAX_SEND_TRIES = 5
 RETRY_BASE_S = 30.0
 RETRY_MAX_S = 3600.0
+# Outreaches handed to one ``executor.send_outreaches`` batch: one claim transaction and one
+# result transaction for them all (review's execute-all and the scheduler hand over this many).
+SEND_BATCH = 100
 
 
 class Outcome(StrEnum):
@@ -76,120 +83,221 @@ class Outcome(StrEnum):
     retry_later = "retry_later"  # the provider refused for now; another try is scheduled
     capped = "capped"  # a state's cap on calls and texts was reached: it waits for room
     not_ready = "not_ready"  # not awaiting execution (already sent, claimed, or never approved)
-    outside_hours = "outside_hours"
     calling = "calling"  # the call was placed: executing until its end-of-call report
+    outside_hours = "outside_hours"
+
+
+def _event_row(o: Outreach, contact_id: str, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"workspace_id": o.workspace_id, "actor": activity.SYSTEM, "kind": kind, "campaign_id": o.campaign_id,
+            "contact_id": contact_id, "enrollment_id": o.enrollment_id, "outreach_id": o.id, "payload": payload}
 
 
 def _event(s: AsyncSession, o: Outreach, contact_id: str, kind: str, payload: dict[str, Any]) -> None:
-    activity.record(s, workspace_id=o.workspace_id, actor=activity.SYSTEM, kind=kind, campaign_id=o.campaign_id,
-                    contact_id=contact_id, enrollment_id=o.enrollment_id, outreach_id=o.id, payload=payload)
+    activity.record(s, **_event_row(o, contact_id, kind, payload))
 
 
 async def execute(outreach_id: str, *, now: dt.datetime | None = None,
                   channel: OutboundChannel | None = None) -> Outcome:
     """Send one outreach if it is due to go now; what happened (the database holds the rest)."""
-    outcome = await _execute(outreach_id, now=now, channel=channel)
-    metrics.SENDS.labels(outcome.value).inc()
-    return outcome
+    return (await execute_many([outreach_id], now=now, channel=channel))[outreach_id]
 
 
-async def _execute(outreach_id: str, *, now: dt.datetime | None,
-                   channel: OutboundChannel | None) -> Outcome:
+@dataclass(slots=True)
+class _Claimed:
+    """An outreach this worker claimed, with what its send and its result need."""
+
+    outreach: Outreach
+    campaign: Campaign
+    contact: Contact
+    enrollment: Enrollment
+    version: int  # the outreach's version after the claim: the result's compare-and-set
+    message: OutboundMessage
+    sender: OutboundChannel
+
+
+async def execute_many(outreach_ids: list[str], *, now: dt.datetime | None = None,
+                       channel: OutboundChannel | None = None) -> dict[str, Outcome]:
+    """Send a batch of outreaches: each one's outcome, by id.
+
+    The same three steps as one send, done for the batch: one transaction loads the outreaches
+    with their rows, asks the guard about each against the world as it is now, and claims the
+    ones that may go in one compare-and-set; the sends run concurrently (the adapters' pools bound
+    them) outside any transaction; one transaction records the results. A batch handed over
+    twice claims nothing the second time.
+    """
     now = now or utcnow()
+    outcomes = dict.fromkeys(outreach_ids, Outcome.not_ready)
     async with session_scope() as s:
-        loaded = await find_outreach(s, outreach_id)
-        if loaded is None or loaded.outreach.status != O.awaiting_execution:
-            return Outcome.not_ready
-        outreach, campaign, contact, enrollment = loaded
-        channel_row = await s.get(Channel, outreach.channel_id) if outreach.channel_id else None
-        found = await verdict(s, outreach, campaign, contact, enrollment, channel_row, now)
-        if found.decision != Decision.go:
-            return await _apply(s, found, outreach, campaign, contact, enrollment, now)
-        window = contact_window(campaign, contact)
-        if not is_allowed(now, window):
-            # Stays awaiting_execution, rescheduled to the contact's next allowed minute so the
-            # scheduler hands it over again then (not on every tick until then).
-            await _defer(s, outreach, contact.id, next_allowed(now, window, not_after=campaign.end_at), now)
-            return Outcome.outside_hours
-        if campaign.manual_review and outreach.approved_by is None:
-            reason = "manual review is on and no approval is on record"
-            if await move_outreach(s, outreach.id, OutreachAction.fail, version=outreach.version,
-                                   values={"error": reason}) is not None:
-                _event(s, outreach, contact.id, "outreach.failed", {"reason": reason})
-                return Outcome.failed
-            return Outcome.not_ready
-        problems = check_message(outreach.channel, subject=outreach.subject, body=outreach.body)
-        if problems:
-            # Planner and review check the same rules; a draft that still breaks them (written
-            # around both, or rules tightened since) is refused here, never sent as it is.
-            reason = "; ".join(f"{p.field}: {p.message}" for p in problems)[:500]
-            if await move_outreach(s, outreach.id, OutreachAction.fail, version=outreach.version,
-                                   values={"error": reason}) is None:
-                return Outcome.not_ready
-            _event(s, outreach, contact.id, "outreach.failed",
-                   {"reason": "channel_rules", "problems": [p.code.value for p in problems]})
-            await move_enrollment(s, enrollment, EnrollmentAction.fail, now=now, outreach_id=outreach.id,
-                                  substatus=problems[0].substatus or Substatus.system_error,
-                                  payload={"reason": reason})
+        claimed = await _vet_and_claim(s, outreach_ids, outcomes, channel, now)
+    if claimed:
+        results = await asyncio.gather(*(_send(c) for c in claimed))
+        async with session_scope() as s:
+            await _record(s, claimed, results, outcomes, now)
+    for outcome in outcomes.values():
+        metrics.SENDS.labels(outcome.value).inc()
+    return outcomes
+
+
+async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dict[str, Outcome],
+                         channel: OutboundChannel | None, now: dt.datetime) -> list[_Claimed]:
+    """The claim's transaction: the guard over every loaded row, the refusals applied one by one,
+    the sends that may go claimed together."""
+    loaded = await find_outreaches(s, outreach_ids, status=O.awaiting_execution)
+    channel_ids = {item.outreach.channel_id for item in loaded if item.outreach.channel_id}
+    channels = {c.id: c for c in (await s.execute(select(Channel).where(Channel.id.in_(channel_ids)))).scalars()} \
+        if channel_ids else {}
+    suppressions = await suppressions_of(s, [item.contact for item in loaded])
+    ready: list[tuple[OutreachInContext, Channel | None, pacing.Slot]] = []
+    for item in loaded:
+        channel_row = channels.get(item.outreach.channel_id) if item.outreach.channel_id else None
+        refused = await _vet(s, item, channel_row, suppressed_in(suppressions, item.contact, item.outreach.channel),
+                             now)
+        if isinstance(refused, Outcome):
+            outcomes[item.outreach.id] = refused
+        else:
+            ready.append((item, channel_row, refused))
+    if not ready:
+        return []
+    moved = await move_outreaches(s, OutreachAction.claim, tuple_(Outreach.id, Outreach.version).in_(
+        [(item.outreach.id, item.outreach.version) for item, _, _ in ready]))
+    version_of = {r.id: r.version for r in moved}  # the others: another worker holds them
+    ready = [(item, row, slot) for item, row, slot in ready if item.outreach.id in version_of]
+    await move_seen_enrollments(s, [item.enrollment for item, _, _ in ready], EnrollmentAction.execute, now=now,
+                                outreach_of={item.enrollment.id: item.outreach.id for item, _, _ in ready})
+    senders: dict[str | None, OutboundChannel] = {}
+    claimed = []
+    await activity.record_all(s, [_event_row(item.outreach, item.contact.id, "outreach.executing",
+                                             {"channel": item.outreach.channel}) for item, _, _ in ready])
+    for item, channel_row, slot in ready:
+        o = item.outreach
+        message = _message(item, channel_row, slot)
+        # One adapter per channel row in the batch (its config chooses the provider).
+        key = channel_row.id if channel_row is not None else None
+        if key not in senders:
+            senders[key] = channel or channel_for(o.channel, message.config)
+        claimed.append(_Claimed(o, item.campaign, item.contact, item.enrollment, version_of[o.id], message,
+                                senders[key]))
+    return claimed
+
+
+async def _vet(s: AsyncSession, item: OutreachInContext, channel_row: Channel | None, suppressed: bool,
+               now: dt.datetime) -> Outcome | pacing.Slot:
+    """The slot (the call interval and a caller number, for voice) when the outreach may be
+    claimed; otherwise the refusal, already applied."""
+    outreach, campaign, contact, enrollment = item
+    found = await verdict(s, outreach, campaign, contact, enrollment, channel_row, now, suppressed=suppressed)
+    if found.decision != Decision.go:
+        return await _apply(s, found, outreach, campaign, contact, enrollment, now)
+    window = contact_window(campaign, contact)
+    if not is_allowed(now, window):
+        # Stays awaiting_execution, rescheduled to the contact's next allowed minute so the
+        # scheduler hands it over again then (not on every tick until then).
+        await _defer(s, outreach, contact.id, next_allowed(now, window, not_after=campaign.end_at), now)
+        return Outcome.outside_hours
+    if campaign.manual_review and outreach.approved_by is None:
+        reason = "manual review is on and no approval is on record"
+        if await move_outreach(s, outreach.id, OutreachAction.fail, version=outreach.version,
+                               values={"error": reason}) is not None:
+            _event(s, outreach, contact.id, "outreach.failed", {"reason": reason})
             return Outcome.failed
-        slot = await pacing.take_slot(s, outreach, campaign, now)  # interval and caller number (voice)
-        if slot.lost or slot.verdict is not None:
-            return Outcome.not_ready if slot.lost else await _apply(s, slot.verdict, outreach, campaign, contact,
-                                                                    enrollment, now)
-        claimed = await move_outreach(s, outreach.id, OutreachAction.claim, version=outreach.version)
-        if claimed is None:
-            return Outcome.not_ready  # another worker holds it
-        await move_enrollment(s, enrollment, EnrollmentAction.execute, now=now,
-                              outreach_id=outreach.id)
-        _event(s, outreach, contact.id, "outreach.executing", {"channel": outreach.channel})
+        return Outcome.not_ready
+    problems = check_message(outreach.channel, subject=outreach.subject, body=outreach.body)
+    if problems:
+        # Planner and review check the same rules; a draft that still breaks them (written
+        # around both, or rules tightened since) is refused here, never sent as it is.
+        reason = "; ".join(f"{p.field}: {p.message}" for p in problems)[:500]
+        if await move_outreach(s, outreach.id, OutreachAction.fail, version=outreach.version,
+                               values={"error": reason}) is None:
+            return Outcome.not_ready
+        _event(s, outreach, contact.id, "outreach.failed",
+               {"reason": "channel_rules", "problems": [p.code.value for p in problems]})
+        await move_enrollment(s, enrollment, EnrollmentAction.fail, now=now, outreach_id=outreach.id,
+                              substatus=problems[0].substatus or Substatus.system_error,
+                              payload={"reason": reason})
+        return Outcome.failed
+    slot = await pacing.take_slot(s, outreach, campaign, now)  # interval and caller number (voice)
+    if slot.lost:
+        return Outcome.not_ready
+    if slot.verdict is not None:
+        return await _apply(s, slot.verdict, outreach, campaign, contact, enrollment, now)
+    return slot
+
+
+def _message(item: OutreachInContext, channel_row: Channel | None, slot: pacing.Slot) -> OutboundMessage:
+    """What the adapter is handed. The per-channel step: a channel kind that picks its sender
+    per send (a voice number, say) does it here, inside the claim's transaction."""
+    outreach, campaign, contact, enrollment = item
     config = dict(channel_row.config or {}) if channel_row is not None else {}
-    message = OutboundMessage(
+    return pacing.use_number(OutboundMessage(
         outreach_id=outreach.id, idempotency_key=outreach.idempotency_key or outreach.id, channel=outreach.channel,
         to=address_of(outreach.channel, contact), subject=outreach.subject, body=outreach.body, config=config,
         unsubscribe_url=_unsubscribe_url(outreach),
         metadata={"outreach_id": outreach.id, "campaign_id": campaign.id, "contact_id": contact.id,
-                  "enrollment_id": enrollment.id})
-    message = pacing.use_number(message, slot)
-    sender = channel or channel_for(outreach.channel, config)
+                  "enrollment_id": enrollment.id}), slot)
+
+
+async def _send(c: _Claimed) -> SendResult | Exception:
+    """The provider's answer, or what it raised (recorded, never resent blindly)."""
     try:
-        result = await sender.send(message)
-    except ChannelError as exc:
-        async with session_scope() as s:
-            await _refused(s, exc, outreach, contact.id, claimed, now)
-        return Outcome.retry_later if isinstance(exc, TransientFailure) else Outcome.failed
-    except Exception as exc:  # the adapter broke; record it, never resend blindly
-        log.exception("sending outreach %s failed", outreach.id)
+        return await c.sender.send(c.message)
+    except Exception as exc:
+        if not isinstance(exc, ChannelError):
+            log.exception("sending outreach %s failed", c.outreach.id)
+        return exc
+
+
+async def _record(s: AsyncSession, claimed: list[_Claimed], results: list[SendResult | Exception],
+                  outcomes: dict[str, Outcome], now: dt.datetime) -> None:
+    """The result's transaction: the sends recorded together, each refusal as one send records it."""
+    delivered = [(c, r) for c, r in zip(claimed, results, strict=True)
+                 if isinstance(r, SendResult) and not r.awaits_report]
+    for c, result in zip(claimed, results, strict=True):
+        if isinstance(result, SendResult) and result.awaits_report:  # a placed call: executing until its report
+            placed = await call_placed(s, c.outreach, c.campaign, c.contact.id, c.version, result, now)
+            outcomes[c.outreach.id] = Outcome.calling if placed else Outcome.not_ready
+    for c, exc in zip(claimed, results, strict=True):
+        if isinstance(exc, SendResult):
+            continue
+        outreach, contact_id, enrollment = c.outreach, c.contact.id, c.enrollment
+        if isinstance(exc, ChannelError):
+            await _refused(s, exc, outreach, contact_id, c.version, now)
+            outcomes[outreach.id] = Outcome.retry_later if isinstance(exc, TransientFailure) else Outcome.failed
+            continue
         error = f"{type(exc).__name__}: {exc}"[:500]
-        async with session_scope() as s:
-            if await move_outreach(s, outreach.id, OutreachAction.fail, version=claimed,
-                                   values={"error": error}) is not None:
-                _event(s, outreach, contact.id, "outreach.failed", {"reason": type(exc).__name__})
-                await move_enrollment(s, enrollment.id, EnrollmentAction.fail, substatus=Substatus.system_error,
-                                      only_from=EnrollmentStatus.executing, now=now,
-                                      outreach_id=outreach.id, payload={"reason": type(exc).__name__})
-            else:
-                await _late_result(s, outreach, contact.id, claimed, now,
-                                   values={"error": f"{UNKNOWN_REASON}; the send then failed: {error}"[:500]},
-                                   payload={"result": "failed", "reason": type(exc).__name__})
-        return Outcome.failed
-    async with session_scope() as s:
-        if result.awaits_report:  # a placed call: executing until its end-of-call report
-            placed = await call_placed(s, outreach, campaign, contact.id, claimed, result, now)
-            return Outcome.calling if placed else Outcome.not_ready
-        done = await move_outreach(s, outreach.id, OutreachAction.send, version=claimed,
-                                   values={"provider_message_id": result.provider_message_id, "sent_at": now})
-        if done is None:
-            log.warning("outreach %s changed while sending; result not recorded as a send", outreach.id)
-            await _late_result(s, outreach, contact.id, claimed, now,
+        if await move_outreach(s, outreach.id, OutreachAction.fail, version=c.version,
+                               values={"error": error}) is not None:
+            _event(s, outreach, contact_id, "outreach.failed", {"reason": type(exc).__name__})
+            await move_enrollment(s, enrollment.id, EnrollmentAction.fail, substatus=Substatus.system_error,
+                                  only_from=EnrollmentStatus.executing, now=now,
+                                  outreach_id=outreach.id, payload={"reason": type(exc).__name__})
+        else:
+            await _late_result(s, outreach, contact_id, c.version, now,
+                               values={"error": f"{UNKNOWN_REASON}; the send then failed: {error}"[:500]},
+                               payload={"result": "failed", "reason": type(exc).__name__})
+        outcomes[outreach.id] = Outcome.failed
+    if not delivered:
+        return
+    provider_id = {c.outreach.id: r.provider_message_id for c, r in delivered}
+    done = {r.id for r in await move_outreaches(
+        s, OutreachAction.send, tuple_(Outreach.id, Outreach.version).in_([(c.outreach.id, c.version)
+                                                                           for c, _ in delivered]),
+        values={"provider_message_id": case(provider_id, value=Outreach.id), "sent_at": now})}
+    events = []
+    for c, result in delivered:
+        o, contact_id, message = c.outreach, c.contact.id, c.message
+        if o.id not in done:
+            log.warning("outreach %s changed while sending; result not recorded as a send", o.id)
+            await _late_result(s, o, contact_id, c.version, now,
                                values={"provider_message_id": result.provider_message_id},
                                payload={"result": "sent", "provider": result.provider,
                                         "provider_message_id": result.provider_message_id})
-            return Outcome.not_ready
-        _event(s, outreach, contact.id, "outreach.sent",
-               {"provider": result.provider, "provider_message_id": result.provider_message_id,
-                "channel": message.channel, "to": message.to, "subject": message.subject, "body": message.body})
-        await _after_attempt(s, campaign, enrollment.id, now)
-    return Outcome.sent
+            continue
+        events.append(_event_row(o, contact_id, "outreach.sent", {
+            "provider": result.provider, "provider_message_id": result.provider_message_id,
+            "channel": message.channel, "to": message.to, "subject": message.subject, "body": message.body}))
+        outcomes[o.id] = Outcome.sent
+    await activity.record_all(s, events)
+    await _after_attempts(s, [c for c, _ in delivered if c.outreach.id in done], now)
 
 
 async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, campaign: Campaign, contact: Contact,
@@ -327,24 +435,35 @@ async def _late_result(s: AsyncSession, o: Outreach, contact_id: str, claimed: i
         _event(s, o, contact_id, "outreach.late_result", payload)
 
 
-async def _after_attempt(s: AsyncSession, campaign: Campaign, enrollment_id: str, now: dt.datetime) -> None:
-    """Count the attempt; wait for the retry interval, or finish when attempts are used up."""
-    enrollment = (await s.execute(select(Enrollment).where(Enrollment.id == enrollment_id)
-                                  .execution_options(populate_existing=True))).scalar_one()
-    settings = CampaignSettings.model_validate(campaign.settings or {})
-    attempts = enrollment.attempts + 1
-    counted = {"attempts": attempts, "last_attempt_at": now}
-    if attempts >= settings.max_attempts:
-        moved = await move_enrollment(s, enrollment, EnrollmentAction.finish, substatus=Substatus.max_attempts,
-                                      only_from=EnrollmentStatus.executing, now=now,
-                                      values={**counted, "next_attempt_at": None})
-    else:
-        moved = await move_enrollment(
-            s, enrollment, EnrollmentAction.wait, substatus=Substatus.retry, now=now,
-            only_from=EnrollmentStatus.executing,
-            values={**counted, "next_attempt_at": now + dt.timedelta(seconds=settings.retry_interval.seconds)})
-    if moved is None:
-        log.warning("enrollment %s left executing while its outreach was sent; attempts not counted", enrollment_id)
+async def _after_attempts(s: AsyncSession, sent: list[_Claimed], now: dt.datetime) -> None:
+    """Count each attempt; wait for the retry interval, or finish when attempts are used up.
+
+    Each enrollment is compared-and-set against the row the claim left (``executing`` at the
+    claim's version): one that moved while its message was out is not counted."""
+    counted = {"attempts": Enrollment.attempts + 1, "last_attempt_at": now}
+    groups: dict[tuple[str, bool], list[Enrollment]] = {}
+    settings_of: dict[str, CampaignSettings] = {}
+    for c in sent:
+        if c.enrollment.status != EnrollmentStatus.executing:
+            continue  # the claim's enrollment move found it changed
+        settings = settings_of.get(c.campaign.id)
+        if settings is None:
+            settings = settings_of[c.campaign.id] = CampaignSettings.model_validate(c.campaign.settings or {})
+        groups.setdefault((c.campaign.id, c.enrollment.attempts + 1 >= settings.max_attempts), []).append(c.enrollment)
+    moved: set[str] = set()
+    for (campaign_id, last), rows in groups.items():
+        if last:
+            done = await move_seen_enrollments(s, rows, EnrollmentAction.finish, substatus=Substatus.max_attempts,
+                                               now=now, values={**counted, "next_attempt_at": None})
+        else:
+            wait = dt.timedelta(seconds=settings_of[campaign_id].retry_interval.seconds)
+            done = await move_seen_enrollments(s, rows, EnrollmentAction.wait, substatus=Substatus.retry, now=now,
+                                               values={**counted, "next_attempt_at": now + wait})
+        moved.update(m.enrollment_id for m in done)
+    for c in sent:
+        if c.enrollment.id not in moved:
+            log.warning("enrollment %s left executing while its outreach was sent; attempts not counted",
+                        c.enrollment.id)
 
 
 # Never retried by the broker: a retry comes from the outreach's own state (``retry_later``
@@ -353,3 +472,10 @@ async def _after_attempt(s: AsyncSession, campaign: Campaign, enrollment_id: str
 async def send_outreach(outreach_id: str) -> None:
     outcome = await execute(outreach_id)
     log.info("outreach %s: %s", outreach_id, outcome)
+
+
+@task("executor.send_outreaches", max_retries=0)
+async def send_outreaches(outreach_ids: list[str]) -> None:
+    """A batch handed over together (``execute_approved``, the scheduler): one claim for the lot."""
+    for outreach_id, outcome in (await execute_many(outreach_ids)).items():
+        log.info("outreach %s: %s", outreach_id, outcome)

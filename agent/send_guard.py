@@ -14,7 +14,8 @@ applies the answer. Each rule says what a stale approval would otherwise do wron
 - outside the contact's hours: **deferred** to the next allowed minute (the executor does that,
   with the window of ``agent.scheduling.contact_window``, which carries the states' 20:00 end).
 
-Pure decisions over loaded rows plus one suppression lookup; no writes here.
+Pure decisions over loaded rows plus one suppression lookup (made once per batch by the
+executor); no writes here.
 """
 
 from __future__ import annotations
@@ -91,7 +92,11 @@ def _address_problem(kind: str, contact: Contact) -> Verdict | None:
 
 
 async def verdict(s: AsyncSession, outreach: Outreach, campaign: Campaign, contact: Contact,
-                  enrollment: Enrollment, channel: Channel | None, now: dt.datetime) -> Verdict:
+                  enrollment: Enrollment, channel: Channel | None, now: dt.datetime, *,
+                  suppressed: bool | None = None) -> Verdict:
+    """The guard's answer for one send. ``suppressed`` is the suppression lookup already made for
+    a batch claimed in this same transaction (``agent.contacts.repository.suppressions_of``);
+    None asks the database here."""
     if enrollment.status in ENROLLMENT_NOT_SENDABLE:
         return Verdict(Decision.void, f"the contact is {enrollment.status} in this campaign")
     if campaign.status in CAMPAIGN_FINAL:
@@ -99,8 +104,10 @@ async def verdict(s: AsyncSession, outreach: Outreach, campaign: Campaign, conta
     if channel is None or channel.status in CHANNEL_FINAL:
         return Verdict(Decision.void, f"the {outreach.channel} channel is "
                        f"{channel.status if channel is not None else 'deleted'}")
-    if await is_suppressed(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key,
-                           channel=outreach.channel):
+    if suppressed is None:
+        suppressed = await is_suppressed(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key,
+                                         channel=outreach.channel)
+    if suppressed:
         return Verdict(Decision.void, "the contact is on the suppression list", Substatus.opted_out)
     if campaign.status == CampaignStatus.paused or channel.status == ChannelStatus.paused:
         return Verdict(Decision.hold, "the campaign is paused" if campaign.status == CampaignStatus.paused

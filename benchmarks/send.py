@@ -193,21 +193,23 @@ async def seed(n: int) -> Seeded:
 
 # -- the two sides --------------------------------------------------------------------------------
 
-async def run_service(ids: list[str], concurrency: int) -> tuple[float, float, dict[str, int]]:
-    """(wall seconds, CPU seconds of this process) to execute every outreach, and how many ended
-    with each outcome."""
-    from agent.executor import execute
+async def run_service(ids: list[str], batch: int, in_flight: int) -> tuple[float, float, dict[str, int]]:
+    """(wall seconds, CPU seconds of this process) to execute every outreach in batches of
+    ``batch``, ``in_flight`` batches at once (as a worker runs its send actors), and how many
+    ended with each outcome."""
+    from agent.executor import execute_many
 
-    gate = asyncio.Semaphore(concurrency)
+    gate = asyncio.Semaphore(in_flight)
     outcomes: dict[str, int] = {}
 
-    async def one(oid: str) -> None:
+    async def one(chunk: list[str]) -> None:
         async with gate:
-            outcome = await execute(oid)
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            done = await execute_many(chunk)
+        for outcome in done.values():
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
     t0, cpu0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(one(i) for i in ids))
+    await asyncio.gather(*(one(ids[i:i + batch]) for i in range(0, len(ids), batch)))
     return time.perf_counter() - t0, time.process_time() - cpu0, outcomes
 
 
@@ -299,14 +301,14 @@ async def run(args: argparse.Namespace, server: SmtpServerProcess) -> list[str]:
     problems: list[str] = []
     try:
         # Service first, so the bare side cannot leave its connections warm for it.
-        await run_service(warm_ids, args.concurrency)
+        await run_service(warm_ids, args.batch, args.in_flight)
         server.take()
         if args.profile:
             import cProfile
 
             profiler = cProfile.Profile()
             profiler.enable()
-        service_s, service_cpu, outcomes = await run_service(ids, args.concurrency)
+        service_s, service_cpu, outcomes = await run_service(ids, args.batch, args.in_flight)
         if args.profile:
             profiler.disable()
             profiler.dump_stats(args.profile)
@@ -351,7 +353,9 @@ async def run(args: argparse.Namespace, server: SmtpServerProcess) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--emails", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=32, help="bare side: sends in flight at once")
+    parser.add_argument("--batch", type=int, default=100, help="service: outreaches per executor batch")
+    parser.add_argument("--in-flight", type=int, default=3, help="service: batches executed at once")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--pg-url", default=os.environ.get("OVERTURE_BENCH_DATABASE_URL"),
                         help="PostgreSQL URL (a scratch database: it is reset)")

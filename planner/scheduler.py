@@ -153,8 +153,8 @@ async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 1000) -> 
                    Campaign.status != CampaignStatus.paused,
                    or_(Channel.status.is_(None), Channel.status != ChannelStatus.paused))
             .order_by(Outreach.scheduled_at).limit(limit))).scalars().all()
-    for outreach_id in due:
-        send("executor.send_outreach", outreach_id=outreach_id)
+    for i in range(0, len(due), executor.SEND_BATCH):  # one claim and one result transaction per batch
+        send("executor.send_outreaches", outreach_ids=list(due[i:i + executor.SEND_BATCH]))
     return len(due)
 
 

@@ -22,6 +22,7 @@ from agent.campaigns.schemas import CampaignSettings
 from agent.channels.rules import check_message
 from agent.contacts import service as contacts
 from agent.db import utcnow
+from agent.executor import SEND_BATCH
 from agent.errors import Conflict, InvalidTransition, OvertureError, ValidationFailed
 from agent.lifecycle.enrollments import move_enrollment, move_enrollments
 from agent.lifecycle.outreaches import allowed_from, move_outreach, move_outreaches
@@ -44,7 +45,7 @@ from review.schemas import (BulkApproveOut, BulkResult, CampaignBrief, ContactBr
                             OutreachDetail, RevisionOut)
 
 DEFAULT_STATUSES = (OutreachStatus.awaiting_approval,)
-EXECUTOR_TASK = "executor.send_outreach"
+EXECUTOR_TASK = "executor.send_outreaches"
 PLANNER_TASK = "planner.plan_enrollment"  # by name: review may not import the planner
 _IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
 
@@ -298,5 +299,6 @@ async def execute_approved(session: AsyncSession, who: Principal, campaign_id: s
         activity.record(session, workspace_id=campaign.workspace_id, actor=who.key_id, kind="outreach.queued",
                         campaign_id=campaign.id, contact_id=contact_of.get(r.enrollment_id),
                         enrollment_id=r.enrollment_id, outreach_id=r.id, payload={"version": r.version})
-        enqueue(session, EXECUTOR_TASK, outreach_id=r.id)
+    for i in range(0, len(rows), SEND_BATCH):
+        enqueue(session, EXECUTOR_TASK, outreach_ids=[r.id for r in rows[i:i + SEND_BATCH]])
     return len(rows)

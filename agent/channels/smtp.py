@@ -13,15 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 import weakref
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -30,6 +25,7 @@ import aiosmtplib
 import dkim
 from pydantic import SecretStr
 
+from agent.channels.mime import SMTP_POLICY, build_email, config_str, footer, message_id_for, render_email
 from agent.channels.base import (
     AmbiguousFailure,
     OutboundMessage,
@@ -40,17 +36,14 @@ from agent.channels.base import (
 from agent.settings import get_settings
 from agent.states import Substatus
 
+__all__ = ["SMTP_POLICY", "SmtpChannel", "build_email", "footer", "message_id_for", "smtp_channel"]
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# CRLF line ends; headers fold only past RFC 5322's hard limit, so a long unsubscribe link stays
-# on its header's line (some receivers read List-Unsubscribe without unfolding it).
-SMTP_POLICY = SMTP.clone(max_line_length=998)
 
 # A connection lost or timed out: the socket says nothing about what the server kept.
 _LOST = (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, TimeoutError, ConnectionError)
-# Characters a Message-ID's left part may carry (RFC 5322 dot-atom-text, without the dot rules).
-_NOT_ATEXT = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]")
 
 
 @dataclass(frozen=True)
@@ -128,22 +121,21 @@ class SmtpChannel:
         return f"SmtpChannel({self.server!r}, pool_size={self.pool_size})"
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        sender = _config_str(message, "from_address")
+        sender = config_str(message, "from_address")
         if sender is None:
             # The API refuses an smtp channel without one; a row from before that check lands here.
             raise PermanentFailure("the email channel has no from_address", substatus=Substatus.identity_misconfigured)
         if not message.to:
             raise PermanentFailure("the contact has no email address", substatus=Substatus.missing_email)
         try:
-            email = build_email(message)
+            data = render_email(message)
         except (ValueError, IndexError) as exc:
             # The header parser refuses an address it cannot read.
             raise PermanentFailure(f"the address cannot be written in a message: {exc}",
                                    substatus=Substatus.invalid_email) from None
-        data = email.as_bytes(policy=SMTP_POLICY)
         if self.dkim_key is not None:
             data = self.dkim_key.sign(data, sender.rpartition("@")[2])
-        message_id = email["Message-ID"]
+        message_id = message_id_for(message.idempotency_key, sender)
         await self._deliver(sender, message.to, data)
         return SendResult(provider=self.name, provider_message_id=message_id)
 
@@ -247,48 +239,6 @@ async def _quit(conn: aiosmtplib.SMTP) -> None:
     except Exception:
         # QUIT is a courtesy; the connection is discarded either way.
         conn.close()
-
-
-# --- the message ---------------------------------------------------------------------------
-
-
-def message_id_for(idempotency_key: str, from_address: str) -> str:
-    """``<key@domain-of-sender>``: the same on every attempt of one outreach."""
-    domain = from_address.rpartition("@")[2] or "localhost"
-    return f"<{_NOT_ATEXT.sub('-', idempotency_key)}@{domain}>"
-
-
-def footer(postal_address: str | None, unsubscribe_url: str | None) -> str:
-    """The lines CAN-SPAM asks of a commercial email, added below the body at send time."""
-    lines = [line for line in (postal_address, f"Unsubscribe: {unsubscribe_url}" if unsubscribe_url else None)
-             if line]
-    return "\n\n-- \n" + "\n".join(lines) + "\n" if lines else ""
-
-
-def build_email(message: OutboundMessage) -> EmailMessage:
-    """The message as sent: headers, the body and its footer, plain text."""
-    sender = _config_str(message, "from_address") or ""
-    email = EmailMessage()
-    email["From"] = Address(display_name=_config_str(message, "from_name") or "", addr_spec=sender)
-    email["To"] = message.to or ""
-    email["Subject"] = message.subject or ""
-    reply_to = _config_str(message, "reply_to")
-    if reply_to:
-        email["Reply-To"] = reply_to
-    email["Date"] = formatdate(usegmt=True)
-    email["Message-ID"] = message_id_for(message.idempotency_key, sender)
-    if message.unsubscribe_url:
-        # RFC 8058 one-click: mail clients POST to the URL without opening a page.
-        email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
-        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    body = message.body.rstrip("\n") + footer(_config_str(message, "postal_address"), message.unsubscribe_url)
-    email.set_content(body)
-    return email
-
-
-def _config_str(message: OutboundMessage, key: str) -> str | None:
-    value: Any = message.config.get(key)
-    return str(value) if value else None
 
 
 # --- the process-wide adapter ----------------------------------------------------------------

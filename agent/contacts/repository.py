@@ -90,6 +90,35 @@ async def suppressed_on(session: AsyncSession, workspace_id: str, *, phone: str 
     return frozenset((await session.execute(q)).scalars())
 
 
+async def suppressions_of(session: AsyncSession, contacts: list[Contact]) -> set[tuple[str, str, str]]:
+    """The suppression entries that touch any of ``contacts``, as (workspace, key, channel) with
+    the key ``phone:...`` or ``email:...``: one query for a batch of sends, where
+    :func:`is_suppressed` would ask once per contact (:func:`suppressed_in` reads the answer)."""
+    found: set[tuple[str, str, str]] = set()
+    for workspace_id in {c.workspace_id for c in contacts}:
+        mine = [c for c in contacts if c.workspace_id == workspace_id]
+        phones = sorted({c.phone for c in mine if c.phone})
+        emails = sorted({c.email_key for c in mine if c.email_key})
+        for i in range(0, max(len(phones), len(emails)), 400):
+            keys = ([Suppression.phone.in_(phones[i:i + 400])] if phones[i:i + 400] else []) + (
+                [Suppression.email_key.in_(emails[i:i + 400])] if emails[i:i + 400] else [])
+            for phone, email_key, channel in (await session.execute(
+                    select(Suppression.phone, Suppression.email_key, Suppression.channel).where(
+                        Suppression.workspace_id == workspace_id, or_(*keys)))).all():
+                if phone:
+                    found.add((workspace_id, f"phone:{phone}", channel))
+                if email_key:
+                    found.add((workspace_id, f"email:{email_key}", channel))
+    return found
+
+
+def suppressed_in(found: set[tuple[str, str, str]], contact: Contact, channel: str) -> bool:
+    """What :func:`is_suppressed` with ``channel`` answers, read from :func:`suppressions_of`."""
+    keys = ([f"phone:{contact.phone}"] if contact.phone else []) + (
+        [f"email:{contact.email_key}"] if contact.email_key else [])
+    return any((contact.workspace_id, k, c) in found for k in keys for c in ("all", channel))
+
+
 async def is_suppressed(session: AsyncSession, workspace_id: str, *, phone: str | None,
                         email_key: str | None, channel: str | None = None) -> bool:
     """Whether the phone or the case-folded email is on the workspace's opt-out / do-not-contact

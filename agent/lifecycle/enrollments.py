@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
@@ -138,6 +138,45 @@ async def move_enrollments(session: AsyncSession, enrollment_ids: list[str], act
                                        campaign_id=r.campaign_id, contact_id=r.contact_id, enrollment_id=r.id,
                                        payload=event) for r in rows])
         moved += [Moved(r.id, before, target, substatus, r.version) for r in rows]
+    return moved
+
+
+async def move_seen_enrollments(session: AsyncSession, enrollments: list[Enrollment], action: EnrollmentAction, *,
+                                substatus: Substatus | None = None, values: dict[str, Any] | None = None,
+                                actor: str = activity.SYSTEM, outreach_of: dict[str, str] | None = None,
+                                now: dt.datetime | None = None) -> list[Moved]:
+    """:func:`move_enrollment` for many loaded rows at once: each compare-and-set against the
+    status and version it was seen at, one UPDATE per chunk, the same events (with the outreach
+    from ``outreach_of``) written in bulk. Rows the action does not move from, or changed since
+    they were seen, are left as they are (absent from the answer)."""
+    move = ENROLLMENT_TRANSITIONS[action]
+    _check(action, None, substatus)
+    now = now or utcnow()
+    seen = {e.id: e for e in enrollments if EnrollmentStatus(e.status) in move.sources}
+    pending = list(seen.values())
+    moved: list[Moved] = []
+    for i in range(0, len(pending), _CHUNK):
+        chunk = pending[i:i + _CHUNK]
+        rows = (await session.execute(
+            update(Enrollment).where(tuple_(Enrollment.id, Enrollment.status, Enrollment.version).in_(
+                [(e.id, e.status, e.version) for e in chunk]))
+            .values(**(values or {}), status=move.target, substatus=substatus, version=Enrollment.version + 1,
+                    updated_at=now)
+            .returning(Enrollment.id, Enrollment.version).execution_options(synchronize_session=False))).all()
+        events = []
+        for enrollment_id, version in rows:
+            e = seen[enrollment_id]
+            before, before_sub = EnrollmentStatus(e.status), e.substatus
+            for key, value in {"status": move.target, "substatus": substatus, "version": version,
+                               "updated_at": now}.items():
+                set_committed_value(e, key, value)  # in step with the row, not dirty (see move_enrollment)
+            events.append({"workspace_id": e.workspace_id, "actor": actor, "kind": MOVED,
+                           "campaign_id": e.campaign_id, "contact_id": e.contact_id, "enrollment_id": e.id,
+                           "outreach_id": (outreach_of or {}).get(e.id),
+                           "payload": _payload(action, before, move.target, substatus,
+                                               {"from_substatus": before_sub})})
+            moved.append(Moved(e.id, before, move.target, substatus, version))
+        await activity.record_all(session, events)
     return moved
 
 

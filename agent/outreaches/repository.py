@@ -45,6 +45,21 @@ async def find_outreach(session: AsyncSession, outreach_id: str, *, workspace_id
     return None if row is None else OutreachInContext(*row)
 
 
+async def find_outreaches(session: AsyncSession, outreach_ids: list[str], *,
+                          status: str | None = None) -> list[OutreachInContext]:
+    """:func:`find_outreach` for a batch (read fresh, in one query per chunk), optionally only
+    those in ``status``; in the order of ``outreach_ids``, the missing ones left out."""
+    found: dict[str, OutreachInContext] = {}
+    for i in range(0, len(outreach_ids), 500):
+        q = (with_contact(Outreach, Campaign, Contact, Enrollment)
+             .join(Campaign, Campaign.id == Outreach.campaign_id)
+             .where(Outreach.id.in_(outreach_ids[i:i + 500])).execution_options(populate_existing=True))
+        if status is not None:
+            q = q.where(Outreach.status == status)
+        found.update((row[0].id, OutreachInContext(*row)) for row in (await session.execute(q)).all())
+    return [found[i] for i in dict.fromkeys(outreach_ids) if i in found]
+
+
 async def get_outreach(session: AsyncSession, workspace_id: str, outreach_id: str) -> OutreachInContext:
     """The workspace's outreach in context, read fresh; NotFound for any other."""
     found = await find_outreach(session, outreach_id, workspace_id=workspace_id, refresh=True)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from agent.channels import AmbiguousFailure, OutboundMessage, PermanentFailure, SendResult, TransientFailure
 from agent.channels.sandbox import SANDBOX
 from agent.db import session_scope
-from agent.executor import MAX_SEND_TRIES, Outcome, execute
+from agent.executor import MAX_SEND_TRIES, Outcome, execute, execute_many
 from agent.ids import new_id
 from agent.lifecycle.outreaches import move_outreaches
 from agent.models import Enrollment, Outreach, Suppression
@@ -192,6 +192,7 @@ async def test_an_ambiguous_refusal_is_unknown_and_never_resent(client, admin):
 
 async def test_the_send_actor_is_never_retried_by_the_broker(app):
     assert get_broker().get_actor("executor.send_outreach").options["max_retries"] == 0
+    assert get_broker().get_actor("executor.send_outreaches").options["max_retries"] == 0
     assert get_broker().get_actor("planner.plan_enrollment").options["max_retries"] == 3
 
 
@@ -243,3 +244,26 @@ async def test_the_scheduler_leaves_a_paused_campaigns_sends_alone_and_lets_the_
     held, void = await outreach_row(named_p["Ann"]["id"]), await outreach_row(named_c["Ann"]["id"])
     assert held.status == "awaiting_execution" and sent(held.id) == []
     assert (void.status, void.error) == ("cancelled", "the campaign is cancelled") and sent(void.id) == []
+
+
+async def test_a_batch_sends_each_one_once_and_the_guard_refuses_within_it(client, admin):
+    cid, named = await approved_and_queued(client, admin, 4)
+    ids = {name: item["id"] for name, item in named.items()}
+    names = sorted(ids)
+    left, suppressed, done = names[0], names[1], names[2]
+    gone = await outreach_row(ids[left])
+    await set_enrollments(Enrollment.id == gone.enrollment_id, status="replied")
+    await _suppress(gone.workspace_id, channel="email", email=f"{suppressed.split()[0].lower()}@example.com")
+    assert await execute(ids[done]) is Outcome.sent  # already out before the batch
+    batch = [ids[n] for n in names] + [ids[done]]  # one listed twice, too
+    outcomes = await execute_many(batch)
+    assert outcomes[ids[left]] is Outcome.cancelled and outcomes[ids[suppressed]] is Outcome.cancelled
+    assert outcomes[ids[done]] is Outcome.not_ready and outcomes[ids[names[3]]] is Outcome.sent
+    assert [len(sent(ids[n])) for n in names] == [0, 0, 1, 1]
+    assert (await execute_many(batch)) == dict.fromkeys(batch, Outcome.not_ready)  # handed over again: nothing
+    last = await outreach_row(ids[names[3]])
+    assert last.status == "sent" and last.provider_message_id
+    enrollment = await enrollment_row(last.enrollment_id)
+    assert (enrollment.status, enrollment.attempts) in {("waiting", 1), ("finished", 1)}
+    kinds = [e.kind for e in await events(last.id)]
+    assert kinds.count("outreach.executing") == 1 and kinds.count("outreach.sent") == 1

@@ -19,8 +19,8 @@ from agent.settings import Settings, get_settings, use_settings
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
-from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, phone_numbers,
-                        planning, review, suppressions, tasks, voice, voice_retell, web)
+from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, inbound_email,
+                        phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web)
 from evaluators import service as evaluations_service
 from planner import scheduler
 
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequireBearer)  # outermost: runs first
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
-                   evaluations, phone_numbers, suppressions, tasks, web):
+                   evaluations, phone_numbers, suppressions, tasks, web, inbound_email):
         app.include_router(module.router)
     app.mount("/inbox/static", StaticFiles(directory=web.STATIC_DIR), name="inbox-static")
     app.state.settings = settings

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.errors import problem
 
 # Signed with X-Overture-Signature instead of a key (api/routes/conversations.py checks it).
-SIGNED_PATHS = frozenset({"/v1/voice/events"})
+SIGNED_PATHS = frozenset({"/v1/voice/events", "/v1/inbound/email"})
 
 
 class RequireBearer:

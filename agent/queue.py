@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 QUEUE = "overture"
 # Modules whose @task functions are actors, imported when the broker is set up. The API and the
 # CLI (top of the layering) pass the full list; agent/ itself only knows its own.
-TASK_MODULES = ["agent.contacts.tasks"]
+TASK_MODULES = ["agent.contacts.tasks", "agent.inbound.tasks"]
 _OUTBOX = "overture_outbox"
 
 TaskFn = Callable[..., Awaitable[Any]]

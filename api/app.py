@@ -27,7 +27,7 @@ from planner import scheduler
 log = logging.getLogger(__name__)
 
 # Every package's actors; the API process and `overture worker` declare the same set.
-TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor", "evaluators.tasks"]
+TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor", "evaluators.tasks", "agent.inbound.tasks"]
 # What the scheduler does on every tick beyond planning and sending (packages above planner).
 SCHEDULED_DUTIES = (evaluations_service.dispatch_due,)
 

@@ -47,7 +47,7 @@ class InboundMessageOut(BaseModel):
 @signed.post("/v1/inbound/email", status_code=202, response_model=InboundAccepted,
              openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string"}}}}},
              summary="One raw inbound email (signed webhook)")
-async def inbound_email(request: Request):  # noqa: ANN201 - a model or a problem
+async def inbound_email(request: Request):
     """``Content-Type: message/rfc822``, signed like ``/v1/voice/events`` over the raw bytes. The
     same message delivered again answers the same id and changes nothing."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -4,9 +4,9 @@ contacts' replies, a bounce and an out-of-office taken in through the signed end
 
 from __future__ import annotations
 
-import socket
 from email.message import EmailMessage
 from email.policy import SMTP
+from pathlib import Path
 
 import aiosmtplib
 import pytest
@@ -17,11 +17,13 @@ from agent.db import session_scope
 from agent.inbound.email import receiver
 from agent.models import InboundMessage, Suppression
 from agent.webhooks import HEADER, sign
-from tests.builders import add_outreach, count, enrollment_row, outreach_row
+from tests.builders import add_outreach, count, enrollment_row, outreach_row, turns
 from tests.conftest import drain_queue
-from tests.e2e.test_send_email import SENDER, inbox  # noqa: F401 - the SMTP server fixture
+from tests.e2e import test_send_email
 from tests.flows import assert_problem, by_name, people, queue_with_drafts, zone_at_noon
 
+SENDER = test_send_email.SENDER
+inbox = test_send_email.inbox  # the SMTP server the smtp provider delivers to
 SECRET = "whsec_inbound_email_test"
 FIXTURE = "tests/fixtures/mail/autoreply-exchange.eml"
 
@@ -108,7 +110,7 @@ Content-Type: text/rfc822-headers\r
 
 def out_of_office_from(address: str) -> bytes:
     """A real Exchange "Automatic reply", from our contact's address."""
-    raw = open(FIXTURE, "rb").read()
+    raw = Path(FIXTURE).read_bytes()
     return raw.replace(b"nekonyaan@example.org", address.encode())
 
 
@@ -138,6 +140,10 @@ async def test_replies_bounces_and_out_of_office_move_the_campaign_once(client, 
     assert shown["text"] == "Yes, Tuesday at 10 works for me."
     assert shown["outreach_id"] == ann["outreach"].id and shown["enrollment_id"] == ann["outreach"].enrollment_id
     assert shown["contact_id"]
+    async with session_scope() as s:
+        conversation_id = (await s.get(InboundMessage, shown["id"])).conversation_id
+    # Applied once: the thread holds our email and one answer, however often it was delivered.
+    assert [role for role, _ in await turns(conversation_id)] == ["assistant", "user"]
     assert (await outreach_row(ann["next"])).status == "cancelled"
 
     # Bo answers through the SMTP receiver.
@@ -173,7 +179,7 @@ async def test_replies_bounces_and_out_of_office_move_the_campaign_once(client, 
 
 
 async def test_a_delayed_report_changes_nothing_and_a_stranger_is_unmatched(client, admin, inbox, secret):
-    cid, sent = await _sent(client, admin, inbox, n=1)
+    _, sent = await _sent(client, admin, inbox, n=1)
     ann = sent["Ann"]
     delayed = bounce_of(ann["mail"], action="delayed", status="4.4.7")
     r = await post(client, delayed)

@@ -45,7 +45,7 @@ async def ingest_email(raw: bytes, *, provider: str = "api") -> InboundMessage:
         return message
 
 
-async def _apply(session, message: InboundMessage, outreach, parsed: ParsedEmail) -> None:  # noqa: ANN001
+async def _apply(session, message: InboundMessage, outreach, parsed: ParsedEmail) -> None:
     if parsed.kind is InboundKind.bounce:
         await effects.apply_bounce(session, message, outreach, bounce_type=parsed.bounce_type or BounceType.hard,
                                    recipient=parsed.recipient, status_code=parsed.status_code,

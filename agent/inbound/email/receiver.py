@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 class InboundHandler:
     """aiosmtpd's handler: every recipient is accepted (the message finds its outreach itself)."""
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         try:
             message = await ingest_email(raw, provider="smtp")

@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.contacts.normalize import ContactInput, normalize_contact
 from agent.errors import NotFound
 from agent.lookup import get_in_workspace
-from agent.models import Contact, Enrollment, ImportJob, Outreach, Suppression, Workspace
+from agent.models import (
+    Contact,
+    Enrollment,
+    ImportJob,
+    Outreach,
+    Suppression,
+    Workspace,
+)
 from agent.pagination import keyset, page
 from agent.states import EnrollmentStatus, Substatus
 
@@ -73,6 +80,13 @@ async def enrollment_outreaches(session: AsyncSession, enrollment_id: str) -> li
     """Every outreach planned for the enrollment, oldest first."""
     return list((await session.execute(
         select(Outreach).where(Outreach.enrollment_id == enrollment_id).order_by(Outreach.id))).scalars())
+
+
+async def list_import_jobs(session: AsyncSession, workspace_id: str, campaign_id: str) -> list[ImportJob]:
+    """A campaign's imports, newest first (upload, API or email; a refused email shows as failed)."""
+    return list((await session.scalars(select(ImportJob).where(
+        ImportJob.workspace_id == workspace_id, ImportJob.campaign_id == campaign_id)
+        .order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).limit(500))).all())
 
 
 async def get_import_job(session: AsyncSession, workspace_id: str, job_id: str) -> ImportJob:

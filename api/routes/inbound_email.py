@@ -4,13 +4,17 @@ read of what was kept."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, EmailStr, Field
 
+from agent.campaigns import service as campaigns
+from agent.contacts import repository as contact_repo
 from agent.errors import NotFound
+from agent.inbound.email import imports as email_imports
 from agent.inbound.email.ingest import MAX_BYTES, ingest_email
 from agent.inbound.store import get_message
-from api.deps import Admin, SessionDep
+from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES, PROBLEM, Problem, problem
+from api.routes.contacts import ImportOut
 from api.routes.conversations import SignedRoute
 
 
@@ -71,6 +75,40 @@ async def inbound_message(message_id: str, session: SessionDep, who: Admin) -> I
                              intent=row.intent.value if row.intent else None, outreach_id=row.outreach_id,
                              enrollment_id=row.enrollment_id, contact_id=row.contact_id,
                              from_address=row.from_address, subject=row.subject, text=row.text)
+
+
+class EmailImportIn(BaseModel):
+    mapping: dict[str, str] = Field(default_factory=dict, max_length=200,
+                                    description='CSV column -> contact field, e.g. {"Mobile": "phone"}')
+    authorized_sender: EmailStr
+
+
+class EmailImportOut(BaseModel):
+    address: str
+    mapping: dict[str, str]
+    authorized_sender: str
+
+
+class ImportList(BaseModel):
+    items: list[ImportOut]
+
+
+@router.put("/v1/campaigns/{campaign_id}/email-import", response_model=EmailImportOut)
+async def put_email_import(campaign_id: str, body: EmailImportIn, session: SessionDep, who: Admin) -> EmailImportOut:
+    """The campaign's import address (kept across updates), its mapping and its one sender. 409
+    ``inbound_domain_not_set`` without ``OVERTURE_INBOUND_DOMAIN``."""
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id)
+    row = await email_imports.configure(session, campaign, mapping=body.mapping,
+                                        authorized_sender=str(body.authorized_sender))
+    return EmailImportOut(address=email_imports.address_of(row), mapping=row.mapping,
+                          authorized_sender=row.authorized_sender)
+
+
+@router.get("/v1/campaigns/{campaign_id}/imports", response_model=ImportList)
+async def campaign_imports(campaign_id: str, session: SessionDep, who: Reader) -> ImportList:
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id)
+    jobs = await contact_repo.list_import_jobs(session, who.workspace_id, campaign.id)
+    return ImportList(items=[ImportOut.model_validate(j, from_attributes=True) for j in jobs])
 
 
 router.include_router(signed)

@@ -20,7 +20,14 @@ from agent.webhooks import HEADER, sign
 from tests.builders import add_outreach, count, enrollment_row, outreach_row, turns
 from tests.conftest import drain_queue
 from tests.e2e import test_send_email
-from tests.flows import assert_problem, by_name, people, queue_with_drafts, zone_at_noon
+from tests.flows import (
+    assert_problem,
+    by_name,
+    live_campaign,
+    people,
+    queue_with_drafts,
+    zone_at_noon,
+)
 
 SENDER = test_send_email.SENDER
 inbox = test_send_email.inbox  # the SMTP server the smtp provider delivers to
@@ -220,3 +227,56 @@ def test_the_cli_names_the_receiver():
 
     result = CliRunner().invoke(app, ["mail-receiver", "--help"])
     assert result.exit_code == 0 and "--port" in result.output
+
+
+def import_mail(to: str, sender: str, csv: bytes, *, message_id: str) -> bytes:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = sender, to, "Contacts for the webinar"
+    mail["Message-ID"] = message_id
+    mail.set_content("New sign-ups attached.")
+    mail.add_attachment(csv, maintype="text", subtype="csv", filename="signups.csv")
+    return mail.as_bytes(policy=SMTP)
+
+
+async def test_import_by_email_from_the_authorized_sender_only(client, admin, settings, secret):
+    settings.inbound_domain = "in.overture.example"
+    cid = await live_campaign(client, admin)
+    r = await client.put(f"/v1/campaigns/{cid}/email-import", headers=admin,
+                         json={"mapping": {"Full name": "name", "E-mail": "email"},
+                               "authorized_sender": "Ops@Clinic.example"})
+    assert r.status_code == 200, r.text
+    config = r.json()
+    assert config["address"].startswith("import-") and config["address"].endswith("@in.overture.example")
+    assert config["authorized_sender"] == "ops@clinic.example"
+    again = await client.put(f"/v1/campaigns/{cid}/email-import", headers=admin,
+                             json={"mapping": {"Full name": "name", "E-mail": "email"},
+                                   "authorized_sender": "ops@clinic.example"})
+    assert again.json()["address"] == config["address"]  # the address a sender saved keeps working
+    csv = b"Full name,E-mail\nAnn Lee,ann@example.com\nBo Chen,bo@example.com\n"
+
+    ok = await post(client, import_mail(config["address"], "ops@clinic.example", csv, message_id="<imp1@clinic>"))
+    assert ok.status_code == 202
+    refused = await post(client, import_mail(config["address"], "mallory@evil.example", csv,
+                                             message_id="<imp2@evil>"))
+    assert refused.status_code == 202
+    await drain_queue()
+    shown = (await client.get(f"/v1/inbound-messages/{refused.json()['id']}", headers=admin)).json()
+    assert shown["status"] == "refused"
+    assert (await client.get(f"/v1/inbound-messages/{ok.json()['id']}", headers=admin)).json()["status"] == "applied"
+    history = (await client.get(f"/v1/campaigns/{cid}/imports", headers=admin)).json()["items"]
+    by_status = {item["status"]: item for item in history}
+    assert set(by_status) == {"succeeded", "failed"} and len(history) == 2
+    assert by_status["succeeded"]["added"] == 2 and by_status["succeeded"]["filename"] == "signups.csv"
+    assert by_status["failed"]["error_code"] == "sender_not_authorized" and by_status["failed"]["added"] == 0
+    contacts = (await client.get(f"/v1/campaigns/{cid}/contacts", headers=admin)).json()["items"]
+    assert sorted(c["contact"]["email"] for c in contacts) == ["ann@example.com", "bo@example.com"]
+
+
+async def test_import_address_needs_the_inbound_domain(client, admin):
+    cid = await live_campaign(client, admin)
+    r = await client.put(f"/v1/campaigns/{cid}/email-import", headers=admin,
+                         json={"mapping": {}, "authorized_sender": "ops@clinic.example"})
+    assert_problem(r, 409, "inbound_domain_not_set")
+    r = await client.put(f"/v1/campaigns/{cid}/email-import", headers=admin,
+                         json={"mapping": {}, "authorized_sender": "not an address"})
+    assert r.status_code == 422

@@ -7,6 +7,7 @@ import logging
 
 from agent.db import session_scope
 from agent.inbound import effects
+from agent.inbound.email import imports as email_imports
 from agent.inbound.email.match import match_outreach
 from agent.inbound.email.parse import ParsedEmail, parse_email
 from agent.inbound.store import record_inbound
@@ -28,6 +29,11 @@ async def ingest_email(raw: bytes, *, provider: str = "api") -> InboundMessage:
             subject=parsed.subject[:2000] or None, text=parsed.reply_text, bounce_type=parsed.bounce_type,
             detail=_detail(parsed))
         if not created:
+            return message
+        config = await email_imports.find_for(session, parsed.to_addresses)
+        if config is not None:
+            await email_imports.take_import(session, config, message, raw, parsed.from_address)
+            await session.commit()
             return message
         outreach = await match_outreach(session, parsed)
         if outreach is None:

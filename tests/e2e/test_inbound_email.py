@@ -280,3 +280,15 @@ async def test_import_address_needs_the_inbound_domain(client, admin):
     r = await client.put(f"/v1/campaigns/{cid}/email-import", headers=admin,
                          json={"mapping": {}, "authorized_sender": "not an address"})
     assert r.status_code == 422
+
+
+async def test_a_reply_asking_to_be_removed_suppresses_the_address(client, admin, inbox, secret):
+    cid, sent = await _sent(client, admin, inbox, n=1)
+    ann = sent["Ann"]
+    r = await post(client, reply_to(ann["mail"], "Please remove me from your mailing list."))
+    shown = (await client.get(f"/v1/inbound-messages/{r.json()['id']}", headers=admin)).json()
+    assert (shown["kind"], shown["status"], shown["outreach_id"]) == ("unsubscribe", "applied", ann["outreach"].id)
+    assert shown["text"] == "Please remove me from your mailing list."
+    assert (await status_of(client, admin, cid))["Ann"] == ("finished", "opted_out")
+    assert await count(Suppression, email_key=ann["email"], channel="email") == 1
+    assert (await outreach_row(ann["next"])).status == "cancelled"

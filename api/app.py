@@ -19,24 +19,8 @@ from agent.settings import Settings, get_settings, use_settings
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
-from api.routes import (
-    activity,
-    campaigns,
-    contacts,
-    conversations,
-    evaluations,
-    goals,
-    health,
-    inbound_email,
-    phone_numbers,
-    planning,
-    review,
-    suppressions,
-    tasks,
-    voice,
-    voice_retell,
-    web,
-)
+from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, inbound_email,
+                        phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web)
 from evaluators import service as evaluations_service
 from planner import scheduler
 

@@ -25,11 +25,11 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _run(coro):
+def _run(coro):  # noqa: ANN001, ANN202 - a coroutine in, its result out
     """Run ``coro`` on a fresh loop and close that loop's engines before it ends."""
     from agent.db import dispose_engines
 
-    async def main():
+    async def main():  # noqa: ANN202
         try:
             return await coro
         finally:
@@ -143,13 +143,7 @@ def scheduler_cmd(interval: Annotated[float, typer.Option(help="Seconds between 
 def plan_cmd(campaign_id: Annotated[str, typer.Argument(help="The campaign to plan")],
              wait: Annotated[bool, typer.Option("--wait", help="Wait for the run, with a progress bar")] = False) -> None:
     """Start a planning run for the campaign's plannable contacts; prints the run as JSON."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from agent.errors import OvertureError
     from agent.queue import setup_broker
@@ -208,13 +202,7 @@ def import_csv(campaign_id: Annotated[str, typer.Argument(help="The campaign to 
                file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
                mapping: Annotated[str | None, typer.Option(help='JSON column -> field, e.g. {"Mobile": "phone"}')] = None) -> None:
     """Import a CSV into a campaign with a progress bar; prints the result as JSON."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from agent.campaigns.repository import get_any_campaign
     from agent.contacts import imports
@@ -257,7 +245,7 @@ def import_csv(campaign_id: Annotated[str, typer.Argument(help="The campaign to 
         raise typer.Exit(1)
 
 
-def _console():
+def _console():  # noqa: ANN202
     from rich.console import Console
 
     return Console(file=sys.stderr)

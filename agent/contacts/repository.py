@@ -11,14 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.contacts.normalize import ContactInput, normalize_contact
 from agent.errors import NotFound
 from agent.lookup import get_in_workspace
-from agent.models import (
-    Contact,
-    Enrollment,
-    ImportJob,
-    Outreach,
-    Suppression,
-    Workspace,
-)
+from agent.models import Contact, Enrollment, ImportJob, Outreach, Suppression, Workspace
 from agent.pagination import keyset, page
 from agent.states import EnrollmentStatus, Substatus
 

@@ -29,7 +29,7 @@ class SignedRoute(APIRoute):
 
     max_body = MAX_BODY
 
-    def get_route_handler(self):
+    def get_route_handler(self):  # noqa: ANN201 - Starlette's handler type
         handler = super().get_route_handler()
 
         async def signed(request: Request) -> Response:

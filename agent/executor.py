@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity
+from agent import activity, metrics
 from agent.campaigns.schemas import CampaignSettings
 from agent.campaigns.brief import brief_hash
 from agent.channels import (
@@ -36,6 +36,7 @@ from agent.db import session_scope, utcnow
 from agent.lifecycle.enrollments import move_enrollment
 from agent.lifecycle.outreaches import move_outreach
 from agent.models import Campaign, Channel, Contact, Enrollment, Outreach
+from agent.numbers import pacing
 from agent.outreaches.repository import find_outreach
 from agent.queue import task
 from agent.scheduling import contact_window, is_allowed, next_allowed
@@ -49,13 +50,14 @@ from agent.states import (
     OutreachStatus,
     Substatus,
 )
+from agent.voice.outbound import call_placed
 
 log = logging.getLogger(__name__)
 O = OutreachStatus
 
 # How long an outreach may stay ``executing`` before the reconciler takes its worker for dead.
-# A send is one provider call (adapters time out well within this); voice calls that keep the
-# outreach ``executing`` for the whole call will need a longer lease or a heartbeat.
+# A send is one provider call (adapters time out well within this); a placed voice call holds
+# its own, longer lease for the whole call (``lease_until``, agent/voice/outbound.py).
 EXECUTING_LEASE = dt.timedelta(minutes=15)
 UNKNOWN_REASON = "the worker stopped while sending; check the provider before resending"
 # A send the provider refuses for now is tried again after 30 s, 60 s, 120 s... (or its
@@ -75,6 +77,7 @@ class Outcome(StrEnum):
     capped = "capped"  # a state's cap on calls and texts was reached: it waits for room
     not_ready = "not_ready"  # not awaiting execution (already sent, claimed, or never approved)
     outside_hours = "outside_hours"
+    calling = "calling"  # the call was placed: executing until its end-of-call report
 
 
 def _event(s: AsyncSession, o: Outreach, contact_id: str, kind: str, payload: dict[str, Any]) -> None:
@@ -85,6 +88,13 @@ def _event(s: AsyncSession, o: Outreach, contact_id: str, kind: str, payload: di
 async def execute(outreach_id: str, *, now: dt.datetime | None = None,
                   channel: OutboundChannel | None = None) -> Outcome:
     """Send one outreach if it is due to go now; what happened (the database holds the rest)."""
+    outcome = await _execute(outreach_id, now=now, channel=channel)
+    metrics.SENDS.labels(outcome.value).inc()
+    return outcome
+
+
+async def _execute(outreach_id: str, *, now: dt.datetime | None,
+                   channel: OutboundChannel | None) -> Outcome:
     now = now or utcnow()
     async with session_scope() as s:
         loaded = await find_outreach(s, outreach_id)
@@ -122,6 +132,10 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
                                   substatus=problems[0].substatus or Substatus.system_error,
                                   payload={"reason": reason})
             return Outcome.failed
+        slot = await pacing.take_slot(s, outreach, campaign, now)  # interval and caller number (voice)
+        if slot.lost or slot.verdict is not None:
+            return Outcome.not_ready if slot.lost else await _apply(s, slot.verdict, outreach, campaign, contact,
+                                                                    enrollment, now)
         claimed = await move_outreach(s, outreach.id, OutreachAction.claim, version=outreach.version)
         if claimed is None:
             return Outcome.not_ready  # another worker holds it
@@ -135,6 +149,7 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
         unsubscribe_url=_unsubscribe_url(outreach),
         metadata={"outreach_id": outreach.id, "campaign_id": campaign.id, "contact_id": contact.id,
                   "enrollment_id": enrollment.id})
+    message = pacing.use_number(message, slot)
     sender = channel or channel_for(outreach.channel, config)
     try:
         result = await sender.send(message)
@@ -158,6 +173,9 @@ async def execute(outreach_id: str, *, now: dt.datetime | None = None,
                                    payload={"result": "failed", "reason": type(exc).__name__})
         return Outcome.failed
     async with session_scope() as s:
+        if result.awaits_report:  # a placed call: executing until its end-of-call report
+            placed = await call_placed(s, outreach, campaign, contact.id, claimed, result, now)
+            return Outcome.calling if placed else Outcome.not_ready
         done = await move_outreach(s, outreach.id, OutreachAction.send, version=claimed,
                                    values={"provider_message_id": result.provider_message_id, "sent_at": now})
         if done is None:
@@ -182,6 +200,7 @@ async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, campaign: 
     if found.decision == Decision.defer:
         later = next_allowed(found.until, contact_window(campaign, contact), not_after=campaign.end_at)
         await _defer(s, outreach, contact.id, later, now, reason=found.reason)
+        await pacing.wait_enrollment(s, found, enrollment, outreach.id, later, now)
         return Outcome.capped
     if found.decision == Decision.reopen:
         current = brief_hash(campaign.brief, campaign.ai_variables)

@@ -19,12 +19,15 @@ def encode_cursor(value: Any, row_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[Any, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, row_id = json.loads(raw)
-        if not isinstance(row_id, str):
+        pair = json.loads(raw)
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError
+        value, row_id = pair
+        if not isinstance(row_id, str) or len(row_id) > 100 or not (value is None or isinstance(value, str)):
             raise ValueError
         return value, row_id
     except ValueError:
-        raise ValidationFailed("cursor is not one this API issued",
+        raise ValidationFailed("cursor is not one this API issued", code="invalid_cursor",
                                errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}]) from None
 
 
@@ -34,6 +37,11 @@ def keyset(q: Select, *, sort_col: InstrumentedAttribute | None, id_col: Instrum
     cols = [sort_col, id_col] if sort_col is not None else [id_col]
     if cursor:
         value, row_id = decode_cursor(cursor)
+        # Strictly typed per sort: no sort carries null, a string sort carries a string (never a dict,
+        # a list or a number the database would compare with the column and fail on).
+        if (value is not None) if sort_col is None else not isinstance(value, str):
+            raise ValidationFailed("cursor does not belong to this sort", code="invalid_cursor",
+                                   errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}])
         if sort_col is None:
             q = q.where(id_col < row_id if descending else id_col > row_id)
         elif descending:

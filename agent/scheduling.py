@@ -36,7 +36,7 @@ _SAMPLE = timedelta(hours=6)
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'America/New_York')") from None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,13 @@ class Settings(BaseSettings):
     dkim_private_key_path: Path | None = None
     planner_lease_s: float = Field(default=30, gt=0, le=3600,
                                    description="How long a planning claim lasts unless its worker renews it.")
+    auth_failure_burst: int = Field(default=20, ge=1, description="Failed sign-ins/unknown keys per address at once.")
+    auth_failure_rate: float = Field(default=1.0, gt=0, description="Failures per second refilled per address.")
+    import_lease_s: float = Field(default=120, gt=0, le=86400,
+                                  description="A running import not heard from for this long lost its worker.")
+    reconcile_interval_s: float = Field(default=5, gt=0, le=3600, description="Seconds between scheduler ticks.")
+    idempotency_pending_s: float = Field(default=60, gt=0, le=3600,
+                                         description="An Idempotency-Key whose request never finished frees after this.")
     # The model layer (agent/llm/config.py); unset falls back to its defaults.
     model_timeout: float | None = Field(default=None, gt=0, description="Seconds per model attempt.")
     model_retries: int | None = Field(default=None, ge=0, le=10)
@@ -65,6 +73,13 @@ class Settings(BaseSettings):
     vapi_base_url: str = "https://api.vapi.ai"
     retell_api_key: SecretStr | None = None
     retell_base_url: str = "https://api.retellai.com"
+    # The longest a placed call may run: its outreach stays executing (leased) for the ring
+    # timeout plus this plus a grace for the report, then the reconciler takes it as lost.
+    voice_max_call_s: int = Field(default=1800, ge=60, le=4 * 3600)
+    # Observability (agent/logs.py, agent/metrics.py).
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object a log line.")
+    metrics_token: SecretStr | None = Field(default=None, description="Bearer token GET /metrics asks for; unset: "
+                                            "served to loopback clients only.")
 
     @cached_property
     def db_url(self) -> str:

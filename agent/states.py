@@ -253,6 +253,7 @@ class EnrollmentAction(StrEnum):
     opt_out = "opt_out"  # the contact asked never to be contacted again (STOP, unsubscribe, a call)
     bounce = "bounce"  # the address does not take mail (a hard bounce) or refuses ours (a policy block)
     auto_reply = "auto_reply"  # an out-of-office or other automatic answer came back
+    wait_identity = "wait_identity"  # no caller number free (daily caps, call interval): the call waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,22 +280,24 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     EA.draft_unreviewed: EnrollmentMove(frozenset({E.planning}), E.awaiting_execution),
     EA.defer: EnrollmentMove(frozenset({E.planning}), E.waiting, _subs(E.waiting)),
     # From a drafted status too: the executor refuses a draft that breaks its channel's rules.
-    EA.fail: EnrollmentMove(frozenset({E.planning, E.executing}) | ENROLLMENT_DRAFTED, E.error, _subs(E.error)),
+    EA.fail: EnrollmentMove(frozenset({E.planning, E.executing, E.waiting}) | ENROLLMENT_DRAFTED, E.error,
+                            _subs(E.error)),
     # From drafted too (the send found the contact opted out, the provider refused for good), and
     # from error when a person settles an unknown send that used the last attempt.
     EA.finish: EnrollmentMove(frozenset({E.planning, E.error}) | ENROLLMENT_CALL_SETTLES | ENROLLMENT_DRAFTED,
                               E.finished, _subs(E.finished)),
     EA.queue: EnrollmentMove(frozenset({E.awaiting_approval}), E.awaiting_execution),
     # awaiting_approval too: an approval is on the outreach; the enrollment may lag behind it.
-    EA.execute: EnrollmentMove(ENROLLMENT_DRAFTED, E.executing),
+    EA.execute: EnrollmentMove(ENROLLMENT_DRAFTED | {E.waiting}, E.executing),
     # Substatus ``retry`` when another attempt follows, none while a finished call is evaluated.
     EA.wait: EnrollmentMove(ENROLLMENT_CALL_SETTLES, E.waiting, frozenset({S.retry, None})),
     # Regenerating plans again now (no substatus); a plain rejection waits a retry interval.
     EA.reject: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
-    EA.complete: EnrollmentMove(frozenset({E.waiting}), E.completed),
+    # From planning too: the planner finds the primary goal already achieved.
+    EA.complete: EnrollmentMove(frozenset({E.waiting, E.planning}), E.completed),
     EA.remove: EnrollmentMove(_EVERY - {E.removed}, E.removed),
-    EA.reopen: EnrollmentMove(frozenset({E.awaiting_execution}), E.awaiting_approval),
-    EA.release: EnrollmentMove(ENROLLMENT_DRAFTED, E.waiting, frozenset({S.scheduled, None})),
+    EA.reopen: EnrollmentMove(frozenset({E.awaiting_execution, E.waiting}), E.awaiting_approval),
+    EA.release: EnrollmentMove(ENROLLMENT_DRAFTED | {E.waiting}, E.waiting, frozenset({S.scheduled, None})),
     EA.requeue: EnrollmentMove(frozenset({E.executing}), E.awaiting_execution),
     EA.settle: EnrollmentMove(frozenset({E.error}), E.waiting, frozenset({S.retry, None})),
     EA.reply: EnrollmentMove(_LIVE, E.replied),
@@ -302,12 +305,16 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     EA.opt_out: EnrollmentMove(_LIVE | {E.replied}, E.finished, frozenset({S.opted_out})),
     EA.bounce: EnrollmentMove(_LIVE, E.finished, frozenset({S.bounced, S.blocked})),
     EA.auto_reply: EnrollmentMove(_LIVE, E.finished, frozenset({S.out_of_office})),
+    # Its outreach stays awaiting_execution, deferred; ``execute`` and ``release`` (above) take
+    # ``waiting`` too for that outreach's next turn (agent/numbers/pacing.py).
+    EA.wait_identity: EnrollmentMove(frozenset({E.awaiting_execution, E.waiting}), E.waiting,
+                                     frozenset({S.identity_limits})),
 }
 
 # Where the planner leaves a contact it drafts nothing for, by the status its rules chose.
 PLANNER_REST: dict[EnrollmentStatus, EnrollmentAction] = {
     E.not_started: EA.hold, E.campaign_paused: EA.hold_paused, E.waiting: EA.defer,
-    E.error: EA.fail, E.finished: EA.finish,
+    E.error: EA.fail, E.finished: EA.finish, E.completed: EA.complete,
 }
 
 
@@ -338,6 +345,7 @@ class OutreachAction(StrEnum):
     cancel = "cancel"  # the world changed since approval: nothing of it may go out
     reopen = "reopen"  # the brief changed since it was drafted: back to the approver
     retry = "retry"  # nothing was handed over (a transient refusal): it waits for another try
+    dial = "dial"  # the provider placed the call: it stays executing until the end-of-call report
     settle_sent = "settle_sent"  # a person checked the provider: an unknown send did go out
     settle_unsent = "settle_unsent"  # ... or it did not
     deliver = "deliver"  # the provider's receipt: it reached the recipient's phone or mailbox
@@ -364,6 +372,7 @@ OUTREACH_TRANSITIONS: dict[OutreachAction, tuple[frozenset[OutreachStatus], Outr
     OutreachAction.cancel: (frozenset({O.awaiting_approval, O.approved, O.awaiting_execution}), O.cancelled),
     OutreachAction.reopen: (frozenset({O.awaiting_execution}), O.awaiting_approval),
     OutreachAction.retry: (frozenset({O.executing}), O.awaiting_execution),
+    OutreachAction.dial: (frozenset({O.executing}), O.executing),
     OutreachAction.settle_sent: (frozenset({O.unknown}), O.sent),
     OutreachAction.settle_unsent: (frozenset({O.unknown}), O.failed),
     # Receipts only move forward: a late ``sent`` callback never undoes ``delivered``. An unknown

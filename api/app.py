@@ -19,8 +19,13 @@ from agent.settings import Settings, get_settings, use_settings
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
+from api.limits import Limits
 from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, inbound_email,
                         phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web)
+from api.routes import inbound_sms, unsubscribe
+from api.routes import keys as keys_routes
+from api import docs, observability
+from agent import logs
 from evaluators import service as evaluations_service
 from planner import scheduler
 
@@ -36,6 +41,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                run_scheduler: bool | None = None) -> FastAPI:
     """Build the app. ``run_worker`` and ``run_scheduler`` default to True on the embedded broker."""
     settings = use_settings(settings or get_settings())
+    logs.configure(settings)
     broker = setup_broker(settings, TASK_MODULES)
     if run_worker is None:
         run_worker = settings.embedded_broker
@@ -66,10 +72,15 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                   description="Self-hosted AI outreach agent with a human review queue.")
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RequireBearer)  # outermost: runs first
+    app.add_middleware(Limits)  # body caps and URL checks before anything reads the body
+    app.add_middleware(RequireBearer)  # the key, before any body is read
+    app.add_middleware(observability.RequestContext)  # outermost: every answer, 401s included, gets an id
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
-                   evaluations, phone_numbers, suppressions, tasks, web, inbound_email):
+                   evaluations, phone_numbers, suppressions, tasks, web, inbound_sms, unsubscribe, inbound_email):
         app.include_router(module.router)
+    app.include_router(keys_routes.router)
+    app.include_router(observability.router)
+    docs.install(app)
     app.mount("/inbox/static", StaticFiles(directory=web.STATIC_DIR), name="inbox-static")
     app.state.settings = settings
     return app

@@ -14,11 +14,47 @@ import typer
 
 from agent.settings import get_settings
 from agent.states import Role
+from api.cli_support import open_database
 
-app = typer.Typer(help="Overture: self-hosted AI outreach with a human review queue.", no_args_is_help=True,
-                  add_completion=False)
+
+class _Overture(typer.Typer):
+    """The command group, turning a database that cannot be opened into one line naming the setting to fix."""
+
+    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        from api.cli_support import database_problem
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            message = database_problem(exc)
+            if message is None:
+                raise
+            _err(message)
+            sys.exit(2)
+
+
+app = _Overture(help="Overture: self-hosted AI outreach with a human review queue.", no_args_is_help=True,
+                add_completion=False, pretty_exceptions_enable=False)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+workspaces_app = typer.Typer(help="Workspaces.", no_args_is_help=True)
+app.add_typer(workspaces_app, name="workspaces")
+campaigns_app = typer.Typer(help="Campaigns.", no_args_is_help=True)
+app.add_typer(campaigns_app, name="campaigns")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"overture {version('overture')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(_version_flag: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                      help="Print the version and exit")] = False) -> None:
+    """Overture: self-hosted AI outreach with a human review queue."""
 
 
 def _err(message: str) -> None:
@@ -77,7 +113,9 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
         typer.echo(f"Overture is starting.\n  Inbox: {base}/inbox\n  API:   {base}/v1")
     where = settings.db_url.split("@")[-1] if not settings.is_sqlite else settings.db_url.split("///")[-1]
     _err(f"database: {where}; broker: {'in-process' if settings.embedded_broker else 'external'}; model: {settings.model}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    from agent import logs
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=logs.configure(settings))
 
 
 @app.command("mail-receiver")
@@ -115,7 +153,8 @@ def worker(threads: Annotated[int | None, typer.Option(help="Worker threads")] =
 
 
 @app.command("scheduler")
-def scheduler_cmd(interval: Annotated[float, typer.Option(help="Seconds between ticks")] = 5.0) -> None:
+def scheduler_cmd(interval: Annotated[float | None, typer.Option(
+        help="Seconds between ticks (default OVERTURE_RECONCILE_INTERVAL_S)")] = None) -> None:
     """Start due planning runs and re-enqueue lost work (run one next to `overture worker`)."""
     from agent.queue import setup_broker
     from api.app import SCHEDULED_DUTIES, TASK_MODULES
@@ -133,7 +172,7 @@ def scheduler_cmd(interval: Annotated[float, typer.Option(help="Seconds between 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        _err(f"scheduler ticking every {interval:g} s; Ctrl-C to stop")
+        _err(f"scheduler ticking every {interval or settings.reconcile_interval_s:g} s; Ctrl-C to stop")
         await scheduler.run_forever(interval, stop, duties=SCHEDULED_DUTIES)
 
     _run(main())
@@ -151,6 +190,7 @@ def plan_cmd(campaign_id: Annotated[str, typer.Argument(help="The campaign to pl
     from planner import local
 
     settings = get_settings()
+    open_database()
     setup_broker(settings, TASK_MODULES)
     in_process = settings.embedded_broker
 
@@ -177,24 +217,134 @@ def plan_cmd(campaign_id: Annotated[str, typer.Argument(help="The campaign to pl
 
 
 @keys_app.command("create")
-def keys_create(workspace: Annotated[str, typer.Option(help="Workspace name (created if new)")],
+def keys_create(workspace: Annotated[str, typer.Option(help="Workspace name (must exist unless --create-workspace)")],
                 role: Annotated[Role, typer.Option(help="admin, approver or viewer")],
-                name: Annotated[str, typer.Option(help="A label for the key")] = "") -> None:
+                name: Annotated[str, typer.Option(help="Who holds the key; shown as the actor in review")] = "",
+                create_workspace: Annotated[bool, typer.Option("--create-workspace",
+                                                               help="Create the workspace if it is new")] = False) -> None:
     """Create an API key and print it once on stdout (nothing else goes to stdout)."""
     from agent.auth import create_key, get_or_create_workspace
     from agent.db import session_scope
+    from agent.keys import service as keys
 
-    async def make() -> str:
+    async def make() -> str | None:
         async with session_scope() as session:
-            ws = await get_or_create_workspace(session, workspace)
+            if create_workspace:
+                ws = await get_or_create_workspace(session, workspace)
+            elif (ws := await keys.find_workspace(session, workspace)) is None:
+                return None
             _, raw = await create_key(session, ws.id, role, name=name)
         return raw
 
-    if get_settings().is_sqlite:
-        from agent.migrate import upgrade
+    open_database(create=True)
+    raw = _run(make())
+    if raw is None:
+        _err(f"error: no workspace named {workspace!r} (see `overture workspaces list`); "
+             "add --create-workspace to create it")
+        raise typer.Exit(2)
+    typer.echo(raw)
 
-        upgrade()
-    typer.echo(_run(make()))
+
+@keys_app.command("list")
+def keys_list(workspace: Annotated[str, typer.Option(help="Workspace name")],
+              as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False) -> None:
+    """The workspace's keys (never the secrets), revoked ones included."""
+    from agent.db import session_scope
+    from agent.keys import service as keys
+
+    async def go() -> list | None:
+        async with session_scope() as session:
+            ws = await keys.find_workspace(session, workspace)
+            return None if ws is None else await keys.list_keys(session, ws.id)
+
+    open_database()
+    items = _run(go())
+    if items is None:
+        _err(f"error: no workspace named {workspace!r} (see `overture workspaces list`)")
+        raise typer.Exit(2)
+    _print_rows([k.model_dump(mode="json") for k in items], ["id", "name", "role", "prefix", "created_at",
+                                                             "revoked_at"], as_json)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `overture keys list`)")]) -> None:
+    """Revoke a key: requests with it answer 401 at once."""
+    from agent.db import session_scope
+    from agent.errors import NotFound
+    from agent.keys import service as keys
+
+    async def go() -> str:
+        async with session_scope() as session:
+            workspace_id = await keys.key_workspace(session, key_id)
+            if workspace_id is None:
+                raise NotFound(f"no key {key_id}")
+            return (await keys.revoke(session, workspace_id, key_id, "cli")).revoked_at.isoformat()
+
+    open_database()
+    try:
+        when = _run(go())
+    except NotFound as exc:
+        _err(f"error: {exc.detail} (see `overture keys list`)")
+        raise typer.Exit(2) from None
+    _err(f"revoked {key_id} at {when}")
+
+
+@workspaces_app.command("list")
+def workspaces_list(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False) -> None:
+    """Every workspace with its number of live keys."""
+    from agent.db import session_scope
+    from agent.keys import service as keys
+
+    async def go() -> list:
+        async with session_scope() as session:
+            return await keys.list_workspaces(session)
+
+    open_database()
+    _print_rows([w.model_dump(mode="json") for w in _run(go())], ["id", "name", "keys", "created_at"], as_json)
+
+
+@campaigns_app.command("list")
+def campaigns_list(workspace: Annotated[str | None, typer.Option(help="Only this workspace")] = None,
+                   as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False) -> None:
+    """Campaigns (archived ones left out), newest first, with their workspace."""
+    from agent.campaigns import service as campaigns
+    from agent.db import session_scope
+    from agent.keys import service as keys
+
+    async def go() -> list[dict] | None:
+        rows: list[dict] = []
+        async with session_scope() as session:
+            spaces = await keys.list_workspaces(session)
+            if workspace is not None:
+                spaces = [w for w in spaces if w.name == workspace]
+                if not spaces:
+                    return None
+            for ws in spaces:
+                items, _ = await campaigns.list_campaigns(session, ws.id, statuses=None, q=None, sort="-created_at",
+                                                          cursor=None, limit=200)
+                rows += [{"id": c.id, "workspace": ws.name, "name": c.name, "status": c.status,
+                          "contacts": c.contacts_count} for c in items]
+        return rows
+
+    open_database()
+    rows = _run(go())
+    if rows is None:
+        _err(f"error: no workspace named {workspace!r} (see `overture workspaces list`)")
+        raise typer.Exit(2)
+    _print_rows(rows, ["id", "workspace", "name", "status", "contacts"], as_json)
+
+
+def _print_rows(rows: list[dict], columns: list[str], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
+    Console(width=200).print(table)
 
 
 @app.command("import")
@@ -210,6 +360,7 @@ def import_csv(campaign_id: Annotated[str, typer.Argument(help="The campaign to 
     from agent.db import session_scope
     from agent.errors import OvertureError
 
+    open_database()
     parsed_mapping = json.loads(mapping) if mapping else None
     data = file.read_bytes()
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.auth import Principal, resolve_key
 from agent.db import sessionmaker
 from agent.errors import Forbidden, Unauthorized
 from agent.states import Role
+from api import ratelimit
 
 
 async def get_session() -> AsyncIterator[AsyncSession]:
@@ -28,12 +29,14 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_principal(session: SessionDep,
+async def get_principal(request: Request, session: SessionDep,
                         authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    await ratelimit.check(request)
     principal = await resolve_key(session, authorization[7:].strip())
     if principal is None:
+        await ratelimit.failed(request)
         raise Unauthorized("the API key is unknown or revoked")
     return principal
 

@@ -58,6 +58,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OvertureError)
     async def _overture(_: Request, exc: OvertureError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 429:
+            headers = {"Retry-After": str(exc.extra.get("retry_after", 1))}
         return problem(exc.status, exc.code, exc.detail, exc.errors, headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agent.auth import resolve_key
+from agent.db import session_scope
 from api.errors import problem
 
 # Signed with X-Overture-Signature instead of a key (api/routes/conversations.py checks it).
-SIGNED_PATHS = frozenset({"/v1/voice/events", "/v1/inbound/email"})
+SIGNED_PATHS = frozenset({"/v1/voice/events", "/v1/inbound/email",
+                          "/v1/inbound/sms", "/v1/inbound/sms/status"})  # X-Twilio-Signature (api/routes/inbound_sms.py)
 
 
 class RequireBearer:
@@ -26,6 +29,14 @@ class RequireBearer:
             auth = dict(scope["headers"]).get(b"authorization", b"")
             if not auth[:7].lower() == b"bearer " or not auth[7:].strip():
                 response = problem(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'",
+                                   headers={"WWW-Authenticate": "Bearer"})
+                return await response(scope, receive, send)
+            # The key itself, before a byte of the body is read (a wrong key with a 200 MB body
+            # was parsed whole and answered 422 before 401).
+            async with session_scope() as session:
+                principal = await resolve_key(session, auth[7:].decode("latin-1").strip())
+            if principal is None:
+                response = problem(401, "unauthorized", "the API key is unknown or revoked",
                                    headers={"WWW-Authenticate": "Bearer"})
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)

@@ -4,10 +4,16 @@ A key is scoped to the caller's workspace and bound to the request it first came
 path and body); reusing it for another request is refused. While the first request is still
 running a repeat gets 409 ``idempotency_in_progress``. Server errors are not stored, so the
 client may retry them.
+
+A record is scoped to the API key that made it (a viewer replaying an admin's key and body runs
+its own request and gets its own 403; the admin after that gets a real answer). A record whose
+request never finished (the server died mid-request) expires after
+``OVERTURE_IDEMPOTENCY_PENDING_S`` seconds, so the key can be retried.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from sqlalchemy import delete, select, update
@@ -15,9 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.auth import resolve_key
-from agent.db import session_scope
+from agent.db import session_scope, utcnow
 from agent.ids import new_id
 from agent.models import IdempotencyRecord
+from agent.settings import get_settings
 from api.errors import problem
 
 HEADER = b"idempotency-key"
@@ -53,7 +60,10 @@ class IdempotencyMiddleware:
             more = message.get("more_body", False)
         digest = hashlib.sha256(b"\n".join([scope["method"].encode(), scope["path"].encode(),
                                             scope.get("query_string", b""), body])).hexdigest()
+        # The stored key names the API key too: another key's request with the same header is its own.
+        key_text = f"{principal.key_id}:{hashlib.sha256(key_text.encode()).hexdigest()}"
         record_id = new_id("idem")
+        await _expire_pending(principal.workspace_id, key_text)
         try:
             async with session_scope() as session:
                 session.add(IdempotencyRecord(id=record_id, workspace_id=principal.workspace_id, key=key_text,
@@ -114,3 +124,12 @@ class IdempotencyMiddleware:
         await response(scope, receive, send)
 
 
+
+
+async def _expire_pending(workspace_id: str, key: str) -> None:
+    """Drop this key's record if its request never finished within the pending window."""
+    cutoff = utcnow() - dt.timedelta(seconds=get_settings().idempotency_pending_s)
+    async with session_scope() as session:
+        await session.execute(delete(IdempotencyRecord).where(
+            IdempotencyRecord.workspace_id == workspace_id, IdempotencyRecord.key == key,
+            IdempotencyRecord.status_code.is_(None), IdempotencyRecord.created_at < cutoff))

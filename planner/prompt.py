@@ -29,6 +29,10 @@ def prompt_context(ctx: PlanContext, channel: ChannelFacts, feedback: list[str])
                     "timezone": c.timezone, "properties": c.properties},
         "history": [{"channel": h.channel, "date": h.scheduled_at, "subject": h.subject,
                      "body_excerpt": h.body[:_EXCERPT], "outcome": h.status} for h in ctx.history],
+        "replies": [{"channel": r.channel, "date": r.received_at, "text": r.text[:_EXCERPT], "intent": r.intent}
+                    for r in ctx.replies],
+        "goal_results": [{"goal": g.name, "is_primary": g.is_primary, "result": g.result, "reason": g.reason}
+                         for g in ctx.goal_outcomes],
         "limits": limits_for(channel.kind),
         "instruction": ctx.instruction,
         "validation_errors": list(feedback),

@@ -1,12 +1,22 @@
-"""Planner lookups: planning runs by id within a workspace, and the enrollments a run covers."""
+"""Planner lookups: planning runs by id within a workspace, the enrollments a run covers, and
+what the contact has said and achieved so far (the context of a follow-up)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.lookup import get_in_workspace
-from agent.models import PlanningRun, PlanningRunItem
+from agent.models import Conversation, Evaluation, Goal, GoalResult, InboundMessage, PlanningRun, PlanningRunItem
+from agent.states import ConversationStatus, GoalResultValue, InboundKind
+from planner.state import GoalOutcome, PastReply
+
+# A conversation whose evaluation has not come this long after it was due no longer holds the
+# contact back (the evaluators retry on their own; planning does not wait for them forever).
+EVALUATION_GRACE = dt.timedelta(hours=1)
+REPLIES_MAX = 10
 
 
 async def get_run(session: AsyncSession, workspace_id: str, run_id: str) -> PlanningRun:
@@ -17,3 +27,37 @@ async def run_enrollment_ids(session: AsyncSession, run_id: str) -> list[str]:
     """The enrollments the run was asked to plan, in no particular order."""
     return list((await session.execute(select(PlanningRunItem.enrollment_id)
                                        .where(PlanningRunItem.run_id == run_id))).scalars())
+
+
+async def replies_of(session: AsyncSession, enrollment_id: str) -> list[PastReply]:
+    """The contact's replies in this campaign, oldest first (the newest ``REPLIES_MAX``)."""
+    rows = (await session.execute(
+        select(InboundMessage.channel, InboundMessage.received_at, InboundMessage.text, InboundMessage.intent)
+        .where(InboundMessage.enrollment_id == enrollment_id, InboundMessage.kind == InboundKind.reply)
+        .order_by(InboundMessage.received_at.desc()).limit(REPLIES_MAX))).all()
+    return [PastReply(r.channel, r.received_at, r.text or "", r.intent.value if r.intent else None)
+            for r in reversed(rows)]
+
+
+async def goal_outcomes(session: AsyncSession, enrollment_id: str) -> list[GoalOutcome]:
+    """Each goal's result in each evaluated conversation of the enrollment (a person's correction
+    counts instead of the model's answer), primary goal first."""
+    result = func.coalesce(GoalResult.corrected_result, GoalResult.result)
+    rows = (await session.execute(
+        select(Goal.name, Goal.is_primary, result, GoalResult.reason)
+        .join(Evaluation, Evaluation.id == GoalResult.evaluation_id)
+        .join(Conversation, Conversation.id == GoalResult.conversation_id)
+        .join(Goal, Goal.id == GoalResult.goal_id)
+        .where(Conversation.enrollment_id == enrollment_id, Evaluation.is_current.is_(True))
+        .order_by(Goal.is_primary.desc(), Conversation.created_at))).all()
+    return [GoalOutcome(name, bool(primary), GoalResultValue(value), reason or "") for name, primary, value, reason in rows]
+
+
+async def awaiting_evaluation(session: AsyncSession, enrollment_id: str, now: dt.datetime) -> bool:
+    """A finished conversation of the enrollment is due to be judged and has not been yet: its
+    result decides whether the contact gets another outreach at all."""
+    current = exists().where(Evaluation.conversation_id == Conversation.id, Evaluation.is_current.is_(True))
+    return bool((await session.execute(select(exists().where(
+        Conversation.enrollment_id == enrollment_id, Conversation.status == ConversationStatus.closed,
+        Conversation.evaluate_after.is_not(None), Conversation.evaluated_at.is_(None),
+        Conversation.evaluate_after > now - EVALUATION_GRACE, ~current)))).scalar())

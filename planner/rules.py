@@ -11,6 +11,8 @@ from planner.state import ChannelFacts, Outcome, PlanContext
 
 # A contact the planner cannot place in its hours now is looked at again after this long.
 RECHECK_AFTER = dt.timedelta(hours=12)
+# A contact whose last conversation waits for its evaluation is looked at again after this long.
+EVALUATION_RECHECK = dt.timedelta(minutes=5)
 _NEEDS = {ChannelKind.email: "email", ChannelKind.sms: "phone", ChannelKind.voice: "phone"}
 
 
@@ -22,6 +24,12 @@ def eligibility(ctx: PlanContext) -> Outcome | None:
         return Outcome(EnrollmentStatus.not_started, None, f"the campaign is {ctx.campaign_status}")
     if ctx.suppressed:
         return Outcome(EnrollmentStatus.finished, Substatus.opted_out, "the contact is on the suppression list")
+    if ctx.primary_goal_achieved:
+        return Outcome(EnrollmentStatus.completed, None, "the primary goal was achieved")
+    if ctx.awaiting_evaluation:
+        return Outcome(EnrollmentStatus.waiting, Substatus.scheduled,
+                       "the last conversation is not evaluated yet; its result decides what comes next",
+                       next_attempt_at=ctx.now + EVALUATION_RECHECK)
     settings = CampaignSettings.model_validate(ctx.settings)
     if ctx.attempts >= settings.max_attempts:
         return Outcome(EnrollmentStatus.finished, Substatus.max_attempts,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity, bulk
+from agent import activity, bulk, metrics
 from agent.db import utcnow
 from agent.errors import InvalidTransition, ValidationFailed
 from agent.ids import new_id
@@ -56,6 +56,7 @@ async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[s
                     campaign_id=campaign.id, payload={"run_id": run.id, "total": run.total})
     for enrollment_id in enrollment_ids if queue else ():
         enqueue(s, "planner.plan_enrollment", enrollment_id=enrollment_id, run_id=run.id)
+    metrics.PLANNING_RUNS.inc()
     return run
 
 

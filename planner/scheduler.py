@@ -20,10 +20,11 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
-from agent import executor
+from agent import executor, recovery
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Channel, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
+from agent.settings import get_settings
 from agent.states import (
     ENROLLMENT_PLANNABLE,
     JOB_LIVE,
@@ -33,6 +34,7 @@ from agent.states import (
     ExecutionMode,
     OutreachStatus,
     PlanningItemStatus,
+    Substatus,
 )
 from planner import runs
 
@@ -56,7 +58,10 @@ async def settle_lost_sends(now: dt.datetime | None = None, *, lease: dt.timedel
     async with session_scope() as s:
         stuck = (await s.execute(
             select(Outreach, Enrollment.contact_id).join(Enrollment, Enrollment.id == Outreach.enrollment_id)
-            .where(Outreach.status == OutreachStatus.executing, Outreach.updated_at < now - lease)
+            .where(Outreach.status == OutreachStatus.executing,
+                   # a placed call holds its own lease (agent/voice/outbound.py) for the whole call
+                   or_(and_(Outreach.lease_until.is_(None), Outreach.updated_at < now - lease),
+                       Outreach.lease_until < now))
             .order_by(Outreach.updated_at).limit(limit))).all()
         moved = 0
         for outreach, contact_id in stuck:
@@ -78,6 +83,7 @@ async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STA
     """
     now = now or utcnow()
     await settle_lost_sends(now, lease=executing_lease)
+    await recovery.recover_imports(now)
     async with session_scope() as s:
         expired = (await s.execute(
             select(Enrollment.id, PlanningRunItem.run_id)
@@ -121,6 +127,8 @@ async def start_due_runs(now: dt.datetime | None = None) -> list[str]:
         for campaign in campaigns:
             due = (await s.execute(select(Enrollment.contact_id).where(
                 Enrollment.campaign_id == campaign.id, Enrollment.status.in_(ENROLLMENT_PLANNABLE),
+                # waiting for a caller number: its outreach is drafted, the executor takes it on
+                or_(Enrollment.substatus.is_(None), Enrollment.substatus != Substatus.identity_limits),
                 or_(Enrollment.next_attempt_at.is_(None), Enrollment.next_attempt_at <= now)))).scalars().all()
             if due:
                 run = await runs.create_run(s, campaign, contact_ids=list(due), actor="scheduler")
@@ -163,10 +171,11 @@ async def tick(now: dt.datetime | None = None, duties: Sequence[Duty] = ()) -> N
         await duty(now)
 
 
-async def run_forever(interval: float = INTERVAL, stop: asyncio.Event | None = None,
+async def run_forever(interval: float | None = None, stop: asyncio.Event | None = None,
                       duties: Sequence[Duty] = ()) -> None:
     """Tick until ``stop`` is set; a failing tick is logged and the next one tries again."""
     stop = stop or asyncio.Event()
+    interval = interval or get_settings().reconcile_interval_s
     while not stop.is_set():
         try:
             await tick(duties=duties)

@@ -16,7 +16,7 @@ import secrets
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity
+from agent import activity, metrics
 from agent.campaigns.brief import brief_hash
 from agent.db import session_scope, utcnow
 from agent.settings import get_settings
@@ -32,7 +32,7 @@ from agent.states import (
     OutreachStatus,
     Substatus,
 )
-from planner import runs
+from planner import repository, runs
 from planner.graph import DraftResult, graph
 from planner.prompt import draft_with_model
 from planner.state import ChannelFacts, ContactFacts, Outcome, PastOutreach, PlanContext, PlanState
@@ -89,8 +89,9 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
     past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)
                             .order_by(Outreach.id))).scalars().all()
     suppressed = await suppressed_on(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key)
+    now = utcnow()
     return PlanContext(
-        now=utcnow(), enrollment_id=enrollment.id, enrollment_status=enrollment.status, enrollment_version=version,
+        now=now, enrollment_id=enrollment.id, enrollment_status=enrollment.status, enrollment_version=version,
         attempts=enrollment.attempts, last_attempt_at=enrollment.last_attempt_at, campaign_id=campaign.id,
         campaign_name=campaign.name, campaign_status=campaign.status, campaign_timezone=campaign.timezone,
         brief=campaign.brief, ai_variables=dict(campaign.ai_variables or {}), schedule=campaign.schedule,
@@ -103,6 +104,9 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
                              contact.timezone, dict(contact.properties or {})),
         suppressed="all" in suppressed, suppressed_channels=suppressed - {"all"},
         history=[PastOutreach(o.channel, o.status, o.scheduled_at, o.subject, o.body) for o in past],
+        replies=await repository.replies_of(s, enrollment.id),
+        goal_outcomes=await repository.goal_outcomes(s, enrollment.id),
+        awaiting_evaluation=await repository.awaiting_evaluation(s, enrollment.id, now),
         instruction=instruction,
         # A regenerated draft points at the one it replaces (the latest superseded draft).
         supersedes_id=next((o.id for o in reversed(past) if o.status == OutreachStatus.superseded), None)
@@ -129,6 +133,7 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
         # Our lease ran out and another planner took over; its result stands, ours is dropped.
         log.warning("enrollment %s moved while planning; dropping this plan", ctx.enrollment_id)
         return
+    metrics.PLANS.labels("drafted" if outcome is None else EnrollmentStatus(outcome.status).value).inc()
     workspace_id = (await s.execute(select(Campaign.workspace_id).where(Campaign.id == ctx.campaign_id))).scalar_one()
     if outcome is None:
         draft = state["draft"]

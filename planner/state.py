@@ -39,6 +39,24 @@ class PastOutreach:
 
 
 @dataclass(frozen=True)
+class PastReply:
+    channel: str
+    received_at: dt.datetime | None
+    text: str
+    intent: str | None
+
+
+@dataclass(frozen=True)
+class GoalOutcome:
+    """One goal's result in one evaluated conversation of the contact's."""
+
+    name: str
+    is_primary: bool
+    result: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class PlanContext:
     """Everything one planning decision needs, read in one short transaction."""
 
@@ -68,6 +86,14 @@ class PlanContext:
     supersedes_id: str | None = None  # the draft a reviewer rejected to get this one
     # Channel kinds the contact opted out of on their own (a STOP by text leaves email open).
     suppressed_channels: frozenset[str] = frozenset()
+    replies: list[PastReply] = field(default_factory=list)
+    goal_outcomes: list[GoalOutcome] = field(default_factory=list)
+    # A finished conversation waits for its evaluation, which decides whether to go on.
+    awaiting_evaluation: bool = False
+
+    @property
+    def primary_goal_achieved(self) -> bool:
+        return any(g.is_primary and g.result == "achieved" for g in self.goal_outcomes)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from agent.models import ApiKey, Campaign, Outreach
 from agent.states import CampaignStatus, OutreachStatus
 from review import service
 from review.schemas import InboxPage, OutreachDetail
+from review.thread import ContactThread, contact_thread
 
 S = OutreachStatus
 
@@ -101,6 +102,7 @@ class InboxView:
     campaigns: list[CampaignChoice]
     error: str | None  # why the filters were changed, if they were
     counts: dict[str, int]  # drafts per tab
+    thread: ContactThread | None = None  # the selected draft's contact story
 
 
 async def inbox_view(session: AsyncSession, workspace_id: str, filters: Mapping[str, str], *,
@@ -138,7 +140,8 @@ async def inbox_view(session: AsyncSession, workspace_id: str, filters: Mapping[
     return InboxView(tab=tab, filters=filters, page=page, selected=selected, detail=detail, missing=missing,
                      after=next_id or prev_id, prev_id=prev_id, next_id=next_id, names=names,
                      campaigns=await campaign_choices(session, workspace_id), error=error,
-                     counts=tab_counts(page.counts))
+                     counts=tab_counts(page.counts),
+                     thread=await contact_thread(session, workspace_id, detail.id) if detail else None)
 
 
 # --- the edit form --------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ and ring timeout from fixed choices, durations in minutes, hours or days.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator, model_validator
 
@@ -23,10 +24,19 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 _UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 
+@functools.cache
+def _iana_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def check_timezone(value: str) -> str:
+    """By the IANA list first: a name that is not on it never reaches ZoneInfo (a 300-character
+    one made it open a file whose name was too long, OSError, a 500)."""
     try:
+        if value not in _iana_names() and value != "UTC":
+            raise ValueError
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'America/New_York')") from None
     return value
 

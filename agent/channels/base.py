@@ -31,6 +31,9 @@ class OutboundMessage:
 class SendResult:
     provider: str
     provider_message_id: str
+    # A placed call: the outcome comes with the end-of-call report, so the outreach stays
+    # ``executing`` (agent/voice/outbound.py) instead of being recorded as sent now.
+    awaits_report: bool = False
 
 
 class OutboundChannel(Protocol):

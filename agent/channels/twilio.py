@@ -21,7 +21,7 @@ from agent.channels.rules import SMS_OPT_OUT_LINE, carries_sms_opt_out
 from agent.settings import Settings, get_settings
 from agent.states import Substatus
 
-STATUS_PATH = "/v1/inbound/twilio/status"  # the inbound status webhook (built by the inbound work)
+STATUS_PATH = "/v1/inbound/sms/status"  # api/routes/inbound_sms.py
 
 # Twilio's error codes with a meaning for the contact; any other refusal is typed by HTTP status.
 _REFUSALS: dict[int, Substatus] = {

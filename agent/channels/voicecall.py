@@ -77,5 +77,5 @@ class VoiceCallChannel:
             call_id = body.get(self.id_field)
             if not isinstance(call_id, str) or not call_id:
                 raise AmbiguousFailure(f"{self.name} accepted the call ({response.status_code}) without an id")
-            return SendResult(provider=self.name, provider_message_id=call_id)
+            return SendResult(provider=self.name, provider_message_id=call_id, awaits_report=True)
         raise status_failure(self.name, response, scrub(detail_of(body, "message", "error_message", "error"), (key,)))

@@ -21,11 +21,17 @@ from agent.errors import NotFound, OvertureError
 from agent.ids import new_id
 from agent.models import Campaign, ImportJob
 from agent.queue import enqueue
+from agent.settings import get_settings
 from agent.states import JobStatus
 
 log = logging.getLogger(__name__)
 _WRITE_ATTEMPTS = 3
-LEASE = dt.timedelta(minutes=10)  # a running job older than this is taken over (its worker died)
+MAX_ATTEMPTS = 3  # claims of one job; a job that lost its worker this often is failed (agent/recovery.py)
+
+
+def lease() -> dt.timedelta:
+    """How long a running import may go unheard (every progress write renews it)."""
+    return dt.timedelta(seconds=get_settings().import_lease_s)
 Listener = Callable[[ImportJob], Awaitable[None] | None]
 
 
@@ -68,8 +74,9 @@ async def _claim(job_id: str) -> bool:
             update(ImportJob).where(
                 ImportJob.id == job_id,
                 or_(ImportJob.status == JobStatus.queued,
-                    (ImportJob.status == JobStatus.running) & (ImportJob.started_at < now - LEASE)))
-            .values(status=JobStatus.running, started_at=now, processed=0))
+                    (ImportJob.status == JobStatus.running) & (ImportJob.lease_until < now)))
+            .values(status=JobStatus.running, started_at=now, processed=0, lease_until=now + lease(),
+                    attempts=ImportJob.attempts + 1))
         return moved.rowcount == 1
 
 
@@ -122,7 +129,8 @@ async def _run_claimed(job_id: str, on_progress: Callable[[int, int], Awaitable[
 
     async def progress(n: int) -> None:
         async with session_scope() as s:
-            await s.execute(update(ImportJob).where(ImportJob.id == job_id).values(processed=n))
+            await s.execute(update(ImportJob).where(ImportJob.id == job_id)
+                            .values(processed=n, lease_until=utcnow() + lease()))
         if on_progress is not None:
             await on_progress(n, job.total)
 
@@ -133,6 +141,11 @@ async def _run_claimed(job_id: str, on_progress: Callable[[int, int], Awaitable[
         result = AddResult(errors=list(normalised.errors), warnings=list(normalised.warnings))
         try:
             async with session_scope() as s:
+                # A write first: on SQLite it takes the database's write lock before the dedup reads,
+                # so no API add can commit between our lookup and our insert (SQLite writers queue on
+                # one lock; PostgreSQL only locks this job's row). It renews the lease too.
+                await s.execute(update(ImportJob).where(ImportJob.id == job.id)
+                                .values(lease_until=utcnow() + lease()))
                 # Locked, so a cancel cannot slip in between this check and the commit.
                 campaign = (await s.execute(select(Campaign).where(Campaign.id == job.campaign_id)
                                             .with_for_update())).scalar_one_or_none()

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, SecretStr
 
+from agent import metrics
 from agent.llm.config import OFFLINE_MODEL, LLMConfig
 from agent.llm.errors import LLMRequestRejected, LLMUnavailable
 
@@ -60,6 +61,10 @@ class Tally:
             self.cost_usd += cost_of(lm, model, response, prompt, completion)
 
     def result(self, text: str, parsed: Any, model: str) -> LLMResult:
+        metrics.MODEL_CALLS.labels(model, "ok").inc()
+        metrics.MODEL_TOKENS.labels(model, "input").inc(self.input_tokens)
+        metrics.MODEL_TOKENS.labels(model, "output").inc(self.output_tokens)
+        metrics.MODEL_COST.labels(model).inc(self.cost_usd)
         return LLMResult(text=text, parsed=parsed, model=model, input_tokens=self.input_tokens,
                          output_tokens=self.output_tokens, cost_usd=self.cost_usd, attempts=self.attempts)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, String, Text
+from sqlalchemy import Boolean, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agent.models.base import Base, StrEnumType, created_column, enum_check, fk, id_column, updated_column
@@ -36,6 +36,7 @@ class Campaign(Base):
     inbound_prompt: Mapped[str] = mapped_column(Text, default="")
     duplicated_from_id: Mapped[str | None] = mapped_column(String(40))
     went_live_at: Mapped[dt.datetime | None]
+    last_call_at: Mapped[dt.datetime | None]  # the call interval's compare-and-set (agent/numbers/pacing.py)
     created_at: Mapped[dt.datetime] = created_column()
     updated_at: Mapped[dt.datetime] = updated_column()
 
@@ -57,7 +58,7 @@ class CallerNumber(Base):
     """An outbound number of a campaign, for rotation and daily caps."""
 
     __tablename__ = "caller_numbers"
-    __table_args__ = (enum_check("status", CallerNumberStatus),)
+    __table_args__ = (enum_check("status", CallerNumberStatus), UniqueConstraint("campaign_id", "number"))
     id: Mapped[str] = id_column()
     campaign_id: Mapped[str] = fk("campaigns.id")
     number: Mapped[str] = mapped_column(String(20))
@@ -68,7 +69,8 @@ class CallerNumber(Base):
     weight: Mapped[int] = mapped_column(Integer, default=1)
     calls_today: Mapped[int] = mapped_column(Integer, default=0)
     calls_total: Mapped[int] = mapped_column(Integer, default=0)
-    calls_day: Mapped[dt.date | None]
+    calls_day: Mapped[dt.date | None]  # the campaign-zone day calls_today counts; another day resets it
+    last_called_at: Mapped[dt.datetime | None]  # round robin: the number idle longest goes next
     created_at: Mapped[dt.datetime] = created_column()
 
 

@@ -63,6 +63,9 @@ class ImportJob(Base):
     created_at: Mapped[dt.datetime] = created_column()
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    # Renewed on every progress write; past it the worker is taken for dead (agent/recovery.py).
+    lease_until: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ExportJob(Base):

@@ -48,6 +48,8 @@ class Outreach(Base):
     approved_by: Mapped[str | None] = mapped_column(String(40))
     approved_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
+    caller_number_id: Mapped[str | None] = mapped_column(String(40))  # the number a call went out on
+    lease_until: Mapped[dt.datetime | None]  # a placed call stays executing until its report, up to this
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = created_column()
     updated_at: Mapped[dt.datetime] = updated_column()

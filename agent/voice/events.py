@@ -41,6 +41,7 @@ from agent.models import Campaign, Conversation, ConversationTurn, Enrollment, O
 from agent.states import (ENROLLMENT_CALL_SETTLES, AnswerStatus, ChannelKind, ConversationStatus, EnrollmentAction,
                           EnrollmentStatus, OutreachAction, OutreachStatus, Substatus)
 from agent.voice.calls import OUTBOUND, CallInfo, find_call, open_call, record_turns
+from agent.voice.dnc import honour_do_not_call
 
 log = logging.getLogger(__name__)
 E, S = EnrollmentStatus, Substatus
@@ -48,10 +49,15 @@ E, S = EnrollmentStatus, Substatus
 _CAS_TRIES = 3
 
 
+# One limit for every transcript we take in (end-of-call reports and the live-call hook).
+MAX_TURN_CHARS = 20_000
+MAX_BODY = 2_000_000  # a long call's transcript is a few hundred kB
+
+
 class Turn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["assistant", "user"]
-    content: str = Field(max_length=20_000)
+    content: str = Field(max_length=MAX_TURN_CHARS)
 
 
 class CallReport(BaseModel):
@@ -133,6 +139,7 @@ async def report_call(session: AsyncSession, report: CallReport, *, now: dt.date
         "evaluate_after": evaluate_after.isoformat() if evaluate_after else None})
     await _move_enrollment(session, conv, report.answer_status, took_place=took_place,
                            counted_at_send=counted_at_send, settings=settings, outreach_id=outreach_id, now=now)
+    await honour_do_not_call(session, conv, [t.content for t in report.transcript if t.role == "user"])
     # The evaluators (issue 6) pick closed conversations up once ``evaluate_after`` has passed.
     return ReportResult(conv.id, applied=True)
 

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from agent.lifecycle import campaigns as lifecycle
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
 from agent.errors import OvertureError
 from agent.filters import parse_statuses
+from agent.lifecycle import campaigns as lifecycle
+from agent.reports import stats
 from agent.states import CAMPAIGN_TRANSITIONS, CHANNEL_TRANSITIONS, CampaignAction, CampaignStatus, ChannelAction
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
@@ -111,3 +112,9 @@ for _action in CampaignAction:
 # "finish" is the workers' move (a channel ran out of contacts), not a user's.
 for _action in (ChannelAction.start, ChannelAction.pause, ChannelAction.resume, ChannelAction.stop):
     _channel_action_route(_action)
+
+
+@router.get("/{campaign_id}/stats")
+async def campaign_stats(campaign_id: str, session: SessionDep, who: Reader) -> dict:
+    """The campaign's figures (formulas in agent/reports/stats.py and docs/reports.md); every role reads them."""
+    return await stats.campaign_stats(session, await campaigns.get(session, who.workspace_id, campaign_id))

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from agent import webhooks
 from agent.settings import get_settings
 from agent.states import AnswerStatus
+from agent.voice.events import MAX_BODY
 from agent.voice import conversations
 from agent.voice.conversations import ConversationPage
 from agent.voice.events import CallReport, report_call
@@ -20,7 +21,7 @@ from api.errors import ERROR_RESPONSES, PROBLEM, Problem, problem
 from evaluators import corrections
 from evaluators.corrections import ConversationDetail
 
-MAX_BODY = 2_000_000  # a long call's transcript is a few hundred kB
+
 
 
 class SignedRoute(APIRoute):

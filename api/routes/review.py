@@ -15,6 +15,7 @@ from review import service
 from review import settle as settle_service
 from review.schemas import (BulkApproveIn, BulkApproveOut, EditIn, ExecuteOut, InboxItem, InboxPage, OutreachDetail,
                             RejectIn, SettleIn)
+from review.thread import ContactThread, contact_thread
 
 router = APIRouter(tags=["review"], responses=ERROR_RESPONSES)
 IfMatch = Annotated[str | None, Header(description="The outreach version you saw (its ETag)")]
@@ -55,6 +56,14 @@ async def detail(outreach_id: str, session: SessionDep, who: Reader, response: R
     found = await service.get_detail(session, who.workspace_id, outreach_id)
     _etag(response, found.version)
     return found
+
+
+@router.get("/v1/outreaches/{outreach_id}/thread", response_model=ContactThread)
+async def thread(outreach_id: str, session: SessionDep, who: Reader) -> ContactThread:
+    """The contact's story beside this draft: earlier outreaches and their outcome, replies,
+    bounces and out-of-office notes, calls with transcripts, goal results, the contact's
+    properties and the campaign's goals. ``fingerprint`` changes when any of it does."""
+    return await contact_thread(session, who.workspace_id, outreach_id)
 
 
 @router.post("/v1/outreaches/approve", response_model=BulkApproveOut)

@@ -29,6 +29,7 @@ from agent.db import session_scope
 from agent.errors import Forbidden, OvertureError
 from agent.states import Role
 from agent.voice import engine
+from agent.voice.events import MAX_TURN_CHARS
 from agent.voice.calls import parse_call
 from api.deps import get_principal
 from api.errors import ERROR_RESPONSES
@@ -42,7 +43,7 @@ END_CALL_TOOL = "endCall"  # Vapi's built-in tool; offered in the request when t
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: str = Field(max_length=40)
-    content: str | list[dict[str, Any]] | None = None
+    content: Annotated[str, Field(max_length=MAX_TURN_CHARS)] | list[dict[str, Any]] | None = None
 
 
 class ChatCompletionRequest(BaseModel):

@@ -22,10 +22,12 @@ from starlette.datastructures import FormData
 
 import review.web
 from agent.auth import WebLogin, end_web_session, resolve_key, resolve_web_session, start_web_session
-from agent.errors import OvertureError
+from agent.errors import NotFound, OvertureError
 from agent.states import Role
+from api import ratelimit
 from api.deps import SessionDep
 from review import service, views
+from review.thread import contact_thread
 
 router = APIRouter(include_in_schema=False)
 WEB_DIR = Path(review.web.__file__).parent
@@ -38,7 +40,20 @@ NOTICES = {
     "approved": "Approved.", "edited": "Saved as a new revision.", "rejected": "Rejected; the contact is back in the plan.",
     "regenerating": "Rejected; a new draft is being written with your instruction.",
     "signed_out": "Signed out.",
+    "bulk": "Approved {n}; {failed} could not be approved.",
+    "executed": "Queued {n} approved outreaches for sending.",
 }
+
+
+def _count(value: str | None) -> int:
+    """A count from the query string: digits only, anything else is 0 (never echoed)."""
+    return int(value) if value and value.isdigit() and len(value) <= 9 else 0
+
+
+def _notice(query: Any) -> str | None:
+    """The notice chosen by its code from ``NOTICES``; only whole numbers are filled in."""
+    text = NOTICES.get(query.get("notice", ""))
+    return text.format(n=_count(query.get("n")), failed=_count(query.get("failed"))) if text else None
 
 
 def _when(value: dt.datetime | None, zone: str | None) -> str:
@@ -121,8 +136,15 @@ async def signin(request: Request, session: SessionDep) -> Response:
     expected = request.cookies.get(SIGNIN_COOKIE, "")
     if not expected or not secrets.compare_digest(str(form.get("signin_token", "")), expected):
         return _signin_form(request, error="The sign-in form expired; please try again.", status=400)
+    try:
+        await ratelimit.check(request)
+    except ratelimit.TooManyFailures as exc:
+        response = _signin_form(request, error="Too many failed sign-ins; wait a moment and try again.", status=429)
+        response.headers["Retry-After"] = str(exc.extra["retry_after"])
+        return response
     principal = await resolve_key(session, str(form.get("key", "")).strip())
     if principal is None:
+        await ratelimit.failed(request)
         return _signin_form(request, error="That API key is unknown or revoked.", status=401)
     token, _ = await start_web_session(session, principal)
     response = RedirectResponse("/inbox", status_code=303)
@@ -136,7 +158,10 @@ async def signin(request: Request, session: SessionDep) -> Response:
 async def signout(request: Request, session: SessionDep) -> Response:
     login = await _login(request, session)
     form = await request.form()
-    if login is not None and _csrf_ok(login, form):
+    if login is not None and not _csrf_ok(login, form):
+        # A page elsewhere posting here without the token must not sign the browser out.
+        return RedirectResponse("/inbox", status_code=303)
+    if login is not None:
         await end_web_session(session, request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/inbox/signin?notice=signed_out", status_code=303)
     response.delete_cookie(COOKIE, path="/inbox")
@@ -151,11 +176,7 @@ async def inbox(request: Request, session: SessionDep) -> Response:
     if login is None:
         return _to_signin()
     query = request.query_params
-    notice = NOTICES.get(query.get("notice", ""))
-    if query.get("notice") == "bulk":
-        notice = f"Approved {query.get('n', '0')}; {query.get('failed', '0')} could not be approved."
-    elif query.get("notice") == "executed":
-        notice = f"Queued {query.get('n', '0')} approved outreaches for sending."
+    notice = _notice(query)
     return await _page(session, login, _filters(query), selected=query.get("id"), notice=notice)
 
 
@@ -181,8 +202,22 @@ async def _page(session: SessionDep, login: WebLogin, filters: dict[str, str], *
         tabs=views.TABS, tab=view.tab, counts=view.counts, page=view.page, filters=view.filters,
         back=urlencode(view.filters), selected=view.selected, detail=view.detail, missing=view.missing,
         after=view.after, prev_id=view.prev_id, next_id=view.next_id, names=view.names, campaigns=view.campaigns,
-        notice=notice, error=error or view.error, panel=panel, values=values or {}, inbox_url=_inbox_url,
+        thread=view.thread, notice=notice, error=error or view.error, panel=panel, values=values or {}, inbox_url=_inbox_url,
         channels=("email", "sms", "voice", "task"))
+
+
+@router.get("/inbox/thread/{outreach_id}", include_in_schema=False)
+async def thread_fragment(outreach_id: str, request: Request, session: SessionDep) -> Response:
+    """The contact's story beside a draft, alone: the open inbox polls it so a reply that comes in
+    while the reviewer reads shows up (and the cancelled draft says so) without a reload."""
+    login = await _login(request, session)
+    if login is None:
+        return Response(status_code=401)
+    try:
+        thread = await contact_thread(session, login.principal.workspace_id, outreach_id)
+    except NotFound:
+        return Response(status_code=404)
+    return _render("thread.html", t=thread, tz=thread.contact_timezone)
 
 
 # --- actions ----------------------------------------------------------------------------------

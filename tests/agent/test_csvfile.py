@@ -1,3 +1,5 @@
+import codecs
+
 import pytest
 
 from agent.contacts.csvfile import FIELDS, MAX_BYTES, MAX_ROWS, CsvRefused, ParsedCsv, parse_csv, row_input
@@ -260,3 +262,12 @@ def test_parsed_rows_normalise_with_their_record_numbers():
 
 def test_fields_constant_lists_the_standard_fields():
     assert FIELDS == ("first_name", "last_name", "name", "email", "phone", "timezone")
+
+
+def test_utf16_files_with_a_bom_are_read():
+    text = "First Name,Email\nZoë,zoe@example.com\n"
+    for encoded in (text.encode("utf-16"), codecs.BOM_UTF16_BE + text.encode("utf-16-be")):
+        parsed = parse_csv(encoded)
+        assert parsed.encoding == "utf-16"
+        assert parsed.header == ["First Name", "Email"]
+        assert values_of(parsed) == [["Zoë", "zoe@example.com"]]

@@ -79,7 +79,7 @@ async def test_message_is_posted_as_twilio_form_with_basic_auth_and_status_callb
     assert seen.headers["content-type"] == "application/x-www-form-urlencoded"
     assert seen.form == {"To": RECIPIENT, "From": SENDER,
                          "Body": "Hi Maria, are you free Tuesday? Reply STOP to opt out.",
-                         "StatusCallback": "https://overture.example.com/v1/inbound/twilio/status"}
+                         "StatusCallback": "https://overture.example.com/v1/inbound/sms/status"}
 
 
 async def test_opt_out_line_is_appended_only_when_the_body_lacks_it(twilio):

@@ -322,8 +322,8 @@ async def test_a_stale_running_job_is_taken_over_and_a_fresh_one_is_not(client, 
     fresh = (await upload(client, admin, cid, b"Name,Phone\nBob Ray,415 555 2671\n"))["job_id"]
     now = utcnow()
     async with session_scope() as s:
-        for job_id, started in ((stale, now - imports.LEASE - dt.timedelta(minutes=1)), (fresh, now)):
-            await s.execute(update(ImportJob).where(ImportJob.id == job_id).values(status="running", started_at=started))
+        for job_id, until in ((stale, now - dt.timedelta(minutes=1)), (fresh, now + imports.lease())):
+            await s.execute(update(ImportJob).where(ImportJob.id == job_id).values(status="running", lease_until=until))
     await imports.run_job(stale)  # its worker died: the lease ran out
     await imports.run_job(fresh)  # its worker is still on it
     assert (await client.get(f"/v1/imports/{stale}", headers=admin)).json()["status"] == "succeeded"

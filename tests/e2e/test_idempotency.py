@@ -1,5 +1,7 @@
 """Idempotency-Key on mutating POSTs: a repeat returns the first answer and does the work once."""
 
+import datetime as dt
+
 from sqlalchemy import func, select
 
 from agent.db import session_scope
@@ -54,3 +56,37 @@ async def test_unauthenticated_request_with_key_gets_401_and_stores_nothing(clie
     assert r.status_code == 401
     ok = await client.post("/v1/campaigns", json={"name": "A"}, headers={**admin, "Idempotency-Key": "x"})
     assert ok.status_code == 201
+
+
+async def test_a_viewer_replaying_an_admins_key_gets_its_own_403_and_the_admin_a_real_answer(client, admin):
+    viewer = bearer(await make_key("viewer"))
+    first = await client.post("/v1/campaigns", json={"name": "A"}, headers={**admin, "Idempotency-Key": "k"})
+    replay = await client.post("/v1/campaigns", json={"name": "A"}, headers={**viewer, "Idempotency-Key": "k"})
+    assert first.status_code == 201 and replay.status_code == 403
+    assert "idempotent-replayed" not in replay.headers
+    refused = await client.post("/v1/campaigns", json={"name": "B"}, headers={**viewer, "Idempotency-Key": "v"})
+    real = await client.post("/v1/campaigns", json={"name": "B"}, headers={**admin, "Idempotency-Key": "v"})
+    assert refused.status_code == 403 and real.status_code == 201
+    assert await _count_campaigns() == 2
+
+
+async def test_a_key_whose_request_never_finished_frees_after_the_pending_window(client, admin, settings):
+    from sqlalchemy import update
+
+    from agent.db import utcnow
+    from agent.models import IdempotencyRecord
+
+    headers = {**admin, "Idempotency-Key": "died"}
+    assert (await client.post("/v1/campaigns", json={"name": "A"}, headers=headers)).status_code == 201
+    # As if the server died mid-request: the record has no answer yet.
+    async with session_scope() as s:
+        await s.execute(update(IdempotencyRecord).values(status_code=None, body=None))
+    again = await client.post("/v1/campaigns", json={"name": "A"}, headers=headers)
+    assert again.status_code == 409 and again.json()["code"] == "idempotency_in_progress"
+    async with session_scope() as s:
+        await s.execute(update(IdempotencyRecord).values(
+            created_at=utcnow() - dt.timedelta(seconds=settings.idempotency_pending_s + 1)))
+    retried = await client.post("/v1/campaigns", json={"name": "A"}, headers=headers)
+    assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
+    replay = await client.post("/v1/campaigns", json={"name": "A"}, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true" and replay.json() == retried.json()

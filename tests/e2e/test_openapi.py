@@ -71,3 +71,55 @@ async def test_settings_ranges_and_choices_are_in_the_schema(schema):
     assert settings["max_calls_per_number_per_day"]["maximum"] == 1000
     assert "1min" in settings["call_interval"]["enum"] and "15s" not in settings["call_interval"]["enum"]
     assert settings["ring_timeout"]["enum"] == ["10s", "15s", "20s", "25s", "30s", "45s", "60s"]
+
+
+def _operations(schema):
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            yield method, path, op
+
+
+def _has_example(schema, media) -> bool:
+    if "example" in media or "examples" in media:
+        return True
+    ref = media.get("schema", {}).get("$ref", "")
+    component = schema["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+    return bool(component.get("examples") or component.get("example"))
+
+
+async def test_every_operation_is_described_and_every_request_body_has_an_example(schema):
+    undescribed = [(m, p) for m, p, op in _operations(schema) if not op.get("description", "").strip()]
+    assert not undescribed, undescribed
+    no_example = [(m, p, ct) for m, p, op in _operations(schema)
+                  for ct, media in op.get("requestBody", {}).get("content", {}).items() if not _has_example(schema, media)]
+    assert not no_example, no_example
+
+
+async def test_every_authenticated_operation_names_the_bearer_scheme(schema, client):
+    assert schema["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": schema["components"]["securitySchemes"]["bearer"]["description"]}
+    for method, path, op in _operations(schema):
+        if path.startswith("/v1/") and path != "/v1/voice/events":
+            assert op.get("security") == [{"bearer": []}], f"{method} {path}"
+        else:
+            assert "security" not in op, f"{method} {path} is open but claims a key"
+    # The claim is true: an operation marked with the scheme refuses a request without a key.
+    marked = [(m, p) for m, p, op in _operations(schema) if op.get("security") and m == "get" and "{" not in p]
+    for method, path in marked:
+        assert (await client.request(method, path)).status_code == 401, path
+
+
+async def test_the_keys_and_metrics_operations_are_documented(schema):
+    present = {(m, p) for m, p, _ in _operations(schema)}
+    assert {("get", "/v1/keys"), ("post", "/v1/keys"), ("delete", "/v1/keys/{key_id}"), ("get", "/metrics")} <= present
+
+
+async def test_docs_are_served_with_local_assets_only(client):
+    import re
+
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)=["\']([^"\']+)', page.text) + re.findall(r"url: ?'([^']+)'", page.text)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert (await client.get(asset)).status_code == 200, asset

@@ -122,8 +122,33 @@
     setTimeout(poll, delay);
   }
 
+  // Poll the open draft's contact story: a reply that arrives while the reviewer reads it shows
+  // up in place (and the draft it cancelled says so). Redrawn only when its fingerprint changes.
+  function watchThread() {
+    if (!byId("thread") || !window.fetch) return;
+    var delay = 3000;
+    function poll() {
+      var thread = byId("thread");
+      if (!thread) return;
+      if (document.hidden) { setTimeout(poll, delay); return; }
+      fetch(thread.dataset.url, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var box = document.createElement("div");
+          box.innerHTML = html;
+          var fresh = box.querySelector("#thread");
+          if (fresh && fresh.dataset.fingerprint !== thread.dataset.fingerprint) thread.replaceWith(fresh);
+        })
+        .catch(function () {})
+        .then(function () { setTimeout(poll, delay); });
+    }
+    setTimeout(poll, delay);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     watch();
+    watchThread();
     updateCount();
     var selected = document.querySelector(".item.selected");
     if (selected) selected.scrollIntoView({block: "nearest"});

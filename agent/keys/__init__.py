@@ -1,0 +1,1 @@
+"""API keys and workspaces as operators manage them: list, create, revoke (the HTTP routes and the CLI share it)."""

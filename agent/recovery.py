@@ -1,0 +1,113 @@
+"""Every job kind, its lease and what the reconciler does when its worker died: one table.
+
+A worker killed mid-job (kill -9, a crashed host) leaves its row ``running``; nothing else will
+ever touch it. Each kind says how long it may go unheard, how a dead worker shows, and what
+recovery does: resume where that is safe, fail with a clear code otherwise, never leave it
+``running``. The reconciler (``planner/scheduler.py``, every ``OVERTURE_RECONCILE_INTERVAL_S``
+inside ``overture serve`` or ``overture scheduler``) calls each row's handler. Adding a kind (exports)
+is one row here and its handler; ``tests/agent/test_recovery.py`` checks every row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from agent import activity
+from agent.db import session_scope, utcnow
+from agent.models import ImportJob
+from agent.queue import send
+from agent.settings import get_settings
+from agent.states import JobStatus
+
+log = logging.getLogger(__name__)
+
+WORKER_LOST = "worker_lost"
+
+
+@dataclass(frozen=True)
+class JobRecovery:
+    kind: str
+    lease: Callable[[], dt.timedelta]  # how long the job may go unheard
+    dead_worker: str  # how a dead worker shows in the rows
+    recovery: str  # "resume", "fail" or "unknown" (a send: never resent, a person decides)
+    handler: str  # the reconciler function that does it (dotted path; agent cannot import above itself)
+
+
+def _seconds(name: str) -> Callable[[], dt.timedelta]:
+    return lambda: dt.timedelta(seconds=getattr(get_settings(), name))
+
+
+def _fixed(delta: dt.timedelta) -> Callable[[], dt.timedelta]:
+    return lambda: delta
+
+
+def _evaluation_lease() -> dt.timedelta:
+    return dt.timedelta(minutes=10)  # evaluators.service.LEASE (the test checks they agree)
+
+
+def _send_lease() -> dt.timedelta:
+    return dt.timedelta(minutes=15)  # agent.executor.EXECUTING_LEASE (the test checks they agree)
+
+
+JOB_RECOVERY: tuple[JobRecovery, ...] = (
+    JobRecovery("import", _seconds("import_lease_s"),
+                "import_jobs.status = running and lease_until (renewed on every progress write) has passed",
+                "resume", "agent.recovery.recover_imports"),
+    JobRecovery("plan", _seconds("planner_lease_s"),
+                "enrollments.status = planning and lease_until (renewed by the planning worker) has passed",
+                "resume", "planner.scheduler.reconcile"),
+    JobRecovery("planning_run", _fixed(dt.timedelta(seconds=10)),
+                "a live run whose queued items have not moved for the stall and none is under a live lease",
+                "resume", "planner.scheduler.reconcile"),
+    JobRecovery("evaluation", _evaluation_lease,
+                "evaluations queued or running for longer than the lease",
+                "fail", "evaluators.service.dispatch_due"),
+    JobRecovery("send", _send_lease,
+                "outreaches.status = executing for longer than the lease (the claim set updated_at)",
+                "unknown", "planner.scheduler.settle_lost_sends"),
+)
+
+
+def row(kind: str) -> JobRecovery:
+    return next(r for r in JOB_RECOVERY if r.kind == kind)
+
+
+async def recover_imports(now: dt.datetime | None = None, *, max_attempts: int = 3) -> tuple[int, int]:
+    """Resume or fail imports whose worker died; returns (resumed, failed).
+
+    An import writes every contact in one transaction at its end, so a dead worker committed
+    nothing: resuming is re-running it from its last committed row (the first), and the claim's
+    compare-and-set lets exactly one worker do it. A job already claimed ``max_attempts`` times
+    (a file that kills its worker) or whose upload is gone is failed with ``worker_lost``.
+    """
+    now = now or utcnow()
+    resumed: list[str] = []
+    failed = 0
+    async with session_scope() as s:
+        lost = (await s.execute(select(ImportJob).where(
+            ImportJob.status == JobStatus.running, ImportJob.lease_until < now).with_for_update(skip_locked=True)
+        )).scalars().all()
+        for job in lost:
+            if job.attempts < max_attempts and job.content is not None:
+                await s.execute(update(ImportJob).where(ImportJob.id == job.id, ImportJob.status == JobStatus.running)
+                                .values(status=JobStatus.queued, processed=0, lease_until=None))
+                resumed.append(job.id)
+                continue
+            await s.execute(update(ImportJob).where(ImportJob.id == job.id, ImportJob.status == JobStatus.running)
+                            .values(status=JobStatus.failed, finished_at=now, content=None, error_code=WORKER_LOST,
+                                    errors=[{"loc": [], "message": "The worker running this import stopped and it was "
+                                                                   "not resumed; nothing was imported. Upload the "
+                                                                   "file again."}]))
+            activity.record(s, workspace_id=job.workspace_id, actor=activity.SYSTEM, kind="import.failed",
+                            campaign_id=job.campaign_id, payload={"job_id": job.id, "error_code": WORKER_LOST})
+            failed += 1
+    for job_id in resumed:
+        send("contacts.import", job_id=job_id)
+    if resumed or failed:
+        log.warning("reconciler resumed %d and failed %d import(s) whose worker died", len(resumed), failed)
+    return len(resumed), failed

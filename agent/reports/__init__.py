@@ -1,0 +1,1 @@
+"""Campaign reports: figures computed by SQL aggregates."""

@@ -1,0 +1,179 @@
+"""Campaign figures (``GET /v1/campaigns/{id}/stats``), each from a GROUP BY in the database.
+
+No row is loaded into Python: every figure is a count or a sum the database computes. Formulas:
+
+- ``all.total_contacts``: enrollments not removed. ``started``: of those, not ``not_started``.
+- ``contacted`` / *reached on a channel*: distinct enrollments with an outreach on that channel
+  in ``REACHED`` (sent or delivered) or, for voice, an outbound call.
+- ``replied``: contacts with a human reply = enrollments in status ``replied`` (auto-replies and
+  bounces never set it); per channel, those of them reached on that channel.
+  Reply rate = replied / reached on the channel.
+- ``positive``: interested replies / reached. No reply intent is stored yet (issue 12), so it is
+  0 until ``POSITIVE_SOURCE`` names one; adding it is one query here.
+- ``email.bounced`` / ``email.unsubscribed`` / ``sms.opted_out``: enrollments reached on the
+  channel whose substatus is ``bounced`` / ``opted_out``. ``sms.failed``: sms outreaches ``failed``.
+- ``voice``: ``calls`` outbound voice conversations; ``conversations`` those answered by a human;
+  ``total_duration_s`` / ``avg_duration_s`` over the human-answered ones.
+- ``goals``: current evaluations' results (a correction wins) per goal.
+- ``flow``: per step and channel, distinct enrollments reached.
+- ``heatmap``: calls per weekday/hour in the campaign's time zone (see ``fold_heatmap``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Integer, and_, case, cast, distinct, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.models import Campaign, Conversation, Enrollment, Evaluation, Goal, Outreach
+from agent.models.conversation import GoalResult
+from agent.models.task import Task
+from agent.states import AnswerStatus, EnrollmentStatus, OutreachStatus, Substatus, TaskStatus
+
+REACHED = (OutreachStatus.sent, OutreachStatus.delivered)
+# Where interested replies would be counted from; None until replies carry an intent.
+POSITIVE_SOURCE = None
+
+
+def _channel_figures(rows: list[Any], kind: str) -> dict[str, int]:
+    row = next((r for r in rows if r.channel == kind), None)
+    keys = ("reached", "sent", "delivered", "failed", "replied", "bounced", "opted_out")
+    return {k: int(getattr(row, k) or 0) if row else 0 for k in keys}
+
+
+async def _per_channel(session: AsyncSession, campaign_id: str) -> list[Any]:
+    """One row per channel: outreach counts and, per enrollment reached, its outcome."""
+    e = Enrollment
+    reached = and_(Outreach.status.in_(REACHED))
+    q = (select(Outreach.channel,
+                func.count(distinct(case((reached, Outreach.enrollment_id)))).label("reached"),
+                func.sum(case((reached, 1), else_=0)).label("sent"),
+                func.sum(case((Outreach.status == OutreachStatus.delivered, 1), else_=0)).label("delivered"),
+                func.sum(case((Outreach.status == OutreachStatus.failed, 1), else_=0)).label("failed"),
+                func.count(distinct(case((and_(reached, e.status == EnrollmentStatus.replied), e.id)))).label("replied"),
+                func.count(distinct(case((and_(reached, e.substatus == Substatus.bounced), e.id)))).label("bounced"),
+                func.count(distinct(case((and_(reached, e.substatus == Substatus.opted_out), e.id)))).label("opted_out"))
+         .join(e, e.id == Outreach.enrollment_id)
+         .where(Outreach.campaign_id == campaign_id).group_by(Outreach.channel))
+    return list((await session.execute(q)).all())
+
+
+async def _overall(session: AsyncSession, campaign_id: str) -> tuple[dict[str, int], int]:
+    """Enrollment counts by status, and the contacts reached on any channel."""
+    q = (select(Enrollment.status, func.count()).where(Enrollment.campaign_id == campaign_id)
+         .group_by(Enrollment.status))
+    statuses = {str(s): n for s, n in (await session.execute(q)).all()}
+    reached_out = select(Outreach.enrollment_id.label("eid")).where(
+        Outreach.campaign_id == campaign_id, Outreach.status.in_(REACHED))
+    called = select(Conversation.enrollment_id.label("eid")).where(
+        Conversation.campaign_id == campaign_id, Conversation.direction == "outbound",
+        Conversation.enrollment_id.is_not(None))
+    both = reached_out.union(called).subquery()
+    contacted = (await session.execute(select(func.count()).select_from(both))).scalar_one()
+    return statuses, contacted
+
+
+async def _voice(session: AsyncSession, campaign_id: str) -> dict[str, Any]:
+    c = Conversation
+    human = c.answer_status == AnswerStatus.human
+    q = (select(func.count(), func.sum(case((human, 1), else_=0)),
+                func.sum(case((human, func.coalesce(c.duration_s, 0)), else_=0)),
+                *[func.sum(case((c.answer_status == a, 1), else_=0)) for a in AnswerStatus])
+         .where(c.campaign_id == campaign_id, c.channel == "voice", c.direction == "outbound"))
+    calls, talks, duration, *answers = (await session.execute(q)).one()
+    talks, duration = int(talks or 0), float(duration or 0)
+    return {"calls": int(calls or 0), "conversations": talks, "total_duration_s": round(duration, 1),
+            "avg_duration_s": round(duration / talks, 1) if talks else 0.0,
+            "answer_status": {a.value: int(n or 0) for a, n in zip(AnswerStatus, answers)}}
+
+
+async def _tasks(session: AsyncSession, campaign_id: str) -> dict[str, int]:
+    q = select(Task.status, func.count()).where(Task.campaign_id == campaign_id).group_by(Task.status)
+    counts = {str(s): n for s, n in (await session.execute(q)).all()}
+    return {s.value: counts.get(s.value, 0) for s in TaskStatus}
+
+
+async def _goals(session: AsyncSession, campaign_id: str) -> list[dict[str, Any]]:
+    result = func.coalesce(GoalResult.corrected_result, GoalResult.result)
+    q = (select(Goal.id, Goal.name, Goal.is_primary, result.label("result"), func.count(GoalResult.id))
+         .outerjoin(GoalResult, GoalResult.goal_id == Goal.id)
+         .outerjoin(Evaluation, and_(Evaluation.id == GoalResult.evaluation_id))
+         .where(Goal.campaign_id == campaign_id, Goal.archived_at.is_(None),
+                (GoalResult.id.is_(None)) | (Evaluation.is_current.is_(True)))
+         .group_by(Goal.id, Goal.name, Goal.is_primary, result).order_by(Goal.created_at, Goal.id))
+    goals: dict[str, dict[str, Any]] = {}
+    for gid, name, primary, res, n in (await session.execute(q)).all():
+        g = goals.setdefault(gid, {"goal_id": gid, "name": name, "is_primary": primary, "results": {}})
+        if res is not None:
+            g["results"][res] = n
+    return list(goals.values())
+
+
+async def _flow(session: AsyncSession, campaign_id: str) -> list[dict[str, Any]]:
+    q = (select(Outreach.step, Outreach.channel, func.count(distinct(Outreach.enrollment_id)))
+         .where(Outreach.campaign_id == campaign_id, Outreach.status.in_(REACHED))
+         .group_by(Outreach.step, Outreach.channel).order_by(Outreach.step, Outreach.channel))
+    return [{"step": s, "channel": ch, "contacts": n} for s, ch, n in (await session.execute(q)).all()]
+
+
+def _quarter_hour_bucket(session: AsyncSession) -> tuple[Any, Any]:
+    """SQL for a call's start as (``YYYY-MM-DD HH`` in UTC, quarter 0-3): the same on both backends."""
+    col = Conversation.started_at
+    if session.bind.dialect.name == "sqlite":  # stored naive, in UTC
+        return func.strftime("%Y-%m-%d %H", col), cast(func.strftime("%M", col), Integer) / 15
+    utc = func.timezone(literal("UTC"), col)
+    return func.to_char(utc, "YYYY-MM-DD HH24"), cast(func.floor(func.extract("minute", utc) / 15), Integer)
+
+
+async def _heatmap_buckets(session: AsyncSession, campaign_id: str) -> list[tuple[str, int, int, int]]:
+    hour, quarter = _quarter_hour_bucket(session)
+    c = Conversation
+    q = (select(hour, quarter, func.count(), func.sum(case((c.answer_status == AnswerStatus.human, 1), else_=0)))
+         .where(c.campaign_id == campaign_id, c.channel == "voice", c.direction == "outbound",
+                c.started_at.is_not(None))
+         .group_by(hour, quarter))
+    return [(h, int(qr), int(n), int(hu or 0)) for h, qr, n, hu in (await session.execute(q)).all()]
+
+
+def fold_heatmap(buckets: list[tuple[str, int, int, int]], timezone: str) -> dict[str, Any]:
+    """UTC quarter-hours folded into weekday (Monday 0) and hour in ``timezone``.
+
+    A quarter-hour is the finest grain any zone's offset needs (:30 and :45 zones), and each
+    bucket keeps its date, so a DST change moves the right days by an hour.
+    """
+    zone = ZoneInfo(timezone)
+    calls: Counter[tuple[int, int]] = Counter()
+    human: Counter[tuple[int, int]] = Counter()
+    for hour, quarter, n, hu in buckets:
+        at = dt.datetime.strptime(hour, "%Y-%m-%d %H").replace(minute=15 * quarter, tzinfo=dt.UTC).astimezone(zone)
+        calls[at.weekday(), at.hour] += n
+        human[at.weekday(), at.hour] += hu
+    cells = [{"weekday": w, "hour": h, "calls": calls[w, h], "human": human[w, h]} for w, h in sorted(calls)]
+    return {"timezone": timezone, "cells": cells}
+
+
+async def campaign_stats(session: AsyncSession, campaign: Campaign) -> dict[str, Any]:
+    """Every figure of the contract's stats, from a handful of aggregate queries."""
+    statuses, contacted = await _overall(session, campaign.id)
+    channels = await _per_channel(session, campaign.id)
+    email, sms = _channel_figures(channels, "email"), _channel_figures(channels, "sms")
+    total = sum(n for s, n in statuses.items() if s != EnrollmentStatus.removed)
+    replied = statuses.get(EnrollmentStatus.replied, 0)
+    return {
+        "all": {"total_contacts": total, "started": total - statuses.get(EnrollmentStatus.not_started, 0),
+                "contacted": contacted, "replied": replied, "positive": 0},
+        "email": {"sent": email["sent"], "delivered": email["delivered"], "replied": email["replied"],
+                  "positive": 0, "bounced": email["bounced"], "unsubscribed": email["opted_out"]},
+        "sms": {"sent": sms["sent"], "delivered": sms["delivered"], "failed": sms["failed"],
+                "replied": sms["replied"], "opted_out": sms["opted_out"]},
+        "voice": await _voice(session, campaign.id),
+        "tasks": await _tasks(session, campaign.id),
+        "statuses": statuses,
+        "goals": await _goals(session, campaign.id),
+        "flow": await _flow(session, campaign.id),
+        "heatmap": fold_heatmap(await _heatmap_buckets(session, campaign.id), campaign.timezone or "UTC"),
+    }

@@ -1,0 +1,60 @@
+"""The API's own documentation: ``/docs`` (Swagger UI from the vendored ``swagger-ui-bundle``, no CDN) and an
+OpenAPI schema with the bearer scheme on every operation that needs a key.
+
+Which operations need a key is what ``api.guard.RequireBearer`` enforces: every ``/v1/`` path but
+the signed webhooks, so the schema and the guard cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.guard import SIGNED_PATHS
+from api.openapi_text import DESCRIPTIONS, EXAMPLES
+
+SCHEME = "bearer"
+STATIC = "/docs/static"
+
+
+def needs_key(path: str) -> bool:
+    return path.startswith("/v1/") and path not in SIGNED_PATHS
+
+
+def install(app: FastAPI) -> None:
+    app.mount(STATIC, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                                   swagger_js_url=f"{STATIC}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{STATIC}/swagger-ui.css",
+                                   swagger_favicon_url=f"{STATIC}/favicon-32x32.png")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})[SCHEME] = {
+                "type": "http", "scheme": "bearer",
+                "description": "An API key from `overture keys create` or POST /v1/keys: "
+                               "`Authorization: Bearer ovk_...`"}
+            for path, ops in schema["paths"].items():
+                for method, op in ops.items():
+                    if needs_key(path):
+                        op["security"] = [{SCHEME: []}]
+                    if not op.get("description") and (method, path) in DESCRIPTIONS:
+                        op["description"] = DESCRIPTIONS[(method, path)]
+                    for media in op.get("requestBody", {}).get("content", {}).values():
+                        if "example" not in media and "examples" not in media and (method, path) in EXAMPLES:
+                            media["example"] = EXAMPLES[(method, path)]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -1,7 +1,7 @@
 """email_imports: each campaign's import-by-email address, mapping and authorized sender
 
 Revision ID: 0007m
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-02 12:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import agent.models.base
 
 revision = '0007m'
-down_revision = '0006'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

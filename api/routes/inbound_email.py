@@ -49,7 +49,10 @@ class InboundMessageOut(BaseModel):
 
 
 @signed.post("/v1/inbound/email", status_code=202, response_model=InboundAccepted,
-             openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string"}}}}},
+             openapi_extra={"requestBody": {"content": {"message/rfc822": {
+                 "schema": {"type": "string"},
+                 "example": "From: ann@example.com\r\nTo: sales@clinic.example\r\nSubject: Re: Webinar\r\n"
+                            "In-Reply-To: <out_1@clinic.example>\r\n\r\nYes, count me in.\r\n"}}}},
              summary="One raw inbound email (signed webhook)")
 async def inbound_email(request: Request):
     """``Content-Type: message/rfc822``, signed like ``/v1/voice/events`` over the raw bytes. The
@@ -67,6 +70,9 @@ async def inbound_email(request: Request):
 
 @router.get("/v1/inbound-messages/{message_id}", response_model=InboundMessageOut)
 async def inbound_message(message_id: str, session: SessionDep, who: Admin) -> InboundMessageOut:
+    """What was kept of one inbound message: its kind, status, the outreach, enrollment and contact it
+    was matched to, and a reply's new text without the quoted history. 404 for another workspace's
+    message and for an unmatched one (it belongs to no workspace)."""
     row = await get_message(session, who.workspace_id, message_id)
     if row is None:
         raise NotFound("no such inbound message", code="inbound_message_not_found")
@@ -78,6 +84,8 @@ async def inbound_message(message_id: str, session: SessionDep, who: Admin) -> I
 
 
 class EmailImportIn(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [
+        {"mapping": {"Full name": "name", "E-mail": "email"}, "authorized_sender": "ops@clinic.example"}]}}
     mapping: dict[str, str] = Field(default_factory=dict, max_length=200,
                                     description='CSV column -> contact field, e.g. {"Mobile": "phone"}')
     authorized_sender: EmailStr
@@ -106,6 +114,7 @@ async def put_email_import(campaign_id: str, body: EmailImportIn, session: Sessi
 
 @router.get("/v1/campaigns/{campaign_id}/imports", response_model=ImportList)
 async def campaign_imports(campaign_id: str, session: SessionDep, who: Reader) -> ImportList:
+    """Every import of the campaign, newest first: uploads, API and email, a refused email as a failed job."""
     campaign = await campaigns.get(session, who.workspace_id, campaign_id)
     jobs = await contact_repo.list_import_jobs(session, who.workspace_id, campaign.id)
     return ImportList(items=[ImportOut.model_validate(j, from_attributes=True) for j in jobs])

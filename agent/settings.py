@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     default_region: str = Field(default="US", description="Phone region for numbers written without '+'.")
     worker_threads: int = Field(default=4, ge=1, le=64)
     public_url: str | None = Field(default=None, description="Base URL printed for the inbox.")
+    inbound_domain: str | None = Field(default=None, description="The domain whose mail reaches Overture "
+                                       "(campaigns' import addresses live there).")
     # smtp://user:pass@host:port (STARTTLS when the server offers it) or smtps:// (implicit TLS);
     # secret because it carries the password.
     smtp_url: SecretStr | None = Field(default=None, description="The email provider's SMTP server.")

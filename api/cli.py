@@ -118,6 +118,19 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=logs.configure(settings))
 
 
+@app.command("mail-receiver")
+def mail_receiver(host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+                  port: Annotated[int, typer.Option(help="SMTP port to listen on")] = 2525) -> None:
+    """Receive replies and bounces by SMTP (point the inbound domain's MX here)."""
+    from agent.inbound.email import receiver
+    from agent.migrate import upgrade
+
+    if get_settings().is_sqlite:
+        upgrade()
+    _err(f"mail receiver listening on {host}:{port}")
+    _run(receiver.serve_forever(host, port))
+
+
 @app.command()
 def worker(threads: Annotated[int | None, typer.Option(help="Worker threads")] = None) -> None:
     """Consume the queue on the broker named by OVERTURE_BROKER_URL (scaled deployments)."""

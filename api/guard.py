@@ -17,7 +17,7 @@ from api import ratelimit
 from api.errors import problem
 
 # Signed with X-Overture-Signature instead of a key (api/routes/conversations.py checks it).
-SIGNED_PATHS = frozenset({"/v1/voice/events",
+SIGNED_PATHS = frozenset({"/v1/voice/events", "/v1/inbound/email",
                           "/v1/inbound/sms", "/v1/inbound/sms/status"})  # X-Twilio-Signature (api/routes/inbound_sms.py)
 
 

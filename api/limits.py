@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent.inbound.email.ingest import MAX_BYTES as EMAIL_MAX_BODY
 from agent.voice.events import MAX_BODY as VOICE_MAX_BODY
 from api.errors import problem
 
@@ -30,6 +31,8 @@ def body_cap(path: str) -> int:
         return UPLOAD_MAX_BODY
     if path.startswith("/v1/voice/"):
         return VOICE_MAX_BODY
+    if path == "/v1/inbound/email":  # one raw message, attachments included
+        return EMAIL_MAX_BODY
     return JSON_MAX_BODY
 
 

@@ -75,6 +75,13 @@ async def enrollment_outreaches(session: AsyncSession, enrollment_id: str) -> li
         select(Outreach).where(Outreach.enrollment_id == enrollment_id).order_by(Outreach.id))).scalars())
 
 
+async def list_import_jobs(session: AsyncSession, workspace_id: str, campaign_id: str) -> list[ImportJob]:
+    """A campaign's imports, newest first (upload, API or email; a refused email shows as failed)."""
+    return list((await session.scalars(select(ImportJob).where(
+        ImportJob.workspace_id == workspace_id, ImportJob.campaign_id == campaign_id)
+        .order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).limit(500))).all())
+
+
 async def get_import_job(session: AsyncSession, workspace_id: str, job_id: str) -> ImportJob:
     return await get_in_workspace(session, ImportJob, workspace_id, job_id, missing=f"no import {job_id}")
 

@@ -4,7 +4,7 @@ from agent.models.base import Base
 from agent.models.campaign import Analysis, CallerNumber, Campaign, Channel, Goal
 from agent.models.contact import Contact, Enrollment, Suppression
 from agent.models.conversation import AnalysisAnswer, Conversation, ConversationTurn, Evaluation, GoalResult
-from agent.models.inbound import InboundMessage
+from agent.models.inbound import EmailImport, InboundMessage
 from agent.models.jobs import ActivityEvent, ExportJob, ImportJob, PlanningRun, PlanningRunItem
 from agent.models.outreach import Outreach, OutreachRevision
 from agent.models.task import Task
@@ -13,6 +13,6 @@ from agent.models.workspace import ApiKey, IdempotencyRecord, WebSession, Worksp
 __all__ = [
     "ActivityEvent", "Analysis", "AnalysisAnswer", "ApiKey", "Base", "CallerNumber", "Campaign",
     "Channel", "Contact", "Conversation", "ConversationTurn", "Enrollment", "Evaluation", "ExportJob",
-    "Goal", "GoalResult", "IdempotencyRecord", "ImportJob", "InboundMessage", "Outreach", "OutreachRevision",
+    "Goal", "GoalResult", "EmailImport", "IdempotencyRecord", "ImportJob", "InboundMessage", "Outreach", "OutreachRevision",
     "PlanningRun", "PlanningRunItem", "Suppression", "Task", "WebSession", "Workspace",
 ]

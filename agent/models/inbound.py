@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import JSON, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent.models.base import Base, StrEnumType, created_column, enum_check, fk, id_column
+from agent.models.base import (
+    Base,
+    StrEnumType,
+    created_column,
+    enum_check,
+    fk,
+    id_column,
+    updated_column,
+)
 from agent.states import BounceType, InboundKind, InboundStatus, ReplyIntent
 
 
@@ -50,3 +58,19 @@ class InboundMessage(Base):
     conversation_id: Mapped[str | None] = fk("conversations.id", ondelete="SET NULL", nullable=True, index=False)
     received_at: Mapped[dt.datetime] = created_column()
     created_at: Mapped[dt.datetime] = created_column()
+
+
+class EmailImport(Base):
+    """A campaign's import address (``import-<token>@`` the inbound domain): the one sender whose
+    CSV attachments are imported there, and the column mapping they are read with."""
+
+    __tablename__ = "email_imports"
+    id: Mapped[str] = id_column()
+    workspace_id: Mapped[str] = fk("workspaces.id", index=False)
+    campaign_id: Mapped[str] = fk("campaigns.id", index=False)
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    authorized_sender: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = created_column()
+    updated_at: Mapped[dt.datetime] = updated_column()
+    __table_args__ = (UniqueConstraint("campaign_id"),)

@@ -28,6 +28,8 @@ class SignedRoute(APIRoute):
     """Checks ``X-Overture-Signature`` over the raw body before FastAPI parses it, so an unsigned
     caller learns nothing about the body's validation (401 comes first, like RequireBearer's)."""
 
+    max_body = MAX_BODY
+
     def get_route_handler(self):  # noqa: ANN201 - Starlette's handler type
         handler = super().get_route_handler()
 
@@ -37,11 +39,12 @@ class SignedRoute(APIRoute):
                 raise webhooks.WebhooksDisabled("no webhook secret is configured (OVERTURE_WEBHOOK_SECRET); "
                                                 "signed webhooks are refused until one is set")
             length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > MAX_BODY:
-                return problem(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+            cap = self.max_body
+            if length.isdigit() and int(length) > cap:
+                return problem(413, "payload_too_large", f"the body is over {cap} bytes")
             body = await request.body()  # cached: FastAPI parses these same bytes afterwards
-            if len(body) > MAX_BODY:
-                return problem(413, "payload_too_large", f"the body is over {MAX_BODY} bytes")
+            if len(body) > cap:
+                return problem(413, "payload_too_large", f"the body is over {cap} bytes")
             try:
                 webhooks.verify(request.headers.get(webhooks.HEADER), body, secret.get_secret_value())
             except webhooks.SignatureError as exc:

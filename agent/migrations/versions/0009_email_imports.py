@@ -1,6 +1,6 @@
 """email_imports: each campaign's import-by-email address, mapping and authorized sender
 
-Revision ID: 0007m
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02 12:40:00.000000
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import agent.models.base
 
-revision = '0007m'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None

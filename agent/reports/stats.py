@@ -8,8 +8,8 @@ No row is loaded into Python: every figure is a count or a sum the database comp
 - ``replied``: contacts with a human reply = enrollments in status ``replied`` (auto-replies and
   bounces never set it); per channel, those of them reached on that channel.
   Reply rate = replied / reached on the channel.
-- ``positive``: interested replies / reached. No reply intent is stored yet (issue 12), so it is
-  0 until ``POSITIVE_SOURCE`` names one; adding it is one query here.
+- ``positive``: contacts whose human reply was read as ``interested`` (``inbound_messages.intent``);
+  the rate is positive / reached. Intents still being read count once they are.
 - ``email.bounced`` / ``email.unsubscribed`` / ``sms.opted_out``: enrollments reached on the
   channel whose substatus is ``bounced`` / ``opted_out``. ``sms.failed``: sms outreaches ``failed``.
 - ``voice``: ``calls`` outbound voice conversations; ``conversations`` those answered by a human;
@@ -29,14 +29,25 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, and_, case, cast, distinct, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.models import Campaign, Conversation, Enrollment, Evaluation, Goal, Outreach
+from agent.models import Campaign, Conversation, Enrollment, Evaluation, Goal, InboundMessage, Outreach
 from agent.models.conversation import GoalResult
 from agent.models.task import Task
-from agent.states import AnswerStatus, EnrollmentStatus, OutreachStatus, Substatus, TaskStatus
+from agent.states import (AnswerStatus, EnrollmentStatus, InboundKind, OutreachStatus, ReplyIntent, Substatus,
+                          TaskStatus)
 
 REACHED = (OutreachStatus.sent, OutreachStatus.delivered)
-# Where interested replies would be counted from; None until replies carry an intent.
-POSITIVE_SOURCE = None
+
+
+async def _positive(session: AsyncSession, campaign_id: str) -> tuple[int, dict[str, int]]:
+    """Contacts with an interested reply: in all, and per channel the reply came on."""
+    m = InboundMessage
+    interested = (select(m.channel, m.enrollment_id).join(Enrollment, Enrollment.id == m.enrollment_id)
+                  .where(Enrollment.campaign_id == campaign_id, m.kind == InboundKind.reply,
+                         m.intent == ReplyIntent.interested).subquery())
+    rows = (await session.execute(select(interested.c.channel, func.count(distinct(interested.c.enrollment_id)))
+                                  .group_by(interested.c.channel))).all()
+    total = (await session.execute(select(func.count(distinct(interested.c.enrollment_id))))).scalar_one()
+    return int(total or 0), {ch: int(n) for ch, n in rows}
 
 
 def _channel_figures(rows: list[Any], kind: str) -> dict[str, int]:
@@ -163,11 +174,12 @@ async def campaign_stats(session: AsyncSession, campaign: Campaign) -> dict[str,
     email, sms = _channel_figures(channels, "email"), _channel_figures(channels, "sms")
     total = sum(n for s, n in statuses.items() if s != EnrollmentStatus.removed)
     replied = statuses.get(EnrollmentStatus.replied, 0)
+    positive, positive_on = await _positive(session, campaign.id)
     return {
         "all": {"total_contacts": total, "started": total - statuses.get(EnrollmentStatus.not_started, 0),
-                "contacted": contacted, "replied": replied, "positive": 0},
+                "contacted": contacted, "replied": replied, "positive": positive},
         "email": {"sent": email["sent"], "delivered": email["delivered"], "replied": email["replied"],
-                  "positive": 0, "bounced": email["bounced"], "unsubscribed": email["opted_out"]},
+                  "positive": positive_on.get("email", 0), "bounced": email["bounced"], "unsubscribed": email["opted_out"]},
         "sms": {"sent": sms["sent"], "delivered": sms["delivered"], "failed": sms["failed"],
                 "replied": sms["replied"], "opted_out": sms["opted_out"]},
         "voice": await _voice(session, campaign.id),

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from agent.db import session_scope
+from agent.inbound.store import record_inbound
 from agent.models import Enrollment
-from agent.states import Role
+from agent.states import InboundKind, ReplyIntent, Role
 from tests.builders import add_conversation, add_outreach, enrollments_of, make_key, set_enrollments
 from tests.conftest import bearer
 from tests.flows import assert_problem, live_campaign, people
@@ -30,6 +32,12 @@ async def _seeded(client, admin) -> str:
     await set_enrollments(Enrollment.id == b.id, status="finished", substatus="bounced")
     await set_enrollments(Enrollment.id == c.id, status="finished", substatus="opted_out")
     await set_enrollments(Enrollment.id == d.id, status="awaiting_approval")
+    # A's reply was read as interested (positive); C's sms reply before the STOP was not.
+    for enrollment, channel, intent in ((a, "email", ReplyIntent.interested), (c, "sms", ReplyIntent.not_interested)):
+        async with session_scope() as s:
+            message, _ = await record_inbound(s, channel=channel, provider="test", external_id=f"r-{enrollment.id}",
+                                              kind=InboundKind.reply, text="…")
+            message.workspace_id, message.enrollment_id, message.intent = enrollment.workspace_id, enrollment.id, intent
     ae = {"id": e.id, "contact": {"id": e.contact_id}}
     # New York: EST until 8 March 2026, EDT until 1 November 2026.
     await add_conversation(cid, enrollment=ae, answer_status="human", started_at=_at(2026, 3, 6, 14, 0), duration_s=60.0)
@@ -44,8 +52,8 @@ async def test_stats_match_the_figures_counted_by_hand(client, admin) -> None:
     r = await client.get(f"/v1/campaigns/{cid}/stats", headers=bearer(await make_key(Role.viewer)))
     assert r.status_code == 200, r.text
     s = r.json()
-    assert s["all"] == {"total_contacts": 5, "started": 4, "contacted": 4, "replied": 1, "positive": 0}
-    assert s["email"] == {"sent": 3, "delivered": 1, "replied": 1, "positive": 0, "bounced": 1, "unsubscribed": 0}
+    assert s["all"] == {"total_contacts": 5, "started": 4, "contacted": 4, "replied": 1, "positive": 1}
+    assert s["email"] == {"sent": 3, "delivered": 1, "replied": 1, "positive": 1, "bounced": 1, "unsubscribed": 0}
     assert s["sms"] == {"sent": 1, "delivered": 1, "failed": 1, "replied": 0, "opted_out": 1}
     assert s["voice"] == {"calls": 4, "conversations": 2, "total_duration_s": 90.0, "avg_duration_s": 45.0,
                           "answer_status": {"human": 2, "machine": 1, "no_answer": 1, "rejected": 0}}

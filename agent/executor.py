@@ -71,7 +71,9 @@ RETRY_BASE_S = 30.0
 RETRY_MAX_S = 3600.0
 # Outreaches handed to one ``executor.send_outreaches`` batch: one claim transaction and one
 # result transaction for them all (review's execute-all and the scheduler hand over this many).
-SEND_BATCH = 100
+# Small on purpose: a worker that dies mid-batch leaves the whole batch ``unknown`` for a person
+# to settle, so the batch bounds what one crash can cost (100 lost 400 sends per kill at 4 threads).
+SEND_BATCH = 10
 
 
 class Outcome(StrEnum):

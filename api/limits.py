@@ -14,11 +14,12 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent.contacts.csvfile import MAX_BYTES as CSV_MAX_BYTES
 from agent.inbound.email.ingest import MAX_BYTES as EMAIL_MAX_BODY
 from agent.voice.events import MAX_BODY as VOICE_MAX_BODY
 from api.errors import problem
 
-UPLOAD_MAX_BODY = 5_000_000 + 64_000  # a 5 MB CSV plus multipart headers and boundaries
+UPLOAD_MAX_BODY = CSV_MAX_BYTES + 64_000  # the CSV limit plus multipart headers and boundaries
 JSON_MAX_BODY = 2_000_000
 # Control characters no name, search or id may hold (tab, newline and CR are for long text bodies).
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -36,8 +37,11 @@ def body_cap(path: str) -> int:
     return JSON_MAX_BODY
 
 
-def _too_large(cap: int):  # noqa: ANN202 - a Starlette response
-    return problem(413, "body_too_large", f"the request body is over {cap} bytes",
+def _too_large(cap: int, path: str):  # noqa: ANN202 - a Starlette response
+    """413 with the code the route itself answers for a body over its limit (a CSV upload's
+    ``csv_too_large``, every other route's ``payload_too_large``)."""
+    code = "csv_too_large" if cap == UPLOAD_MAX_BODY and path.endswith("/contacts/import") else "payload_too_large"
+    return problem(413, code, f"the request body is over {cap} bytes",
                    [{"loc": ["body"], "message": f"at most {cap} bytes"}])
 
 
@@ -64,7 +68,7 @@ class Limits:
         cap = body_cap(scope["path"])
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > cap:
-            return await _too_large(cap)(scope, receive, send)
+            return await _too_large(cap, scope["path"])(scope, receive, send)
         seen = 0
         started = answered = False
 
@@ -79,7 +83,7 @@ class Limits:
             seen += len(message.get("body", b""))
             if seen > cap and not started:
                 answered = True
-                await _too_large(cap)(scope, receive, send)
+                await _too_large(cap, scope["path"])(scope, receive, send)
                 return {"type": "http.disconnect"}
             return message
 

@@ -132,7 +132,7 @@ async def test_list_sorts_by_name_or_creation(client, admin, sort, expected):
 async def test_list_refuses_an_unknown_sort_and_a_forged_cursor(client, admin):
     assert_problem(await client.get("/v1/campaigns", params={"sort": "budget"}, headers=admin), 422, "validation_error")
     r = await client.get("/v1/campaigns", params={"cursor": "not-a-cursor"}, headers=admin)
-    assert_problem(r, 422, "validation_error")
+    assert_problem(r, 422, "invalid_cursor")
 
 
 @pytest.mark.parametrize("sort", ["name", "-name", "created_at", "-created_at"])

@@ -216,7 +216,7 @@ async def test_unsigned_tampered_oversized_and_wrong_type_are_refused(client, se
     assert_problem(await post(client, raw, key="another secret"), 401, "signature_invalid")
     assert_problem(await post(client, raw, content_type="application/json"), 415, "unsupported_media_type")
     big = raw + b"x" * (10 * 1024 * 1024)
-    assert_problem(await post(client, big), 413, "body_too_large")  # api/limits.py, before the body is read
+    assert_problem(await post(client, big), 413, "payload_too_large")  # api/limits.py, before the body is read
     assert await count(InboundMessage) == 0
 
 

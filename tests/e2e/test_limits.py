@@ -28,10 +28,10 @@ async def test_unauthenticated_big_body_gets_401(client):
 async def test_body_over_the_cap_is_413_whether_announced_or_streamed(client, admin):
     announced = await client.post("/v1/campaigns", content=b"{" + b" " * 2_100_000 + b"}",
                                   headers={**admin, "Content-Type": "application/json"})
-    assert_problem(announced, 413, "body_too_large")
+    assert_problem(announced, 413, "payload_too_large")
     streamed = await client.post("/v1/campaigns", content=_chunks(40), headers={**admin,
                                                                                 "Content-Type": "application/json"})
-    assert_problem(streamed, 413, "body_too_large")
+    assert_problem(streamed, 413, "payload_too_large")
     assert (await client.get("/v1/campaigns", headers=admin)).status_code == 200
 
 

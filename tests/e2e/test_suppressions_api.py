@@ -83,7 +83,7 @@ async def test_the_list_is_newest_first_in_pages(client, admin):
             break
     assert seen == ids[::-1]
     assert_problem(await client.get("/v1/suppressions", params={"cursor": "garbage"}, headers=admin), 422,
-                   "validation_error")
+                   "invalid_cursor")
 
 
 async def test_the_list_filters_by_channel_and_by_text(client, admin):

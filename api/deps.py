@@ -13,6 +13,7 @@ from agent.db import sessionmaker
 from agent.errors import Forbidden, Unauthorized
 from agent.states import Role
 from api import ratelimit
+from api.guard import PRINCIPAL
 
 
 async def get_session() -> AsyncIterator[AsyncSession]:
@@ -33,6 +34,9 @@ async def get_principal(request: Request, session: SessionDep,
                         authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    checked = getattr(request.state, PRINCIPAL, None)
+    if checked is not None:  # api.guard.RequireBearer resolved this request's key already
+        return checked
     await ratelimit.check(request)
     principal = await resolve_key(session, authorization[7:].strip())
     if principal is None:

@@ -21,6 +21,10 @@ SIGNED_PATHS = frozenset({"/v1/voice/events", "/v1/inbound/email",
                           "/v1/inbound/sms", "/v1/inbound/sms/status"})  # X-Twilio-Signature (api/routes/inbound_sms.py)
 
 
+# Where the resolved key waits for ``api.deps.get_principal`` (the request's state).
+PRINCIPAL = "principal"
+
+
 class RequireBearer:
     def __init__(self, app: ASGIApp, prefix: str = "/v1/") -> None:
         self.app = app
@@ -49,4 +53,6 @@ class RequireBearer:
                 response = problem(401, "unauthorized", "the API key is unknown or revoked",
                                    headers={"WWW-Authenticate": "Bearer"})
                 return await response(scope, receive, send)
+            # The route's dependency takes this one instead of reading the key a second time.
+            scope.setdefault("state", {})[PRINCIPAL] = principal
         await self.app(scope, receive, send)

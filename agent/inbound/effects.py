@@ -69,10 +69,12 @@ async def cancel_upcoming(session: AsyncSession, enrollment_ids: list[str], reas
         return 0
     rows = await move_outreaches(session, OutreachAction.cancel, Outreach.enrollment_id.in_(enrollment_ids),
                                  values={"error": reason})
+    ids = {row.enrollment_id for row in rows}
+    enrollments = {e.id: e for e in (await session.execute(
+        select(Enrollment).where(Enrollment.id.in_(ids)))).scalars()} if ids else {}
     for row in rows:
-        enrollment = await session.get(Enrollment, row.enrollment_id)
-        if enrollment is not None:
-            _event(session, "outreach.cancelled", enrollment, outreach_id=row.id, message=None, reason=reason)
+        _event(session, "outreach.cancelled", enrollments[row.enrollment_id], outreach_id=row.id, message=None,
+               reason=reason)
     return len(rows)
 
 

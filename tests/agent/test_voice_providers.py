@@ -14,6 +14,8 @@ from agent.channels import PROVIDERS, AmbiguousFailure, OutboundMessage, Permane
 from agent.channels.retell import RETELL, RetellChannel
 from agent.channels.vapi import VAPI, VapiChannel
 from agent.channels.voicecall import VoiceCallChannel
+from agent.models import CallerNumber
+from agent.numbers.pacing import Slot, use_number
 from agent.settings import Settings
 from agent.states import Substatus
 from agent.voice.calls import OUTBOUND, parse_call
@@ -133,6 +135,22 @@ async def test_vapi_transient_assistant_talks_through_our_hook_and_carries_the_i
     seen_by_hook = parse_call(hook_request)
     assert (seen_by_hook.call_id, seen_by_hook.campaign_id) == (VAPI_CALL["id"], "cmp_01")
     assert (seen_by_hook.direction, seen_by_hook.to_number) == (OUTBOUND, CALLEE)
+
+
+async def test_vapi_calls_from_the_rotated_numbers_own_id(vapi_server):
+    rotated = CallerNumber(id="num_7", number="+12125550183", provider_number_id="pn-rot-7")
+    await adapter(VAPI_P, vapi_server.base_url).send(use_number(call(VAPI_P), Slot(number=rotated)))
+    body = vapi_server.seen[0].json
+    assert body["phoneNumberId"] == "pn-rot-7"  # not the channel's pn-1, which rotation did not count
+    assert body["assistant"]["metadata"]["caller_number"] == "+12125550183"
+
+
+async def test_vapi_refuses_a_rotated_number_without_its_id_before_any_request(vapi_server):
+    rotated = CallerNumber(id="num_8", number="+12125550184", provider_number_id=None)
+    with pytest.raises(PermanentFailure) as refused:
+        await adapter(VAPI_P, vapi_server.base_url).send(use_number(call(VAPI_P), Slot(number=rotated)))
+    assert refused.value.substatus == Substatus.identity_misconfigured and "+12125550184" in str(refused.value)
+    assert vapi_server.seen == []
 
 
 async def test_vapi_saved_assistant_gets_the_hook_and_ids_as_overrides(vapi_server):

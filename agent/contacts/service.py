@@ -240,10 +240,14 @@ async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: 
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="contact.removed",
                     campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,
                     payload={"from": before})
-    # Whatever was drafted for them leaves the review queue and can never be sent.
-    reason = "the contact was removed from the campaign"
+    await cancel_upcoming(session, enrollment, "the contact was removed from the campaign", actor)
+
+
+async def cancel_upcoming(session: AsyncSession, enrollment: Enrollment, reason: str, actor: str) -> None:
+    """Whatever was drafted for the enrollment leaves the review queue and can never be sent."""
     for row in await move_outreaches(session, OutreachAction.cancel, Outreach.enrollment_id == enrollment.id,
                                      values={"error": reason}):
-        activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="outreach.cancelled",
-                        campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,
-                        outreach_id=row.id, payload={"reason": reason, "version": row.version})
+        activity.record(session, workspace_id=enrollment.workspace_id, actor=actor, kind="outreach.cancelled",
+                        campaign_id=enrollment.campaign_id, contact_id=enrollment.contact_id,
+                        enrollment_id=enrollment.id, outreach_id=row.id,
+                        payload={"reason": reason, "version": row.version})

@@ -491,6 +491,10 @@ class Priority(StrEnum):
     low = "low"
 
 
+# Who is planned and sent first: high, then normal, then low (ties in the order they came).
+PRIORITY_ORDER = (Priority.high, Priority.normal, Priority.low)
+
+
 class PlanningItemStatus(StrEnum):
     """One enrollment inside a planning run: ``queued`` until its result is counted once."""
 

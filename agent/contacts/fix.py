@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent import activity
 from agent.campaigns.schemas import CampaignSettings
 from agent.contacts import repository
-from agent.contacts.normalize import ContactInput
+from agent.contacts.normalize import ContactInput, clean_tags
 from agent.contacts.service import AddResult, cancel_upcoming, normalize_rows
 from agent.db import utcnow
 from agent.errors import Conflict, InvalidTransition, ValidationFailed
@@ -65,7 +65,7 @@ async def update_contact(session: AsyncSession, workspace_id: str, contact_id: s
     if "properties" in given:
         values["properties"] = _merged_properties(contact.properties or {}, given["properties"] or {})
     if "tags" in given:
-        values["tags"] = _tags(given["tags"] or [])
+        values["tags"] = list(clean_tags(given["tags"] or []))
     if "priority" in given and given["priority"] is not None:
         values["priority"] = Priority(given["priority"])
     await _refuse_duplicates(session, contact, values)
@@ -115,17 +115,6 @@ def _merged_properties(current: dict[str, Any], patch: dict[str, str | None]) ->
         else:
             merged[key] = value.strip()
     return merged
-
-
-def _tags(tags: list[str]) -> list[str]:
-    """Trimmed, blanks dropped, each once in the order given (case kept, compared case-folded)."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for tag in (t.strip() for t in tags):
-        if tag and tag.casefold() not in seen:
-            seen.add(tag.casefold())
-            out.append(tag)
-    return out
 
 
 async def _refuse_duplicates(session: AsyncSession, contact: Contact, values: dict[str, Any]) -> None:

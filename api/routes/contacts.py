@@ -39,6 +39,8 @@ class ContactIn(BaseModel):
     phone: str = Field("", max_length=40)
     timezone: str = Field("", max_length=64)
     properties: dict[str, str] = Field(default_factory=dict)
+    tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    priority: Priority | None = Field(None, description="high, normal or low; new contacts default to normal")
 
 
 class ContactPatch(BaseModel):
@@ -182,7 +184,8 @@ def _enrollment_out(e: Enrollment, c: Contact, max_attempts: int, primary: Prima
 @router.post("/v1/campaigns/{campaign_id}/contacts", response_model=AddOut)
 async def add_contacts(campaign_id: str, body: ContactsIn, session: SessionDep, who: Admin) -> AddOut:
     campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
-    inputs = [ContactInput(**c.model_dump()) for c in body.contacts]
+    inputs = [ContactInput(**c.model_dump(exclude={"tags", "priority"}), tags=tuple(c.tags),
+                           priority=c.priority or "") for c in body.contacts]
     result = await contacts.add_contacts(session, campaign, inputs, actor=who.key_id)
     return AddOut(added=result.added, updated=result.updated, duplicates=result.duplicates,
                   errors=result.errors, warnings=result.warnings)
@@ -227,13 +230,16 @@ async def list_contacts(
     status: Annotated[str | None, Query(description="Comma-separated enrollment statuses; removed only when named")] = None,
     substatus: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the name, email or phone")] = None,
+    tag: Annotated[str | None, Query(max_length=64, description="Contacts carrying this tag (exact)")] = None,
+    priority: Annotated[str | None, Query(description="Comma-separated priorities: high, normal, low")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,
 ) -> EnrollmentPage:
     campaign = await campaigns.get(session, who.workspace_id, campaign_id)
     kept, next_cursor = await contact_repo.list_enrollments(
         session, who.workspace_id, campaign.id, statuses=parse_statuses(status, EnrollmentStatus),
-        substatus=substatus, q=q, limit=limit, cursor=cursor)
+        substatus=substatus, q=q, limit=limit, cursor=cursor, tag=tag.strip() if tag else None,
+        priorities=parse_statuses(priority, Priority, noun="priority", param="priority"))
     max_attempts = CampaignSettings.model_validate(campaign.settings).max_attempts
     primaries = await rollup.primary_results(session, campaign.id, [e.id for e, _ in kept])
     return EnrollmentPage(items=[_enrollment_out(e, c, max_attempts, primaries.get(e.id)) for e, c in kept],

@@ -164,7 +164,8 @@ async def act(session: AsyncSession, campaign: Campaign, contact_id: str, action
         raise Conflict("the contact's status changed meanwhile; read it and try again", code="stale")
     if action == ContactAction.disable:
         await cancel_upcoming(session, enrollment, "the contact was disabled in the campaign", actor)
-    else:
+    elif move != EnrollmentAction.enable_unstarted:
+        # Never planned yet: it waits for the campaign's own start (a run, the scheduler, start-outreaches).
         enqueue(session, PLANNER_TASK, enrollment_id=enrollment.id, run_id=None)
     return enrollment
 

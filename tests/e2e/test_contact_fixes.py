@@ -145,8 +145,9 @@ async def test_disabled_contact_loses_its_draft_and_is_not_planned_until_enabled
     assert_problem(await client.post(f"/v1/campaigns/{cid}/contacts/{contact_id}/disable", headers=admin),
                    409, "invalid_transition")
     out = await act(client, admin, cid, contact_id, "enable")
-    assert out["status"] == "not_started"  # nothing was attempted yet
-    await drain_queue()
+    assert out["status"] == "not_started"  # nothing was attempted yet: planned with the others
+    run = await run_plan(client, admin, cid)
+    assert run["planned"] == 1, run
     assert (await enrollments(client, admin, cid))["Ann"]["status"] == "awaiting_approval"
     assert_problem(await client.post(f"/v1/campaigns/{cid}/contacts/{contact_id}/enable", headers=admin),
                    409, "invalid_transition")
@@ -158,6 +159,8 @@ async def test_enabling_a_contact_with_attempts_waits_for_its_next_one(client, a
     await set_enrollments(Enrollment.campaign_id == cid, status="disabled", attempts=1)
     out = await act(client, admin, cid, contact_id, "enable")
     assert (out["status"], out["attempts"]) == ("waiting", 1)
+    await drain_queue()  # planned again at once
+    assert (await enrollments(client, admin, cid))["Ann"]["status"] == "awaiting_approval"
 
 
 async def test_a_contact_being_sent_to_cannot_be_disabled(client, admin):

@@ -202,6 +202,13 @@ async def test_a_bad_request_is_a_permanent_failure(provider, server):
     assert caught.value.substatus is Substatus.failed and "E.164" in str(caught.value)
 
 
+async def test_a_provider_out_of_credits_is_credits_exhausted(provider, server):
+    server.then(Reply(402, provider.error(402, "Wallet balance is too low to start the call.")))
+    with pytest.raises(PermanentFailure) as caught:
+        await adapter(provider, server.base_url).send(call(provider))
+    assert caught.value.substatus is Substatus.credits_exhausted and caught.value.code == "402"
+
+
 @pytest.mark.parametrize("status", [408, 429, 500, 503])
 async def test_timeouts_rate_limits_and_server_errors_are_transient(provider, server, status):
     server.then(Reply(status, provider.error(status, "try later"), headers={"Retry-After": "3"}))

@@ -13,7 +13,7 @@ from html import escape
 from markupsafe import Markup
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_BAR_H, _GAP, _LABEL_W, _VALUE_W, _WIDTH = 22, 6, 150, 56, 520
+_BAR_H, _GAP, _LABEL_W, _VALUE_W, _WIDTH = 20, 6, 100, 40, 340
 
 
 @dataclass(frozen=True)
@@ -28,16 +28,16 @@ def bars(chart_id: str, title: str, items: list[Bar]) -> Markup:
     track = _WIDTH - _LABEL_W - _VALUE_W
     height = max(1, len(items)) * (_BAR_H + _GAP)
     desc = "; ".join(f"{b.label}: {_num(b.value)}" for b in items) or "no data"
-    parts = [f'<svg class="chart" id="{escape(chart_id)}" role="img" aria-labelledby="{escape(chart_id)}-t '
-             f'{escape(chart_id)}-d" viewBox="0 0 {_WIDTH} {height}" preserveAspectRatio="xMinYMin meet">',
+    parts = [f'<svg class="chart" id="{escape(chart_id)}" role="img" aria-labelledby="{escape(chart_id)}-t" '
+             f'aria-describedby="{escape(chart_id)}-d" viewBox="0 0 {_WIDTH} {height}" preserveAspectRatio="xMinYMin meet">',
              f'<title id="{escape(chart_id)}-t">{escape(title)}</title><desc id="{escape(chart_id)}-d">{escape(desc)}</desc>']
     for i, b in enumerate(items):
         y = i * (_BAR_H + _GAP)
         w = round(track * b.value / top, 1)
-        parts.append(f'<text x="{_LABEL_W - 8}" y="{y + 15}" text-anchor="end" class="chart-label">{escape(b.label)}</text>'
+        parts.append(f'<text x="{_LABEL_W - 8}" y="{y + 14}" text-anchor="end" class="chart-label">{escape(b.label)}</text>'
                      f'<rect x="{_LABEL_W}" y="{y}" width="{track}" height="{_BAR_H}" class="chart-track"/>'
                      f'<rect x="{_LABEL_W}" y="{y}" width="{w}" height="{_BAR_H}" class="chart-bar"/>'
-                     f'<text x="{_LABEL_W + track + 6}" y="{y + 15}" class="chart-value">{_num(b.value)}</text>')
+                     f'<text x="{_LABEL_W + track + 6}" y="{y + 14}" class="chart-value">{_num(b.value)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -51,8 +51,8 @@ def heatmap(chart_id: str, title: str, cells: list[dict], value: str = "human") 
     busiest = sorted(((v, k) for k, v in grid.items() if v), reverse=True)[:5]
     desc = ("busiest: " + "; ".join(f"{WEEKDAYS[d]} {h:02d}:00 {_num(v)}" for v, (d, h) in busiest)) if busiest \
         else "no calls yet"
-    parts = [f'<svg class="chart heatmap" id="{escape(chart_id)}" role="img" aria-labelledby="{escape(chart_id)}-t '
-             f'{escape(chart_id)}-d" viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet">',
+    parts = [f'<svg class="chart heatmap" id="{escape(chart_id)}" role="img" aria-labelledby="{escape(chart_id)}-t" '
+             f'aria-describedby="{escape(chart_id)}-d" viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet">',
              f'<title id="{escape(chart_id)}-t">{escape(title)}</title><desc id="{escape(chart_id)}-d">{escape(desc)}</desc>']
     for h in range(0, 24, 3):
         parts.append(f'<text x="{left + h * cw + 2}" y="11" class="chart-label small">{h:02d}</text>')

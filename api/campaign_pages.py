@@ -207,7 +207,8 @@ async def settings_tab(session: AsyncSession, workspace_id: str, campaign: Any) 
     return {"channels": channels, "numbers": await numbers.list_numbers(session, workspace_id, campaign.id),
             "goals": await goals.list_goals(session, workspace_id, campaign.id, archived=False),
             "analyses": await analyses.list_analyses(session, workspace_id, campaign.id, archived=False),
-            "call_settings": CampaignSettings.model_validate(campaign.settings).model_dump()}
+            "call_settings": CampaignSettings.model_validate(campaign.settings).model_dump(),
+            "hours": hours_text(campaign.schedule), "call_fields": CALL_FIELDS, "weekdays": WEEKDAYS}
 
 
 async def contact_view(session: AsyncSession, workspace_id: str, campaign_id: str, contact_id: str) -> dict[str, Any]:
@@ -273,6 +274,29 @@ async def create_from_form(session: AsyncSession, workspace_id: str, form: dict[
     return campaign.id
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CALL_FIELDS = ("max_retry_attempts", "call_interval", "ring_timeout", "spam_threshold", "max_calls_per_number_per_day")
+SETTINGS_FORM_FIELDS = ("name", "brief", "notes", "timezone", "manual_review", "ai_variables", "start_at",
+                        *(f"hours_{d}" for d in WEEKDAYS), *CALL_FIELDS)
+
+
+def hours_text(schedule: dict[str, Any] | None) -> dict[str, str]:
+    """Each weekday's windows as the form shows them: ``09:00-12:00, 13:00-17:00`` (empty: closed)."""
+    hours = (schedule or {}).get("business_hours") or {}
+    return {d: ", ".join(f"{w['start']}-{w['end']}" for w in hours.get(d, [])) for d in WEEKDAYS}
+
+
+def parse_hours(text: str) -> list[dict[str, str]]:
+    """``09:00-12:00, 13:00-17:00`` to windows; a piece without a dash keeps its text as the start,
+    so the schedule's own validation names what is wrong with it."""
+    windows = []
+    for piece in text.replace(";", ",").split(","):
+        if piece.strip():
+            start, _, end = piece.partition("-")
+            windows.append({"start": start.strip(), "end": end.strip()})
+    return windows
+
+
 async def update_from_form(session: AsyncSession, workspace_id: str, campaign_id: str, form: dict[str, Any],
                            actor: str) -> None:
     campaign = await campaigns.get(session, workspace_id, campaign_id, for_update=True)
@@ -282,6 +306,14 @@ async def update_from_form(session: AsyncSession, workspace_id: str, campaign_id
                             "manual_review": form.get("manual_review") == "on",
                             "ai_variables": parse_variables(form.get("ai_variables", "")),
                             "start_at": _local_time(form.get("start_at", ""), zone)}
+    shown = hours_text(campaign.schedule)
+    # Only hours someone changed write a schedule: an untouched form leaves "none set" alone.
+    if any(f"hours_{d}" in form and form[f"hours_{d}"].strip() != shown[d] for d in WEEKDAYS):
+        data["schedule"] = {"timezone": (campaign.schedule or {}).get("timezone"),
+                            "business_hours": {d: parse_hours(form.get(f"hours_{d}", "")) for d in WEEKDAYS}}
+    if any(form.get(k) for k in CALL_FIELDS):
+        # The other settings (retry interval, AMD, rotation...) stay as they are.
+        data["settings"] = {**campaign.settings, **{k: form[k] for k in CALL_FIELDS if form.get(k)}}
     await campaigns.update(session, campaign, _validated(CampaignUpdate, data), actor)
 
 

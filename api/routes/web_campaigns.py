@@ -211,8 +211,7 @@ async def save_settings(campaign_id: str, request: Request, session: SessionDep)
     login, form, refused, status = await _acting(request, session)
     if login is None:
         return _to_signin()
-    values = {k: str(form.get(k, "")) for k in ("name", "brief", "notes", "timezone", "manual_review", "ai_variables",
-                                                "start_at")}
+    values = {k: str(form[k]) for k in pages.SETTINGS_FORM_FIELDS if k in form}
     if refused:
         return await _campaign_page(session, login, campaign_id, "settings", {}, error=refused, status=status,
                                     values=values)

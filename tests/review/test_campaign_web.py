@@ -145,3 +145,25 @@ async def test_a_viewer_reads_but_cannot_change_and_other_workspaces_stay_hidden
         await signed_in(stranger, await make_key(Role.admin, workspace="other"))
         assert (await stranger.get(f"/inbox/campaigns/{cid}")).status_code == 404
         assert "Theirs to run" not in (await stranger.get("/inbox/campaigns")).text
+
+
+async def test_hours_and_call_settings_save_and_a_bad_window_is_named(client):
+    api, csrf = await _admin_session(client)
+    cid = (await create(client, api, name="Hours"))["id"]
+    base = f"/inbox/campaigns/{cid}"
+    untouched = {"csrf": csrf, "name": "Hours", "timezone": "UTC", **{f"hours_{d}": "" for d in
+                                                                      ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+    assert (await client.post(f"{base}/settings", data=untouched)).status_code == 303
+    assert (await fetch(client, api, cid))["schedule"] is None  # an untouched form writes no schedule
+    r = await client.post(f"{base}/settings", data={**untouched, "hours_mon": "09:00-12:00, 13:00-17:00",
+                                                    "max_retry_attempts": "4", "ring_timeout": "45s"})
+    assert r.status_code == 303, r.text
+    got = await fetch(client, api, cid)
+    assert got["schedule"]["business_hours"]["mon"] == [{"start": "09:00", "end": "12:00"},
+                                                        {"start": "13:00", "end": "17:00"}]
+    assert got["schedule"]["business_hours"]["tue"] == []
+    assert (got["settings"]["max_retry_attempts"], got["settings"]["ring_timeout"]) == (4, "45s")
+    assert got["settings"]["spam_threshold"] == 7  # the others kept
+    bad = await client.post(f"{base}/settings", data={**untouched, "hours_tue": "9am", "max_retry_attempts": "40"})
+    assert bad.status_code == 422 and "9am" in bad.text and "max_retry_attempts" in bad.text
+    assert (await fetch(client, api, cid))["schedule"]["business_hours"]["tue"] == []

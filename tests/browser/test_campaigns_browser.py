@@ -181,6 +181,13 @@ def test_phone_width(page: Page, live: LiveServer):
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (tab, box)
     _fits(page)
     shot(page, "10_dashboard_390")
+    # Narrower still (a 320 px phone), the tabs wrap onto a second line rather than being cut off.
+    page.set_viewport_size({"width": 320, "height": 700})
+    for tab in ("dashboard", "contacts", "activity", "settings"):
+        box = page.locator(f"#tab-{tab}").bounding_box()
+        assert box and box["x"] + box["width"] <= 320, (tab, box)
+        expect(page.locator(f"#tab-{tab}")).to_be_in_viewport()
+    page.set_viewport_size({"width": 390, "height": 844})
     page.click("#tab-contacts")
     shot(page, "11_contacts_390")
     page.get_by_role("link", name="Maxi Oberhausen").click()

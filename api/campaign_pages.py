@@ -33,6 +33,7 @@ from agent.settings import get_settings
 from agent.states import CAMPAIGN_TRANSITIONS, CampaignAction, CampaignStatus, ChannelKind, EnrollmentStatus, OutreachStatus
 from evaluators import analyses, goals, rollup
 from review.thread import enrollment_entries
+from review import views
 from review.web import charts
 
 
@@ -197,6 +198,7 @@ async def activity_tab(session: AsyncSession, workspace_id: str, campaign: Any, 
         contact_id=filters.get("contact_id"), since=since, until=until, cursor=filters.get("cursor"), limit=PAGE,
         channel=filters.get("channel"), step=int(filters["step"]) if "step" in filters else None)
     return {"events": events, "next_cursor": next_cursor, "filters": filters,
+            "names": await views.actor_names(session, workspace_id, {e.actor for e in events}),
             "channels": [k.value for k in ChannelKind], "event_kinds": await activity.kinds_of(session, campaign.id)}
 
 

@@ -10,7 +10,7 @@ import httpx
 
 from agent.states import Role
 from tests.conftest import bearer, make_key
-from tests.flows import act, create, fetch, live_campaign, people
+from tests.flows import act, create, fetch, live_campaign, people, queue_with_drafts
 from tests.review.test_inbox_web import signed_in
 
 
@@ -167,3 +167,25 @@ async def test_hours_and_call_settings_save_and_a_bad_window_is_named(client):
     bad = await client.post(f"{base}/settings", data={**untouched, "hours_tue": "9am", "max_retry_attempts": "40"})
     assert bad.status_code == 422 and "9am" in bad.text and "max_retry_attempts" in bad.text
     assert (await fetch(client, api, cid))["schedule"]["business_hours"]["tue"] == []
+
+
+async def test_activity_filters_by_channel_and_step_and_the_inbox_links_to_the_pages(client):
+    api, _ = await _admin_session(client)
+    cid, items = await queue_with_drafts(client, api, 2)
+    base = f"/inbox/campaigns/{cid}"
+
+    def kinds(html):
+        return re.findall(r"<td><code>([^<]+)</code></td>", html)
+
+    everything = kinds((await client.get(base, params={"tab": "activity"})).text)
+    on_email = kinds((await client.get(base, params={"tab": "activity", "channel": "email"})).text)
+    step_one = kinds((await client.get(base, params={"tab": "activity", "channel": "email", "step": "1"})).text)
+    assert on_email and set(on_email) < set(everything) and "campaign.created" not in on_email  # outreach events only
+    assert step_one == on_email
+    assert kinds((await client.get(base, params={"tab": "activity", "channel": "sms"})).text) == []
+    assert kinds((await client.get(base, params={"tab": "activity", "step": "2"})).text) == []
+    inbox = await client.get("/inbox", params={"id": items[0]["id"]})
+    contact = items[0]["contact"]["id"]
+    assert f'href="{base}/contacts/{contact}"' in inbox.text and f'href="{base}"' in inbox.text
+    page = await client.get(f"{base}/contacts/{contact}")
+    assert page.status_code == 200 and 'id="next-outreach"' in page.text and "awaiting approval" in page.text

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.contacts.normalize import ContactInput, normalize_contact
 from agent.errors import NotFound
 from agent.lookup import get_in_workspace
-from agent.models import Contact, Enrollment, ImportJob, Outreach, Suppression, Workspace
+from agent.models import Contact, Conversation, Enrollment, ImportJob, Outreach, Suppression, Workspace
 from agent.pagination import keyset, page
 from agent.states import PRIORITY_ORDER, EnrollmentStatus, Priority, Substatus
 
@@ -167,3 +167,22 @@ async def is_suppressed(session: AsyncSession, workspace_id: str, *, phone: str 
     if channel is not None:
         q = q.where(Suppression.channel.in_(["all", channel]))
     return (await session.execute(q.limit(1))).first() is not None
+
+
+async def conversation_totals(session: AsyncSession, enrollment_ids: list[str]) -> dict[str, tuple[int, float]]:
+    """Per enrollment: how many conversations it had and their total duration in seconds."""
+    if not enrollment_ids:
+        return {}
+    rows = await session.execute(
+        select(Conversation.enrollment_id, func.count(Conversation.id), func.coalesce(func.sum(Conversation.duration_s), 0))
+        .where(Conversation.enrollment_id.in_(enrollment_ids)).group_by(Conversation.enrollment_id))
+    return {eid: (int(n), float(total)) for eid, n, total in rows.all()}
+
+
+async def status_counts(session: AsyncSession, campaign_id: str) -> dict[str, int]:
+    """Enrollments per status (removed ones left out), for the contact table's status chips."""
+    rows = await session.execute(
+        select(Enrollment.status, func.count(Enrollment.id))
+        .where(Enrollment.campaign_id == campaign_id, Enrollment.status != EnrollmentStatus.removed)
+        .group_by(Enrollment.status))
+    return {str(s): int(n) for s, n in rows.all()}

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity
+from agent import activity, search
 from agent.auth import Principal
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignSettings
@@ -57,7 +57,7 @@ def _like(q: str) -> str:
 
 
 def _filtered(stmt: Select, workspace_id: str, *, campaign_id: str | None, channel: str | None, q: str | None,
-              region: str) -> Select:
+              region: str, dialect: str) -> Select:
     stmt = stmt.where(Outreach.workspace_id == workspace_id)
     if campaign_id:
         stmt = stmt.where(Outreach.campaign_id == campaign_id)
@@ -68,6 +68,9 @@ def _filtered(stmt: Select, workspace_id: str, *, campaign_id: str | None, chann
         full_name = Contact.first_name + " " + Contact.last_name
         stmt = stmt.where(or_(contacts.search_filter(q, region), full_name.ilike(like, escape="\\"),
                               Outreach.subject.ilike(like, escape="\\"), Outreach.body.ilike(like, escape="\\")))
+        if search.indexed(q):
+            # The index narrows the rows; the LIKE filter above still decides (the same answer).
+            stmt = stmt.where(Outreach.id.in_(search.outreach_ids(dialect, q, contacts.query_phone(q, region))))
     return stmt
 
 
@@ -90,7 +93,8 @@ async def list_inbox(session: AsyncSession, workspace_id: str, *, statuses: list
                      limit: int = 50, cursor: str | None = None) -> InboxPage:
     """One page, oldest first (ids are time-ordered), plus counts per status for the same filters."""
     region = await contacts.workspace_region(session, workspace_id) if q else "US"
-    filters = dict(campaign_id=campaign_id, channel=channel, q=q, region=region)
+    filters = dict(campaign_id=campaign_id, channel=channel, q=q, region=region,
+                   dialect=session.get_bind().dialect.name)
     stmt = _filtered(_joined(Outreach, Contact), workspace_id, **filters)
     stmt = stmt.where(Outreach.status.in_(statuses))
     stmt = keyset(stmt, sort_col=None, id_col=Outreach.id, cursor=cursor, descending=False, limit=limit)

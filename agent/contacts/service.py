@@ -18,7 +18,7 @@ from agent import activity, bulk
 from agent.contacts import repository
 from agent.contacts.normalize import ContactInput, NormalizedContact, RowProblem, normalize_contact
 # Query builders the review inbox also reads through this module.
-from agent.contacts.repository import search_filter, workspace_region  # noqa: F401 - re-exported
+from agent.contacts.repository import query_phone, search_filter, workspace_region  # noqa: F401 - re-exported
 from agent.db import utcnow
 from agent.errors import Conflict
 from agent.ids import new_id

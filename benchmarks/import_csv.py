@@ -166,6 +166,8 @@ def main() -> None:
         svc = statistics.median(services)
         print(f"{backend:10s} floor {floor:.3f} s (normalise {norm:.3f} s + insert {ins:.3f} s)   "
               f"service {svc:.3f} s   ratio {svc / floor:.2f}x   (median of {args.repeat})")
+        print(f"  issue 13: import {args.rows:,} rows vs the floor ({backend}): {svc / floor:.2f}x (goal <= 1.5x); "
+              f"load average {os.getloadavg()[0]:.2f}")
 
 
 def _reset_pg(url: str) -> None:

@@ -10,8 +10,13 @@ import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from agent.db import session_scope, utcnow
 from agent.lifecycle.outreaches import move_outreaches
@@ -136,6 +141,22 @@ async def approved_and_queued(client, admin, n: int = 1, **campaign) -> tuple[st
         await s.execute(Enrollment.__table__.update().where(Enrollment.id.in_(ids))
                         .values(status="awaiting_execution"))
     return cid, by_name(items)
+
+
+@contextmanager
+def statements_on(fragment: str) -> Iterator[list[str]]:
+    """The SQL statements naming ``fragment`` that any engine runs inside the block (clear the list to reset)."""
+    statements: list[str] = []
+
+    def spy(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        if fragment in statement:
+            statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", spy)
+    try:
+        yield statements
+    finally:
+        event.remove(Engine, "before_cursor_execute", spy)
 
 
 def by_name(items: list[dict]) -> dict[str, dict]:

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from agent.migrate import alembic_config, upgrade
 from agent.models import Base
 from agent.models.base import StrEnumType
+from agent.search import not_in_models
 
 _WORD = re.compile(r"'([^']*)'")
 
@@ -49,7 +50,7 @@ def _downgrade(url: str, revision: str) -> None:
 
 
 def _drift(conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True})
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": not_in_models})
     return compare_metadata(context, Base.metadata)
 
 

@@ -156,7 +156,9 @@ async def _run_claimed(job_id: str, on_progress: Callable[[int, int], Awaitable[
                 except OvertureError as exc:
                     await _finish(s, job, JobStatus.failed, None, exc.code, {"loc": [], "message": exc.detail})
                     return
-                await enroll(s, campaign, rows, actor=job.created_by or activity.SYSTEM, source="csv", result=result)
+                # One event for the import (contacts.added with the job id), not one per contact.
+                await enroll(s, campaign, rows, actor=job.created_by or activity.SYSTEM, source="csv", result=result,
+                             batch={"job_id": job.id})
                 await _finish(s, job, JobStatus.succeeded, result)
             break
         except IntegrityError:

@@ -32,9 +32,9 @@ def search_filter(q: str, region: str = "US"):
     like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     clauses = [col.ilike(like, escape="\\") for col in (Contact.first_name, Contact.last_name, Contact.email,
                                                          Contact.phone)]
-    phone, _, _ = normalize_contact(ContactInput(name="q", phone=q), region=region, row=0)
-    if phone is not None and phone.phone:
-        clauses.append(Contact.phone == phone.phone)
+    phone = query_phone(q, region)
+    if phone:
+        clauses.append(Contact.phone == phone)
     return or_(*clauses)
 
 
@@ -59,6 +59,10 @@ def tag_filter(tag: str, dialect: str):
         return cast(Contact.tags, JSONB).contains(cast([tag], JSONB))
     each = func.json_each(Contact.tags).table_valued("value")
     return exists(select(1).select_from(each).where(each.c.value == tag))
+def query_phone(q: str, region: str = "US") -> str | None:
+    """The E.164 form of a query that reads as a phone number, else None."""
+    phone, _, _ = normalize_contact(ContactInput(name="q", phone=q), region=region, row=0)
+    return phone.phone if phone is not None and phone.phone else None
 
 
 async def get_enrollment(session: AsyncSession, campaign_id: str, contact_id: str, *,

@@ -18,7 +18,7 @@ from agent import activity, bulk
 from agent.contacts import repository
 from agent.contacts.normalize import ContactInput, NormalizedContact, RowProblem, clean_tags, normalize_contact
 # Query builders the review inbox also reads through this module.
-from agent.contacts.repository import search_filter, workspace_region  # noqa: F401 - re-exported
+from agent.contacts.repository import query_phone, search_filter, workspace_region  # noqa: F401 - re-exported
 from agent.db import utcnow
 from agent.errors import Conflict
 from agent.ids import new_id
@@ -144,8 +144,13 @@ def _merge(existing: Any, c: NormalizedContact, phone_taken: bool, email_taken: 
 
 async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int, NormalizedContact]], *,
                  actor: str, source: str, result: AddResult,
-                 loc_prefix: Callable[[int], tuple[Any, ...]] = lambda row: ()) -> AddResult:
-    """Dedup ``rows`` inside the batch and against the workspace, then write contacts and enrollments."""
+                 loc_prefix: Callable[[int], tuple[Any, ...]] = lambda row: (),
+                 batch: dict[str, Any] | None = None) -> AddResult:
+    """Dedup ``rows`` inside the batch and against the workspace, then write contacts and enrollments.
+
+    Each enrollment gets its ``contact.enrolled`` event, except with ``batch`` (an import: its
+    details, such as the job id): then the batch's one ``contacts.added`` event, carrying them,
+    stands for the lot, and each enrollment keeps its ``source``."""
     ws = campaign.workspace_id
     phones = sorted({c.phone for _, c in rows if c.phone})
     emails = sorted({c.email_key for _, c in rows if c.email_key})
@@ -216,13 +221,14 @@ async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int
                         "status": EnrollmentStatus.not_started.value, "attempts": 0, "source": source, "version": 1,
                         "created_at": now, "updated_at": now} for cid in enroll_ids]
         await bulk.insert_rows(session, Enrollment.__table__, enrollments)
+    if enroll_ids and batch is None:
         await bulk.insert_rows(session, ActivityEvent.__table__, [
             {"id": new_id("evt"), "workspace_id": ws, "campaign_id": campaign.id, "contact_id": e["contact_id"],
              "enrollment_id": e["id"], "actor": actor, "kind": "contact.enrolled", "payload": {"source": source},
              "created_at": now} for e in enrollments])
     activity.record(session, workspace_id=ws, actor=actor, kind="contacts.added", campaign_id=campaign.id,
                     payload={"source": source, "added": result.added, "updated": result.updated,
-                             "duplicates": result.duplicates, "errors": len(result.errors)})
+                             "duplicates": result.duplicates, "errors": len(result.errors), **(batch or {})})
     return result
 
 

@@ -26,14 +26,23 @@ async def move_outreach(session: AsyncSession, outreach_id: str, action: Outreac
                         version: int | None = None, values: dict[str, Any] | None = None) -> int | None:
     """Compare-and-set one outreach through ``action``; its new version, or None if the row was
     not in an allowed status (or not at ``version``)."""
+    row = await move_outreach_returning(session, outreach_id, action, version=version, values=values)
+    return row.version if row else None
+
+
+async def move_outreach_returning(session: AsyncSession, outreach_id: str, action: OutreachAction,
+                                  *columns: ColumnElement[Any], version: int | None = None,
+                                  values: dict[str, Any] | None = None) -> Row | None:
+    """:func:`move_outreach`, answering the moved row's new ``version`` and ``columns`` as they
+    are after the move (so the caller need not read the row again), or None."""
     sources, target = OUTREACH_TRANSITIONS[action]
     q = update(Outreach).where(Outreach.id == outreach_id, Outreach.status.in_(sources))
     if version is not None:
         q = q.where(Outreach.version == version)
-    row = (await session.execute(
+    return (await session.execute(
         q.values(status=target, version=Outreach.version + 1, updated_at=utcnow(), **(values or {}))
-        .returning(Outreach.version).execution_options(synchronize_session=False))).first()
-    return row[0] if row else None
+        .returning(Outreach.version, *[c for c in columns if c is not Outreach.version])
+        .execution_options(synchronize_session=False))).first()
 
 
 async def move_outreaches(session: AsyncSession, action: OutreachAction, where: ColumnElement[bool], *,

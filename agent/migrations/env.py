@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agent.db import make_engine
 from agent.models import Base
 from agent.models.base import StrEnumType
+from agent.search import not_in_models
 
 config = context.config
 target_metadata = Base.metadata
@@ -39,6 +40,7 @@ def _run(connection) -> None:  # noqa: ANN001
         render_as_batch=sqlite,
         render_item=_render_item,
         compare_type=True,
+        include_name=not_in_models,  # the search indexes live beside the models (0010_search)
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -342,3 +342,25 @@ async def test_import_that_crashes_ends_failed_not_running(client, admin, monkey
     assert (job["status"], job["error_code"], job["added"]) == ("failed", "import_crashed", 0)
     assert "database went away" not in json.dumps(job)  # no internals leak to the caller
     assert await counts() == (1, 0, 0)
+
+
+async def test_an_import_is_one_batch_event_not_one_per_contact(client, admin):
+    cid = await new_campaign(client, admin)
+    rows = "".join(f"Person {i},+1 212 555 {i:04d}\r\n" for i in range(120))
+    job = await imported(client, admin, cid, ("Name,Phone\r\n" + rows).encode())
+    assert job["added"] == 120
+    r = await client.get(f"/v1/campaigns/{cid}/activity", params={"limit": 200}, headers=admin)
+    assert r.status_code == 200, r.text
+    events = r.json()["items"]
+    kinds = [e["kind"] for e in events]
+    assert "contact.enrolled" not in kinds and kinds.count("contacts.added") == 1, kinds
+    [added] = [e for e in events if e["kind"] == "contacts.added"]
+    assert added["payload"] == {"source": "csv", "added": 120, "updated": 0, "duplicates": 0, "errors": 0,
+                                "job_id": job["id"]}
+    assert [e["payload"]["job_id"] for e in events if e["kind"] == "import.succeeded"] == [job["id"]]
+    # Contacts added through the API still get their event each.
+    r = await client.post(f"/v1/campaigns/{cid}/contacts", json={"contacts": [{"name": "Ann Lee", "phone": "+1 312 555 0100"}]},
+                          headers=admin)
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/v1/campaigns/{cid}/activity", params={"kind": "contact.enrolled"}, headers=admin)
+    assert [e["payload"] for e in r.json()["items"]] == [{"source": "api"}]

@@ -3,11 +3,8 @@ detail view, and who may see what."""
 
 from __future__ import annotations
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-
 from tests.conftest import bearer, make_key
-from tests.flows import by_name, queue_with_drafts
+from tests.flows import by_name, queue_with_drafts, statements_on
 
 
 async def test_inbox_lists_pending_drafts_with_their_contact_and_counts(client, admin):
@@ -78,21 +75,12 @@ async def test_bad_status_or_cursor_is_a_validation_error(client, admin):
 
 async def test_the_page_and_its_counts_take_two_queries_whatever_the_page_size(client, admin):
     await queue_with_drafts(client, admin, 6)
-    statements: list[str] = []
-
-    def spy(conn, cursor, statement, *args) -> None:  # noqa: ANN001
-        if "outreaches" in statement:
-            statements.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", spy)
-    try:
+    with statements_on("outreaches") as statements:
         for limit in (1, 6):
             statements.clear()
             r = await client.get("/v1/outreaches", params={"limit": limit, "q": "example"}, headers=admin)
             assert len(r.json()["items"]) == limit
             assert len(statements) == 2, statements
-    finally:
-        event.remove(Engine, "before_cursor_execute", spy)
 
 
 async def test_detail_has_campaign_rationale_revisions_and_history(client, admin):

@@ -1,4 +1,4 @@
-"""The inbox's text search through the trigram indexes of migration 0010_search.
+"""The inbox's text search through the trigram indexes of migration 0011_search.
 
 A query of :data:`MIN_INDEXED` characters or more is first narrowed through the index (SQLite
 FTS5 ``MATCH``, PostgreSQL ``ILIKE`` over the pg_trgm GIN indexes) to the outreaches whose
@@ -19,7 +19,7 @@ from agent.models import Contact, Enrollment, Outreach
 
 MIN_INDEXED = 3
 
-# What 0010_search creates beside the models (not in ``Base.metadata``): schema comparisons skip them.
+# What 0011_search creates beside the models (not in ``Base.metadata``): schema comparisons skip them.
 SQLITE_TABLES = frozenset({"contacts_fts", "outreaches_fts"})
 PG_INDEXES = frozenset({"ix_contacts_search_trgm", "ix_outreaches_search_trgm"})
 

@@ -40,7 +40,7 @@ def _run(connection) -> None:  # noqa: ANN001
         render_as_batch=sqlite,
         render_item=_render_item,
         compare_type=True,
-        include_name=not_in_models,  # the search indexes live beside the models (0010_search)
+        include_name=not_in_models,  # the search indexes live beside the models (0011_search)
     )
     with context.begin_transaction():
         context.run_migrations()

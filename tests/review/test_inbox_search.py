@@ -1,4 +1,4 @@
-"""The inbox text search through its trigram index (0010_search) answers what the LIKE search
+"""The inbox text search through its trigram index (0011_search) answers what the LIKE search
 answers: the same data, every query asked both ways through HTTP, the index path and the plain
 LIKE path (the index turned off), page and counts compared whole. Then the index follows writes:
 an edit, a contact renamed, a contact deleted."""

@@ -17,8 +17,8 @@ PostgreSQL: the pg_trgm extension and one GIN index per table, on the same texts
 The search reads the index only to narrow the rows; the LIKE / ILIKE filter it had before still
 decides (``agent/search.py``), so the results are the same.
 
-Revision ID: 0010_search
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02 15:00:00.000000
 """
 
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = '0010_search'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

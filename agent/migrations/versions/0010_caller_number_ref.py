@@ -3,7 +3,7 @@
 Vapi places a call from a number it knows by its id (``phoneNumberId``), not by the digits, so a
 rotated number carries that id beside its E.164 form. Nullable: Retell and Twilio dial by digits.
 
-Revision ID: 0010_numref
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-02 15:00:00.000000
 """

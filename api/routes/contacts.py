@@ -22,6 +22,7 @@ from agent.errors import OvertureError, ValidationFailed
 from agent.filters import parse_statuses
 from agent.models import Contact, Enrollment
 from agent.states import EnrollmentStatus, GoalResultValue, OutreachStatus
+from agent.validation import ANY_CONTROL, InputRefused, SafeStr, SafeText, loads_checked
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 from evaluators import rollup
@@ -31,13 +32,13 @@ router = APIRouter(tags=["contacts"], responses=ERROR_RESPONSES)
 
 
 class ContactIn(BaseModel):
-    first_name: str = Field("", max_length=200)
-    last_name: str = Field("", max_length=200)
-    name: str = Field("", max_length=400, description="A full name, split when first/last are empty")
-    email: str = Field("", max_length=320)
-    phone: str = Field("", max_length=40)
-    timezone: str = Field("", max_length=64)
-    properties: dict[str, str] = Field(default_factory=dict)
+    first_name: SafeStr = Field("", max_length=200)
+    last_name: SafeStr = Field("", max_length=200)
+    name: SafeStr = Field("", max_length=400, description="A full name, split when first/last are empty")
+    email: SafeStr = Field("", max_length=320)
+    phone: SafeStr = Field("", max_length=40)
+    timezone: SafeStr = Field("", max_length=64)
+    properties: dict[SafeStr, SafeText] = Field(default_factory=dict)
 
 
 class ContactsIn(BaseModel):
@@ -183,15 +184,18 @@ async def import_contacts(
     parsed_mapping = None
     if mapping:
         try:
-            parsed_mapping = json.loads(mapping)
+            parsed_mapping = loads_checked(mapping, ["body", "mapping"])
             if not isinstance(parsed_mapping, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in parsed_mapping.items()):
                 raise ValueError
+        except InputRefused as exc:  # too deep for the parser, or a control character
+            raise ValidationFailed(f"mapping: {exc.message}", code=exc.code,
+                                   errors=[{"loc": exc.loc, "message": exc.message, "code": exc.code}]) from None
         except ValueError:
             raise ValidationFailed("mapping must be a JSON object of column name -> field",
                                    errors=[{"loc": ["body", "mapping"], "message": "not a JSON object of strings"}])
-    job = await imports.create_job(session, campaign, data, filename=file.filename or "", mapping=parsed_mapping,
-                                   actor=who.key_id)
+    job = await imports.create_job(session, campaign, data, filename=ANY_CONTROL.sub("", file.filename or ""),
+                                   mapping=parsed_mapping, actor=who.key_id)
     return ImportQueued(job_id=job.id, status=job.status, total=job.total)
 
 

@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(BodyCheck)  # control characters and nesting in JSON bodies, 422 before any route
     app.add_middleware(Limits)  # body caps and URL checks before anything reads the body
     app.add_middleware(RequireBearer)  # the key, before any body is read
+    app.add_middleware(errors.Unhandled)  # a 500 that leaves the connection open for the next request
     app.add_middleware(observability.RequestContext)  # outermost: every answer, 401s included, gets an id
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
                    evaluations, phone_numbers, suppressions, tasks, web, inbound_sms, unsubscribe, inbound_email):

@@ -80,6 +80,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # The only 400s are a body the framework could not parse (not UTF-8, broken multipart):
+            # invalid input like any other, so the 422 every operation documents.
+            return problem(422, "invalid_body", f"the request body could not be read: {exc.detail}",
+                           [{"loc": ["body"], "message": str(exc.detail)}])
         return problem(exc.status_code, _CODES.get(exc.status_code, "error"), str(exc.detail),
                        headers=dict(exc.headers or {}) or None)
 
@@ -121,3 +126,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM: {}}, "description": _TITLES[status]}
     for status in (401, 403, 404, 409, 422)
 }
+
+
+def documented(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """A route's extra problem answer for ``responses=`` (e.g. 428 when a confirmation is missing)."""
+    return {status: {"model": Problem, "content": {PROBLEM: {}}, "description": description}}

@@ -18,6 +18,8 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 FUZZ_SECONDS = 150
+# One worker: CPython 3.11.7's AST constructor is not thread-safe and hypothesis parses lambdas
+# (python/cpython#106905, see tests/conftest.py), which failed a run with two.
 # The signed webhooks are configured as in a deployment, so unsigned requests get their 401/403
 # (unconfigured they answer 503 webhooks_disabled, which is right but reads as a server error).
 # /v1/keys/{key_id} is left out so the run cannot revoke its own key; /v1/inbound/email takes a
@@ -51,13 +53,15 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(tmp_path)
         run = subprocess.run(
             [BIN / "st", "run", f"http://127.0.0.1:{port}/openapi.json", "-H", f"Authorization: Bearer {key}",
              "--checks", "not_a_server_error,status_code_conformance", "--phases", "coverage,fuzzing,stateful",
-             "--max-time", str(FUZZ_SECONDS), "--max-examples", "20", "-w", "2", "--request-timeout", "20",
+             "--max-time", str(FUZZ_SECONDS), "--max-examples", "20", "-w", "1", "--request-timeout", "20",
              "--include-path-regex", "^/v1/", *excluded, "--no-color"],
             env=env, capture_output=True, text=True, timeout=FUZZ_SECONDS + 120)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    out = run.stdout + run.stderr
+    served = (tmp_path / "serve.log").read_text()
+    out = run.stdout + run.stderr + "\n--- serve log tracebacks ---\n" + "\n".join(
+        served[m.start():m.start() + 4000] for m in re.finditer("Traceback", served))
     generated = re.search(r"(\d+) generated", out)
     server_errors = re.search(r"Server error: (\d+)", out)
     undocumented = re.search(r"Undocumented status code: (\d+)", out)
@@ -67,4 +71,4 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(tmp_path)
     assert generated and int(generated.group(1)) > 1000, out[-5000:]
     assert server_errors is None and undocumented is None, out[-20000:]
     assert run.returncode == 0, out[-20000:]
-    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in served, out[-20000:]

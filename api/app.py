@@ -22,7 +22,8 @@ from api.idempotency import IdempotencyMiddleware
 from api.limits import Limits
 from api.validation import BodyCheck
 from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, inbound_email,
-                        phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web)
+                        phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web,
+                        web_campaigns)
 from api.routes import inbound_sms, unsubscribe
 from api.routes import keys as keys_routes
 from api import docs, observability
@@ -79,7 +80,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(errors.Unhandled)  # a 500 that leaves the connection open for the next request
     app.add_middleware(observability.RequestContext)  # outermost: every answer, 401s included, gets an id
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
-                   evaluations, phone_numbers, suppressions, tasks, web, inbound_sms, unsubscribe, inbound_email):
+                   evaluations, phone_numbers, suppressions, tasks, web, web_campaigns, inbound_sms, unsubscribe,
+                   inbound_email):
         app.include_router(module.router)
     app.include_router(keys_routes.router)
     app.include_router(observability.router)

@@ -55,7 +55,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(tmp_path)
              "--checks", "not_a_server_error,status_code_conformance", "--phases", "coverage,fuzzing,stateful",
              "--max-time", str(FUZZ_SECONDS), "--max-examples", "20", "-w", "1", "--request-timeout", "20",
              "--include-path-regex", "^/v1/", *excluded, "--no-color"],
-            env=env, capture_output=True, text=True, timeout=FUZZ_SECONDS + 120, cwd=tmp_path)  # its .schemathesis/ there
+            env=env, capture_output=True, text=True, timeout=FUZZ_SECONDS + 120, cwd=tmp_path)  # .schemathesis/ there
     finally:
         server.terminate()
         server.wait(timeout=30)

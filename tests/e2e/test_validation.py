@@ -39,8 +39,8 @@ async def test_multi_line_text_keeps_tabs_and_newlines_but_names_take_none(clien
     assert r.json()["brief"] == "one\n\ttwo\r\n"
     r = await client.post("/v1/campaigns", json={"name": "two\nlines"}, headers=admin)
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "name"], r.text
-    r = await client.patch(f"/v1/campaigns/{(await client.get('/v1/campaigns', headers=admin)).json()['items'][0]['id']}",
-                           json={"notes": "a\u0000"}, headers=admin)
+    cid = (await client.get("/v1/campaigns", headers=admin)).json()["items"][0]["id"]
+    r = await client.patch(f"/v1/campaigns/{cid}", json={"notes": "a\u0000"}, headers=admin)
     assert _field(r, "control_character") == ["body", "notes"]
 
 
@@ -50,7 +50,8 @@ async def test_contacts_with_nul_are_refused_not_stored(client, admin):
                           json={"contacts": [{"name": "Ann\u0000", "email": "ann@example.com"}]})
     assert _field(r, "control_character") == ["body", "contacts", 0, "name"]
     r = await client.post(f"/v1/campaigns/{cid}/contacts", headers=admin,
-                          json={"contacts": [{"name": "Ann", "email": "ann@example.com", "properties": {"k": "\u0000"}}]})
+                          json={"contacts": [{"name": "Ann", "email": "ann@example.com",
+                                              "properties": {"k": "\u0000"}}]})
     assert _field(r, "control_character") == ["body", "contacts", 0, "properties", "k"]
     assert (await client.get(f"/v1/campaigns/{cid}/contacts", headers=admin)).json()["items"] == []
 

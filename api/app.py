@@ -20,6 +20,7 @@ from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
 from api.limits import Limits
+from api.validation import BodyCheck
 from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, inbound_email,
                         phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web,
                         web_campaigns)
@@ -73,8 +74,10 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                   description="Self-hosted AI outreach agent with a human review queue.")
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyCheck)  # control characters and nesting in JSON bodies, 422 before any route
     app.add_middleware(Limits)  # body caps and URL checks before anything reads the body
     app.add_middleware(RequireBearer)  # the key, before any body is read
+    app.add_middleware(errors.Unhandled)  # a 500 that leaves the connection open for the next request
     app.add_middleware(observability.RequestContext)  # outermost: every answer, 401s included, gets an id
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
                    evaluations, phone_numbers, suppressions, tasks, web, web_campaigns, inbound_sms, unsubscribe,

@@ -16,11 +16,17 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.errors import PROBLEM
 from api.guard import SIGNED_PATHS
 from api.openapi_text import DESCRIPTIONS, EXAMPLES
 
 SCHEME = "bearer"
 STATIC = "/docs/static"
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
 def needs_key(path: str) -> bool:
@@ -51,6 +57,9 @@ def install(app: FastAPI) -> None:
                         op["security"] = [{SCHEME: []}]
                     if not op.get("description") and (method, path) in DESCRIPTIONS:
                         op["description"] = DESCRIPTIONS[(method, path)]
+                    if "requestBody" in op:  # api.limits answers any body over its route's cap
+                        op["responses"].setdefault("413", _problem_response("Payload too large: the body is over "
+                                                                            "the route's cap (code payload_too_large)"))
                     for media in op.get("requestBody", {}).get("content", {}).values():
                         if "example" not in media and "examples" not in media and (method, path) in EXAMPLES:
                             media["example"] = EXAMPLES[(method, path)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,9 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.errors import OvertureError
 
+log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
            409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Validation failed",
@@ -77,11 +80,54 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # The only 400s are a body the framework could not parse (not UTF-8, broken multipart):
+            # invalid input like any other, so the 422 every operation documents.
+            return problem(422, "invalid_body", f"the request body could not be read: {exc.detail}",
+                           [{"loc": ["body"], "message": str(exc.detail)}])
         return problem(exc.status_code, _CODES.get(exc.status_code, "error"), str(exc.detail),
                        headers=dict(exc.headers or {}) or None)
+
+
+class Unhandled:
+    """An exception no handler took becomes a problem+json 500 here, and goes no further.
+
+    Starlette's outermost middleware answers 500 too but then re-raises, and uvicorn closes a
+    connection whose app raised: the client's next request on that keep-alive connection was
+    reset. Raw ASGI, just inside ``RequestContext`` (the 500 carries the request id). An error
+    after the answer started (a stream cut short) still propagates: that answer is broken and
+    closing the connection is the only way to say so.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if started:
+                raise
+            log.exception("unhandled error answering %s %s", scope["method"], scope["path"])
+            await problem(500, "internal_error", "an unexpected error occurred; it has been logged with this "
+                          "request's id")(scope, receive, send)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {PROBLEM: {}}, "description": _TITLES[status]}
     for status in (401, 403, 404, 409, 422)
 }
+
+
+def documented(status: int, description: str) -> dict[int | str, dict[str, Any]]:
+    """A route's extra problem answer for ``responses=`` (e.g. 428 when a confirmation is missing)."""
+    return {status: {"model": Problem, "content": {PROBLEM: {}}, "description": description}}

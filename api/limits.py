@@ -9,7 +9,6 @@ byte of the body being read, whatever its size.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,13 +16,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent.contacts.csvfile import MAX_BYTES as CSV_MAX_BYTES
 from agent.inbound.email.ingest import MAX_BYTES as EMAIL_MAX_BODY
 from agent.voice.events import MAX_BODY as VOICE_MAX_BODY
+from agent.validation import ANY_CONTROL
 from api.errors import problem
 
 UPLOAD_MAX_BODY = CSV_MAX_BYTES + 64_000  # the CSV limit plus multipart headers and boundaries
 JSON_MAX_BODY = 2_000_000
-# Control characters no name, search or id may hold (tab, newline and CR are for long text bodies).
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def body_cap(path: str) -> int:

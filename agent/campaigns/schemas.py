@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator, model_validator
 
 from agent.states import CampaignType, ChannelKind, ExecutionMode
+from agent.validation import SafeDatetime, SafeStr, SafeText
 
 CallInterval = Literal["5s", "10s", "20s", "30s", "1min", "2min", "5min", "10min", "20min", "30min"]
 RingTimeout = Literal["10s", "15s", "20s", "25s", "30s", "45s", "60s"]
@@ -181,26 +182,19 @@ class _CampaignFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
     execution_mode: ExecutionMode | None = None
     manual_review: bool | None = None
-    brief: str | None = Field(None, max_length=20_000)
-    start_at: dt.datetime | None = None
-    end_at: dt.datetime | None = None
+    brief: SafeText | None = Field(None, max_length=20_000)
+    start_at: SafeDatetime | None = None
+    end_at: SafeDatetime | None = None
     timezone: str | None = None
     schedule: Schedule | None = None
     settings: CampaignSettings | None = None
-    ai_variables: dict[str, str] | None = None
-    notes: str | None = Field(None, max_length=20_000)
+    ai_variables: dict[SafeStr, SafeText] | None = None
+    notes: SafeText | None = Field(None, max_length=20_000)
     add_inbound_contacts: bool | None = None
     inbound_rules: dict[str, Any] | None = None
-    inbound_prompt: str | None = Field(None, max_length=20_000)
+    inbound_prompt: SafeText | None = Field(None, max_length=20_000)
 
     _tz = field_validator("timezone")(lambda v: v if v is None else check_timezone(v))
-
-    @field_validator("start_at", "end_at")
-    @classmethod
-    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("give the time with its UTC offset, e.g. 2026-12-01T09:00:00-05:00")
-        return v
 
     @field_validator("end_at")
     @classmethod
@@ -213,17 +207,17 @@ class _CampaignFields(BaseModel):
 
 
 class CampaignCreate(_CampaignFields):
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeStr = Field(min_length=1, max_length=200)
     type: CampaignType = CampaignType.one_time
     channels: list[ChannelIn] = Field(default_factory=list, max_length=20)
     execution_mode: ExecutionMode = ExecutionMode.scheduled
     manual_review: bool = True
-    brief: str = Field("", max_length=20_000)
+    brief: SafeText = Field("", max_length=20_000)
     timezone: str = "UTC"
 
 
 class CampaignUpdate(_CampaignFields):
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: SafeStr | None = Field(None, min_length=1, max_length=200)
     type: CampaignType | None = None
     channels: list[ChannelIn] | None = Field(None, max_length=20)
 

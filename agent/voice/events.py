@@ -42,6 +42,7 @@ from agent.states import (ENROLLMENT_CALL_SETTLES, AnswerStatus, ChannelKind, Co
                           EnrollmentStatus, OutreachAction, OutreachStatus, Substatus)
 from agent.voice.calls import OUTBOUND, CallInfo, find_call, open_call, record_turns
 from agent.voice.dnc import honour_do_not_call
+from agent.validation import SafeStr, SafeText
 
 log = logging.getLogger(__name__)
 E, S = EnrollmentStatus, Substatus
@@ -57,22 +58,22 @@ MAX_BODY = 2_000_000  # a long call's transcript is a few hundred kB
 class Turn(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["assistant", "user"]
-    content: str = Field(max_length=MAX_TURN_CHARS)
+    content: SafeText = Field(max_length=MAX_TURN_CHARS)
 
 
 class CallReport(BaseModel):
     """The end-of-call report of API.md (unknown fields are ignored, so platforms may add some)."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    call_id: str = Field(min_length=1, max_length=200)
-    campaign_id: str | None = Field(None, max_length=40)
-    from_number: str | None = Field(alias="from", max_length=40)
-    to_number: str | None = Field(alias="to", max_length=40)
+    call_id: SafeStr = Field(min_length=1, max_length=200)
+    campaign_id: SafeStr | None = Field(None, max_length=40)
+    from_number: SafeStr | None = Field(alias="from", max_length=40)
+    to_number: SafeStr | None = Field(alias="to", max_length=40)
     duration_s: float = Field(ge=0, le=86_400)
-    ended_reason: str = Field(max_length=100)
+    ended_reason: SafeStr = Field(max_length=100)
     answer_status: AnswerStatus
     transcript: list[Turn] = Field(max_length=5_000, description="The whole call, in order")
-    recording_url: str | None = Field(None, max_length=2_000)
+    recording_url: SafeStr | None = Field(None, max_length=2_000)
 
     @field_validator("recording_url")
     @classmethod

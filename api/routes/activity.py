@@ -6,10 +6,11 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from agent import activity
 from agent.campaigns import service as campaigns
+from agent.validation import SafeDatetime
 from api.deps import Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 
@@ -38,9 +39,9 @@ async def campaign_activity(
     campaign_id: str, session: SessionDep, who: Reader,
     kind: Annotated[list[str] | None, Query(description="Event kinds, e.g. campaign.pause; repeat or comma-separate")] = None,
     contact_id: str | None = None,
-    # Aware only: a naive time is ambiguous (and the database layer refuses one).
-    since: Annotated[AwareDatetime | None, Query(description="Events at or after this time (with offset)")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Events before this time (with offset)")] = None,
+    # Aware and in range only: a naive time is ambiguous, one at the calendar's edge overflows in UTC.
+    since: Annotated[SafeDatetime | None, Query(description="Events at or after this time (with offset)")] = None,
+    until: Annotated[SafeDatetime | None, Query(description="Events before this time (with offset)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,
 ) -> EventPage:

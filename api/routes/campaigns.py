@@ -15,7 +15,7 @@ from agent.lifecycle import campaigns as lifecycle
 from agent.reports import stats
 from agent.states import CAMPAIGN_TRANSITIONS, CHANNEL_TRANSITIONS, CampaignAction, CampaignStatus, ChannelAction
 from api.deps import Admin, Reader, SessionDep
-from api.errors import ERROR_RESPONSES
+from api.errors import ERROR_RESPONSES, documented
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
 
@@ -69,7 +69,8 @@ async def update_campaign(campaign_id: str, body: CampaignUpdate, session: Sessi
     return await campaigns.to_out(session, campaign)
 
 
-@router.delete("/{campaign_id}", status_code=204, response_class=Response)
+@router.delete("/{campaign_id}", status_code=204, response_class=Response,
+               responses=documented(428, "Without ?confirm=true (code confirmation_required)"))
 async def delete_campaign(
     campaign_id: str, session: SessionDep, who: Admin,
     confirm: Annotated[bool, Query(description="Must be true: deleting removes channels and enrollments")] = False,

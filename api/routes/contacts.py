@@ -23,6 +23,7 @@ from agent.errors import OvertureError, ValidationFailed
 from agent.filters import parse_statuses
 from agent.models import Contact, Enrollment
 from agent.states import ContactAction, EnrollmentStatus, GoalResultValue, OutreachStatus, Priority
+from agent.validation import ANY_CONTROL, InputRefused, SafeStr, SafeText, loads_checked
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 from evaluators import rollup
@@ -32,14 +33,14 @@ router = APIRouter(tags=["contacts"], responses=ERROR_RESPONSES)
 
 
 class ContactIn(BaseModel):
-    first_name: str = Field("", max_length=200)
-    last_name: str = Field("", max_length=200)
-    name: str = Field("", max_length=400, description="A full name, split when first/last are empty")
-    email: str = Field("", max_length=320)
-    phone: str = Field("", max_length=40)
-    timezone: str = Field("", max_length=64)
-    properties: dict[str, str] = Field(default_factory=dict)
-    tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    first_name: SafeStr = Field("", max_length=200)
+    last_name: SafeStr = Field("", max_length=200)
+    name: SafeStr = Field("", max_length=400, description="A full name, split when first/last are empty")
+    email: SafeStr = Field("", max_length=320)
+    phone: SafeStr = Field("", max_length=40)
+    timezone: SafeStr = Field("", max_length=64)
+    properties: dict[SafeStr, SafeText] = Field(default_factory=dict)
+    tags: list[Annotated[SafeStr, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
     priority: Priority | None = Field(None, description="high, normal or low; new contacts default to normal")
 
 
@@ -49,15 +50,15 @@ class ContactPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"email": "ann.lee@example.com", "tags": ["vip", "spring"], "priority": "high"},
         {"phone": "+1 212 555 0100", "properties": {"clinic": "Loop", "old_key": None}}]})
-    first_name: str | None = Field(None, max_length=200)
-    last_name: str | None = Field(None, max_length=200)
-    name: str | None = Field(None, max_length=400, description="A full name, split into first and last")
-    email: str | None = Field(None, max_length=320, description="null or \"\" clears it (a phone must remain)")
-    phone: str | None = Field(None, max_length=40, description="Any usual format; stored as E.164. null clears it")
-    timezone: str | None = Field(None, max_length=64, description="An IANA name; null clears it")
-    properties: dict[str, str | None] | None = Field(
+    first_name: SafeStr | None = Field(None, max_length=200)
+    last_name: SafeStr | None = Field(None, max_length=200)
+    name: SafeStr | None = Field(None, max_length=400, description="A full name, split into first and last")
+    email: SafeStr | None = Field(None, max_length=320, description="null or \"\" clears it (a phone must remain)")
+    phone: SafeStr | None = Field(None, max_length=40, description="Any usual format; stored as E.164. null clears it")
+    timezone: SafeStr | None = Field(None, max_length=64, description="An IANA name; null clears it")
+    properties: dict[SafeStr, SafeText | None] | None = Field(
         None, description="Merged into the contact's properties; a key set to null is removed")
-    tags: list[Annotated[str, Field(max_length=64)]] | None = Field(
+    tags: list[Annotated[SafeStr, Field(max_length=64)]] | None = Field(
         None, max_length=50, description="Replaces the tags: trimmed, blanks dropped, each once")
     priority: Priority | None = None
 
@@ -206,15 +207,18 @@ async def import_contacts(
     parsed_mapping = None
     if mapping:
         try:
-            parsed_mapping = json.loads(mapping)
+            parsed_mapping = loads_checked(mapping, ["body", "mapping"])
             if not isinstance(parsed_mapping, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in parsed_mapping.items()):
                 raise ValueError
+        except InputRefused as exc:  # too deep for the parser, or a control character
+            raise ValidationFailed(f"mapping: {exc.message}", code=exc.code,
+                                   errors=[{"loc": exc.loc, "message": exc.message, "code": exc.code}]) from None
         except ValueError:
             raise ValidationFailed("mapping must be a JSON object of column name -> field",
                                    errors=[{"loc": ["body", "mapping"], "message": "not a JSON object of strings"}])
-    job = await imports.create_job(session, campaign, data, filename=file.filename or "", mapping=parsed_mapping,
-                                   actor=who.key_id)
+    job = await imports.create_job(session, campaign, data, filename=ANY_CONTROL.sub("", file.filename or ""),
+                                   mapping=parsed_mapping, actor=who.key_id)
     return ImportQueued(job_id=job.id, status=job.status, total=job.total)
 
 

@@ -10,7 +10,7 @@ from agent.errors import ValidationFailed
 from agent.filters import parse_statuses
 from agent.states import OutreachStatus
 from api.deps import Approver, Reader, SessionDep
-from api.errors import ERROR_RESPONSES
+from api.errors import ERROR_RESPONSES, documented
 from review import service
 from review import settle as settle_service
 from review.schemas import (BulkApproveIn, BulkApproveOut, EditIn, ExecuteOut, InboxItem, InboxPage, OutreachDetail,
@@ -79,7 +79,8 @@ async def approve(outreach_id: str, session: SessionDep, who: Approver, response
     return item
 
 
-@router.patch("/v1/outreaches/{outreach_id}", response_model=InboxItem)
+@router.patch("/v1/outreaches/{outreach_id}", response_model=InboxItem,
+              responses=documented(428, "Neither If-Match nor a version in the body (code version_required)"))
 async def edit(outreach_id: str, body: EditIn, session: SessionDep, who: Approver, response: Response,
                if_match: IfMatch = None) -> InboxItem:
     version = _version(if_match) if if_match is not None else body.version

@@ -62,3 +62,21 @@ async def test_voice_hook_turns_are_capped_like_the_webhook(client, admin):
     r = await client.post(HOOK, headers=admin, json={"messages": [{"role": "user", "content": "x" * 20_001}],
                                                      "metadata": {"campaign_id": cid}})
     assert r.status_code == 422, r.text
+
+
+async def test_voice_hook_refuses_a_ten_million_character_message_and_50_mb_of_turns(client, admin):
+    """Issue 16 item 6: the live-call hook takes no more than the end-of-call webhook (2 MB bodies,
+    20,000-character turns); both bodies below were accepted and stored before."""
+    cid = (await create(client, admin, name="v"))["id"]
+    one = {"messages": [{"role": "user", "content": "x" * 10_000_000}], "metadata": {"campaign_id": cid}}
+    assert_problem(await client.post(HOOK, headers=admin, json=one), 413, "payload_too_large")
+    turn = json.dumps({"role": "user", "content": "y" * 19_000}).encode()
+
+    async def turns():  # 50 MB of valid turns, streamed with no Content-Length
+        yield b'{"metadata": {"campaign_id": "' + cid.encode() + b'"}, "messages": ['
+        for i in range(50_000_000 // len(turn)):
+            yield (b"," if i else b"") + turn
+        yield b"]}"
+
+    r = await client.post(HOOK, headers={**admin, "Content-Type": "application/json"}, content=turns())
+    assert_problem(r, 413, "payload_too_large")

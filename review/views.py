@@ -13,9 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.activity import SYSTEM
 from agent.errors import NotFound, OvertureError
-from agent.models import ApiKey, Campaign, Outreach
+from agent.models import ApiKey, Campaign, Channel, Contact, Outreach, Workspace
 from agent.states import CampaignStatus, OutreachStatus
 from review import service
 from review.schemas import InboxPage, OutreachDetail
@@ -72,15 +71,7 @@ async def campaign_choices(session: AsyncSession, workspace_id: str) -> list[Cam
     return [CampaignChoice(id=r[0], name=r[1], status=r[2], approved=int(r[3])) for r in rows]
 
 
-async def actor_names(session: AsyncSession, workspace_id: str, actors: Iterable[str]) -> dict[str, str]:
-    """Key ids -> "label (ovk_abc…)"; the system actor reads as "Overture"."""
-    ids = {a for a in actors if a and a != SYSTEM}
-    names = {SYSTEM: "Overture"}
-    if ids:
-        rows = (await session.execute(select(ApiKey.id, ApiKey.name, ApiKey.prefix).where(
-            ApiKey.workspace_id == workspace_id, ApiKey.id.in_(ids)))).all()
-        names.update({r.id: f"{r.name} ({r.prefix}…)" if r.name else f"{r.prefix}…" for r in rows})
-    return names
+actor_names = service.actor_names
 
 
 # --- the page model -----------------------------------------------------------------------------

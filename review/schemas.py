@@ -73,7 +73,6 @@ class OutreachDetail(InboxItem):
     instruction: str | None
     approved_by: str | None
     approved_at: dt.datetime | None
-    sent_at: dt.datetime | None
     provider_message_id: str | None
     error: str | None
     revisions: list[RevisionOut]

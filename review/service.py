@@ -207,7 +207,7 @@ async def get_detail(session: AsyncSession, workspace_id: str, outreach_id: str)
         campaign=CampaignBrief(id=campaign.id, name=campaign.name, brief=campaign.brief,
                                manual_review=campaign.manual_review),
         rationale=o.rationale, instruction=o.instruction, approved_by=o.approved_by, approved_at=o.approved_at,
-        sent_at=o.sent_at, provider_message_id=o.provider_message_id, error=o.error,
+        provider_message_id=o.provider_message_id, error=o.error,
         revisions=[RevisionOut.model_validate(r, from_attributes=True) for r in revisions],
         history=[EventOut.model_validate(e, from_attributes=True) for e in events])
 

@@ -146,6 +146,15 @@ async def inbox_view(session: AsyncSession, workspace_id: str, filters: Mapping[
                      **dict(zip(("me", "workspace"), await who_and_where(session, workspace_id, key_id))))
 
 
+async def recipients_of(session: AsyncSession, workspace_id: str, outreach_ids: list[str]) -> dict[str, str]:
+    """Outreach ids -> the contact's name (or address), for a list of results."""
+    if not outreach_ids:
+        return {}
+    rows = (await session.execute(service._joined(Outreach.id, Contact).where(
+        Outreach.workspace_id == workspace_id, Outreach.id.in_(outreach_ids[:500])))).all()
+    return {oid: service.contact_brief(c).name or c.email or c.phone or oid for oid, c in rows}
+
+
 # --- execute all approved: what would go out ------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

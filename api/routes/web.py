@@ -377,15 +377,17 @@ async def bulk_confirm(request: Request, session: SessionDep) -> Response:
     counted = await service.act_on_matching(session, login.principal, BulkMatchIn(
         action=action, campaign_id=filters.get("campaign_id"), channel=filters.get("channel"),
         q=filters.get("q"), dry_run=True))
-    return _bulk_page(login, filters, action, counted, None)
+    return await _bulk_page(session, login, filters, action, counted, None)
 
 
-def _bulk_page(login: WebLogin, filters: dict[str, str], action: str, counted: BulkMatchOut,
-               done: BulkMatchOut | None, status: int = 200) -> Response:
-    campaign_filter = filters.get("campaign_id")
-    return _render("bulk.html", status, login=login, action=action, counted=counted, done=done,
+async def _bulk_page(session: SessionDep, login: WebLogin, filters: dict[str, str], action: str,
+                     counted: BulkMatchOut, done: BulkMatchOut | None) -> Response:
+    workspace_id = login.principal.workspace_id
+    names = {c.id: c.name for c in await views.campaign_choices(session, workspace_id)}
+    who = await views.recipients_of(session, workspace_id, [r.id for r in done.results]) if done else {}
+    return _render("bulk.html", login=login, action=action, counted=counted, done=done, who=who,
                    filters={k: v for k, v in filters.items() if k not in ("cursor", "tab")}, back=urlencode(filters),
-                   campaign_filter=campaign_filter, inbox_url=_inbox_url,
+                   campaign_name=names.get(filters.get("campaign_id", "")), inbox_url=_inbox_url,
                    can_act=login.principal.role in (Role.admin, Role.approver))
 
 
@@ -406,4 +408,4 @@ async def bulk_act(request: Request, session: SessionDep) -> Response:
                        q=filters.get("q"), items=items, reason=str(form.get("reason", "")).strip()[:2000],
                        regenerate=action == "reject" and bool(instruction), instruction=instruction or None)
     done = await service.act_on_matching(session, login.principal, want)
-    return _bulk_page(login, filters, action, done, done)
+    return await _bulk_page(session, login, filters, action, done, done)

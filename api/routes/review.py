@@ -110,8 +110,7 @@ async def execute_approved(campaign_id: str, session: SessionDep, who: Approver)
     return ExecuteOut(queued=await service.execute_approved(session, who, campaign_id))
 
 
-@router.post("/v1/outreaches/bulk", response_model=BulkMatchOut,
-             responses={422: {"description": "A filter or a field out of bounds"}})
+@router.post("/v1/outreaches/bulk", response_model=BulkMatchOut)
 async def act_on_matching(body: BulkMatchIn, session: SessionDep, who: Approver) -> BulkMatchOut:
     """Approve or reject every draft awaiting approval that matches the filter (``campaign_id``,
     ``channel``, ``q``, ``older_than_hours``), at most ``limit`` per call, oldest first.

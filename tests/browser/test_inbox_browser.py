@@ -341,3 +341,21 @@ def test_queued_tab_says_why_each_waits_and_the_header_names_the_key(page: Page,
     expect(page.locator("#me")).to_have_text("Dana from Ops")
     expect(page.locator("#workspace-name")).to_have_text("acme")
     shot(page, "5_queued_reason")
+
+
+def test_the_thread_poll_redraws_the_drafts_header_and_buttons(page: Page, live: LiveServer):
+    key = live.key(Role.approver)
+    _, drafts = seed(live, 1)
+    sign_in(page, key)
+    expect(page.locator("#approve")).to_be_visible()
+    expect(page.locator("#detail-status")).to_have_text("awaiting approval")
+
+    async def void() -> None:  # what a reply does to the draft waiting for it
+        async with session_scope() as s:
+            await s.execute(update(Outreach).where(Outreach.id == drafts["Ann"]["id"])
+                            .values(status="cancelled", error="the contact replied", version=Outreach.version + 1))
+
+    run_async(void)
+    expect(page.locator("#detail-status")).to_have_text("cancelled", timeout=15_000)
+    expect(page.locator("#approve")).to_have_count(0)
+    expect(page.locator("#edit-panel")).to_have_count(0)

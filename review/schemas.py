@@ -36,7 +36,7 @@ class InboxItem(BaseModel):
     version: int
     contact: ContactBrief
     created_at: dt.datetime | None = Field(None, description="When the draft was written")
-    approval_age_s: int | None = Field(None, description="Seconds the draft has waited for review (awaiting_approval only)")
+    approval_age_s: int | None = Field(None, description="Seconds waited for review (awaiting_approval only)")
     approval_overdue: bool = Field(False, description="Waiting longer than the campaign's settings.approval_sla_hours")
     approval_sla_hours: int | None = Field(None, description="The campaign's approval SLA, in hours")
     waiting: str | None = Field(None, description="Queued ones: why it has not gone out yet (hours, caps, a pause)")

@@ -21,6 +21,7 @@ from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignSettings
 from agent.channels.rules import check_message
 from agent.contacts import service as contacts
+from agent.contacts.repository import suppressed_in, suppressions_of
 from agent.db import utcnow
 from agent.executor import SEND_BATCH
 from agent.errors import Conflict, InvalidTransition, OvertureError, ValidationFailed
@@ -43,8 +44,8 @@ from agent.states import (
     OutreachStatus,
     Substatus,
 )
-from review.schemas import (BulkApproveOut, BulkItemResult, BulkMatchIn, BulkMatchOut, BulkResult, CampaignBrief, ContactBrief, EventOut, InboxItem, InboxPage,
-                            OutreachDetail, RevisionOut)
+from review.schemas import (BulkApproveOut, BulkItemResult, BulkMatchIn, BulkMatchOut, BulkResult, CampaignBrief,
+                            ContactBrief, EventOut, InboxItem, InboxPage, OutreachDetail, RevisionOut)
 
 DEFAULT_STATUSES = (OutreachStatus.awaiting_approval,)
 EXECUTOR_TASK = "executor.send_outreaches"
@@ -107,12 +108,13 @@ def _local(when: dt.datetime, zone_name: str) -> str:
 
 
 async def waiting_reason(session: AsyncSession, o: Outreach, campaign: Campaign, contact: Contact,
-                         enrollment: Enrollment, channel: Channel | None, now: dt.datetime) -> str:
+                         enrollment: Enrollment, channel: Channel | None, now: dt.datetime, *,
+                         suppressed: bool | None = None) -> str:
     """Why a queued outreach has not gone out yet, in words: the send guard's answer as it would be
     now (a pause, a state's cap, a send that would be voided) and then the contact's hours."""
     if o.status == OutreachStatus.executing:
         return "call in progress" if o.channel == "voice" else "being sent now"
-    found = await verdict(session, o, campaign, contact, enrollment, channel, now)
+    found = await verdict(session, o, campaign, contact, enrollment, channel, now, suppressed=suppressed)
     window = contact_window(campaign, contact)
     zone_name = window.contact_tz or window.campaign_tz
     if found.decision == Decision.hold:
@@ -150,13 +152,16 @@ async def annotated(session: AsyncSession, rows: list[Any], now: dt.datetime | N
                                                                OutreachStatus.executing)]
     enrolled = {e.id: e for e in (await session.execute(
         select(Enrollment).where(Enrollment.id.in_(queued)))).scalars()} if queued else {}
+    # One suppression lookup for the page's queued contacts, as the executor makes for a batch.
+    suppressions = await suppressions_of(session, [c for o, c in rows if o.enrollment_id in enrolled])
     items = []
     for o, c in rows:
         extra: dict[str, Any] = {}
         channel = chans.get(o.channel_id) if o.channel_id else None
         if o.enrollment_id in enrolled and o.status in (OutreachStatus.awaiting_execution, OutreachStatus.executing):
             extra["waiting"] = await waiting_reason(session, o, camps[o.campaign_id], c, enrolled[o.enrollment_id],
-                                                    channel, now)
+                                                    channel, now,
+                                                    suppressed=suppressed_in(suppressions, c, o.channel))
         if o.status in OUTREACH_SENT:
             extra["sent_to"] = address_of(o.channel, c)
             extra["provider"] = str((channel.config or {}).get("provider") or "sandbox") if channel else None

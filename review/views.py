@@ -5,7 +5,7 @@ names for the actors in a draft's history, and the changes an edit form actually
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.errors import NotFound, OvertureError
 from agent.send_guard import address_of
-from agent.models import ApiKey, Campaign, Channel, Contact, Outreach, Workspace
+from agent.models import Campaign, Channel, Contact, Outreach, Workspace
 from agent.states import CampaignStatus, OutreachStatus
 from review import service
 from review.schemas import InboxPage, OutreachDetail

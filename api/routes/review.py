@@ -13,8 +13,8 @@ from api.deps import Approver, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 from review import service
 from review import settle as settle_service
-from review.schemas import (BulkApproveIn, BulkApproveOut, BulkMatchIn, BulkMatchOut, EditIn, ExecuteOut, InboxItem, InboxPage, OutreachDetail,
-                            RejectIn, SettleIn)
+from review.schemas import (BulkApproveIn, BulkApproveOut, BulkMatchIn, BulkMatchOut, EditIn, ExecuteOut, InboxItem,
+                            InboxPage, OutreachDetail, RejectIn, SettleIn)
 from review.thread import ContactThread, contact_thread
 
 router = APIRouter(tags=["review"], responses=ERROR_RESPONSES)

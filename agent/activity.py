@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.bulk import insert_rows
 from agent.db import utcnow
 from agent.ids import new_id
-from agent.models import ActivityEvent
+from agent.models import ActivityEvent, Outreach
 
 SYSTEM = "system"
 
@@ -42,10 +42,18 @@ async def record_all(session: AsyncSession, events: list[dict[str, Any]]) -> Non
 async def list_events(session: AsyncSession, *, workspace_id: str, campaign_id: str, kinds: list[str] | None = None,
                       contact_id: str | None = None, since: dt.datetime | None = None,
                       until: dt.datetime | None = None, cursor: str | None = None,
-                      limit: int = 50) -> tuple[list[ActivityEvent], str | None]:
-    """Newest first, keyset-paginated on the (time-ordered) id."""
+                      limit: int = 50, channel: str | None = None,
+                      step: int | None = None) -> tuple[list[ActivityEvent], str | None]:
+    """Newest first, keyset-paginated on the (time-ordered) id. ``channel`` and ``step`` keep the
+    events of outreaches on that channel or flow step (events without an outreach drop out)."""
     q = select(ActivityEvent).where(ActivityEvent.workspace_id == workspace_id,
                                     ActivityEvent.campaign_id == campaign_id)
+    if channel or step is not None:
+        q = q.join(Outreach, Outreach.id == ActivityEvent.outreach_id)
+        if channel:
+            q = q.where(Outreach.channel == channel)
+        if step is not None:
+            q = q.where(Outreach.step == step)
     if kinds:
         q = q.where(ActivityEvent.kind.in_(kinds))
     if contact_id:
@@ -59,3 +67,10 @@ async def list_events(session: AsyncSession, *, workspace_id: str, campaign_id: 
     rows = list((await session.execute(q.order_by(ActivityEvent.id.desc()).limit(limit + 1))).scalars())
     next_cursor = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+async def kinds_of(session: AsyncSession, campaign_id: str) -> list[str]:
+    """The event kinds a campaign's log holds, for a filter's choices."""
+    rows = await session.execute(select(ActivityEvent.kind).where(ActivityEvent.campaign_id == campaign_id)
+                                 .distinct().order_by(ActivityEvent.kind))
+    return list(rows.scalars())

@@ -49,10 +49,12 @@ from agent.settings import get_settings
 from agent.voice.outbound import call_placed
 from agent.states import (
     ENROLLMENT_SUBSTATUSES,
+    PRIORITY_ORDER,
     EnrollmentAction,
     EnrollmentStatus,
     OutreachAction,
     OutreachStatus,
+    Priority,
     Substatus,
 )
 
@@ -145,6 +147,8 @@ async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dic
     """The claim's transaction: the guard over every loaded row, the refusals applied one by one,
     the sends that may go claimed together."""
     loaded = await find_outreaches(s, outreach_ids, status=O.awaiting_execution)
+    # High-priority contacts first: they take the caller numbers' daily caps before the others.
+    loaded.sort(key=lambda item: PRIORITY_ORDER.index(Priority(item.contact.priority)))
     channel_ids = {item.outreach.channel_id for item in loaded if item.outreach.channel_id}
     channels = {c.id: c for c in (await s.execute(select(Channel).where(Channel.id.in_(channel_ids)))).scalars()} \
         if channel_ids else {}

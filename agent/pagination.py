@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, and_, or_
@@ -31,9 +32,13 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
                                errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}]) from None
 
 
-def keyset(q: Select, *, sort_col: InstrumentedAttribute | None, id_col: InstrumentedAttribute,
-           cursor: str | None, descending: bool, limit: int) -> Select:
-    """Order ``q`` by (sort_col, id) and start after ``cursor``; fetches ``limit + 1`` rows."""
+def keyset(q: Select, *, sort_col: Any, id_col: InstrumentedAttribute,
+           cursor: str | None, descending: bool, limit: int, parse: Callable[[str], Any] | None = None) -> Select:
+    """Order ``q`` by (sort_col, id) and start after ``cursor``; fetches ``limit + 1`` rows.
+
+    ``sort_col`` may be any column expression; a cursor carries its value as text and ``parse``
+    turns that text back into what the expression compares with (a number, a datetime); a value
+    it cannot read is a forged cursor."""
     cols = [sort_col, id_col] if sort_col is not None else [id_col]
     if cursor:
         value, row_id = decode_cursor(cursor)
@@ -42,6 +47,12 @@ def keyset(q: Select, *, sort_col: InstrumentedAttribute | None, id_col: Instrum
         if (value is not None) if sort_col is None else not isinstance(value, str):
             raise ValidationFailed("cursor does not belong to this sort", code="invalid_cursor",
                                    errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}])
+        if parse is not None and value is not None:
+            try:
+                value = parse(value)
+            except (TypeError, ValueError):
+                raise ValidationFailed("cursor does not belong to this sort", code="invalid_cursor",
+                                       errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}]) from None
         if sort_col is None:
             q = q.where(id_col < row_id if descending else id_col > row_id)
         elif descending:

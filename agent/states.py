@@ -254,6 +254,11 @@ class EnrollmentAction(StrEnum):
     bounce = "bounce"  # the address does not take mail (a hard bounce) or refuses ours (a policy block)
     auto_reply = "auto_reply"  # an out-of-office or other automatic answer came back
     wait_identity = "wait_identity"  # no caller number free (daily caps, call interval): the call waits
+    disable = "disable"  # a person switched the contact off in this campaign
+    enable = "enable"  # ... and on again, after attempts were made: it plans again now
+    enable_unstarted = "enable_unstarted"  # ... on again before any attempt: back to not started
+    retry = "retry"  # a person asked for another attempt now (Retry Contact)
+    fix = "fix"  # the contact's data the error named was fixed: it plans again now
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +314,43 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     # ``waiting`` too for that outreach's next turn (agent/numbers/pacing.py).
     EA.wait_identity: EnrollmentMove(frozenset({E.awaiting_execution, E.waiting}), E.waiting,
                                      frozenset({S.identity_limits})),
+    # Not while a send or call is in flight (``executing``): its result must land first.
+    EA.disable: EnrollmentMove(_LIVE - {E.executing, E.disabled}, E.disabled),
+    EA.enable: EnrollmentMove(frozenset({E.disabled}), E.waiting),
+    EA.enable_unstarted: EnrollmentMove(frozenset({E.disabled}), E.not_started),
+    # From finished too, unless the contact asked to stop or the address is dead (RETRY_NEVER).
+    EA.retry: EnrollmentMove(frozenset({E.error, E.waiting, E.finished}), E.waiting),
+    EA.fix: EnrollmentMove(frozenset({E.error}), E.waiting),
 }
+
+# Finished enrollments a person's retry may not reopen: the contact opted out, or the address
+# refuses mail; another attempt would break the contact's wish or bounce again.
+RETRY_NEVER = frozenset({S.opted_out, S.bounced, S.blocked})
+# Waiting enrollments a retry brings forward: only the retry interval's wait (any other wait has a
+# draft queued, a goal being evaluated, or hours that are closed).
+RETRY_WAITING = frozenset({S.retry})
+
+
+def retry_allowed(status: EnrollmentStatus, substatus: Substatus | None) -> bool:
+    """Whether a person's retry may move an enrollment in this status and substatus."""
+    if status not in ENROLLMENT_TRANSITIONS[EA.retry].sources:
+        return False
+    if status == E.finished:
+        return substatus not in RETRY_NEVER
+    return status != E.waiting or substatus in RETRY_WAITING
+# Which error substatuses a change of each contact field clears (``PATCH /v1/contacts/{id}``).
+FIXED_BY_FIELD: dict[str, frozenset[Substatus]] = {
+    "email": frozenset({S.missing_email, S.invalid_email}),
+    "phone": frozenset({S.missing_phone}),
+}
+
+
+class ContactAction(StrEnum):
+    """A person's per-contact actions inside one campaign (``POST .../contacts/{id}/{action}``)."""
+
+    disable = "disable"
+    enable = "enable"
+    retry = "retry"
 
 # Where the planner leaves a contact it drafts nothing for, by the status its rules chose.
 PLANNER_REST: dict[EnrollmentStatus, EnrollmentAction] = {
@@ -448,6 +489,10 @@ class Priority(StrEnum):
     high = "high"
     normal = "normal"
     low = "low"
+
+
+# Who is planned and sent first: high, then normal, then low (ties in the order they came).
+PRIORITY_ORDER = (Priority.high, Priority.normal, Priority.low)
 
 
 class PlanningItemStatus(StrEnum):

@@ -21,7 +21,8 @@ from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
 from api.limits import Limits
 from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, inbound_email,
-                        phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web)
+                        phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web,
+                        web_campaigns)
 from api.routes import inbound_sms, unsubscribe
 from api.routes import keys as keys_routes
 from api import docs, observability
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(RequireBearer)  # the key, before any body is read
     app.add_middleware(observability.RequestContext)  # outermost: every answer, 401s included, gets an id
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
-                   evaluations, phone_numbers, suppressions, tasks, web, inbound_sms, unsubscribe, inbound_email):
+                   evaluations, phone_numbers, suppressions, tasks, web, web_campaigns, inbound_sms, unsubscribe,
+                   inbound_email):
         app.include_router(module.router)
     app.include_router(keys_routes.router)
     app.include_router(observability.router)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, bulk, metrics
 from agent.db import utcnow
+from agent.contacts.repository import priority_rank
 from agent.errors import InvalidTransition, ValidationFailed
 from agent.ids import new_id
 from agent.models import Campaign, Enrollment, PlanningRun, PlanningRunItem
@@ -41,7 +42,7 @@ async def create_run(s: AsyncSession, campaign: Campaign, *, contact_ids: list[s
                                    errors=[{"loc": ["body", "contact_ids", contact_ids.index(c)],
                                             "message": f"{c} is not in this campaign"} for c in missing])
         q = q.where(Enrollment.contact_id.in_(contact_ids))
-    enrollment_ids = [r.id for r in await s.execute(q.order_by(Enrollment.id))]
+    enrollment_ids = [r.id for r in await s.execute(q.order_by(priority_rank(Enrollment.contact_id), Enrollment.id))]
     now = utcnow()
     run = PlanningRun(id=new_id("run"), workspace_id=campaign.workspace_id, campaign_id=campaign.id,
                       status=(JobStatus.queued if enrollment_ids else JobStatus.succeeded).value,

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 
 from agent import executor, recovery
+from agent.contacts.repository import enrollment_priority_rank
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Channel, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
@@ -152,7 +153,8 @@ async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 1000) -> 
             .where(Outreach.status == OutreachStatus.awaiting_execution, Outreach.scheduled_at <= now,
                    Campaign.status != CampaignStatus.paused,
                    or_(Channel.status.is_(None), Channel.status != ChannelStatus.paused))
-            .order_by(Outreach.scheduled_at).limit(limit))).scalars().all()
+            .order_by(enrollment_priority_rank(Outreach.enrollment_id), Outreach.scheduled_at)
+            .limit(limit))).scalars().all()
     for i in range(0, len(due), executor.SEND_BATCH):  # one claim and one result transaction per batch
         send("executor.send_outreaches", outreach_ids=list(due[i:i + executor.SEND_BATCH]))
     return len(due)

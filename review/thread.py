@@ -127,3 +127,15 @@ async def _conversations(session: AsyncSession, enrollment_id: str) -> list[Thre
                         status=c.answer_status or c.status,
                         transcript=[] if c.channel != "voice" else turns.get(c.id, []),
                         results=results.get(c.id, [])) for c in convs]
+
+
+async def enrollment_entries(session: AsyncSession, enrollment_id: str) -> list[ThreadEntry]:
+    """A contact's whole story in one campaign, oldest first: every outreach, reply and conversation
+    (with transcript and goal results), as the inbox shows it beside a draft."""
+    rows = (await session.execute(select(Outreach).where(Outreach.enrollment_id == enrollment_id)
+                                  .order_by(Outreach.id))).scalars().all()
+    entries = [ThreadEntry(kind="outreach", at=r.sent_at or r.created_at, channel=r.channel, id=r.id, status=r.status,
+                           subject=r.subject, text=r.body, error=r.error) for r in rows]
+    entries += [*await _inbound(session, enrollment_id), *await _conversations(session, enrollment_id)]
+    entries.sort(key=lambda e: (e.at, e.kind != "outreach", e.id))
+    return entries

@@ -262,3 +262,27 @@ class CampaignOut(BaseModel):
     went_live_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+BULK_ACTIONS = ("pause", "resume", "archive")
+
+
+class CampaignBulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"action": "pause", "ids": ["cmp_01HZX3", "cmp_01HZX4"]}]})
+
+    action: Literal["pause", "resume", "archive"]
+    ids: list[str] = Field(min_length=1, max_length=200, description="Campaign ids; repeats count once")
+
+
+class CampaignBulkResult(BaseModel):
+    id: str
+    ok: bool
+    status: str | None = Field(description="The campaign's status after the attempt (null when not found)")
+    code: str | None = None
+    detail: str | None = None
+
+
+class CampaignBulkOut(BaseModel):
+    done: int = Field(description="How many campaigns moved")
+    results: list[CampaignBulkResult]

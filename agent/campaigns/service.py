@@ -20,9 +20,6 @@ from agent.models import Analysis, Campaign, Channel, Enrollment, Goal
 from agent.pagination import keyset, page
 from agent.states import CAMPAIGN_READ_ONLY, CampaignStatus, ChannelStatus, EnrollmentStatus
 
-SORTS = {"name": Campaign.name, "status": Campaign.status, "created_at": None}
-
-
 def _channel_rows(campaign_id: str, channels: list[ChannelIn]) -> list[Channel]:
     return [Channel(id=new_id("chn"), campaign_id=campaign_id, kind=c.kind.value, position=i,
                     status=ChannelStatus.ready, config=c.config())
@@ -175,16 +172,37 @@ async def to_out(session: AsyncSession, campaign: Campaign, contacts_count: int 
     )
 
 
+# Start date: campaigns without one sort after every dated one (ascending), as if set far ahead.
+_NO_START = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+
+
+def _sorts() -> dict[str, tuple[Any, Any, Any]]:
+    """Sort key -> (expression, cursor text -> comparable value, row value -> cursor text)."""
+    contacts = (select(func.count(Enrollment.id))
+                .where(Enrollment.campaign_id == Campaign.id, Enrollment.status != EnrollmentStatus.removed)
+                .correlate(Campaign).scalar_subquery())
+    return {
+        "name": (Campaign.name, None, str),
+        "status": (Campaign.status, None, str),
+        "created_at": (None, None, None),
+        "start_at": (func.coalesce(Campaign.start_at, _NO_START), dt.datetime.fromisoformat,
+                     lambda v: _utc(v).isoformat() if isinstance(v, dt.datetime) else str(v)),
+        "contacts_count": (contacts, int, str),
+    }
+
+
 async def list_campaigns(session: AsyncSession, workspace_id: str, *, statuses: list[CampaignStatus] | None,
                          q: str | None,
                          sort: str, cursor: str | None, limit: int) -> tuple[list[CampaignOut], str | None]:
     descending = sort.startswith("-")
     key = sort.lstrip("-")
-    if key not in SORTS:
-        raise ValidationFailed(f"sort must be one of {sorted(SORTS)} (prefix '-' for descending)",
+    sorts = _sorts()
+    if key not in sorts:
+        raise ValidationFailed(f"sort must be one of {sorted(sorts)} (prefix '-' for descending)",
                                errors=[{"loc": ["query", "sort"], "message": "unknown sort"}])
-    sort_col = SORTS[key]
-    stmt = select(Campaign).where(Campaign.workspace_id == workspace_id)
+    sort_col, parse, text = sorts[key]
+    stmt = select(Campaign, sort_col.label("sort_value") if sort_col is not None else Campaign.id)
+    stmt = stmt.where(Campaign.workspace_id == workspace_id)
     if statuses:
         stmt = stmt.where(Campaign.status.in_(statuses))
     else:
@@ -194,9 +212,11 @@ async def list_campaigns(session: AsyncSession, workspace_id: str, *, statuses: 
         # autoescape: a "%" or "_" in the search text means itself, not a wildcard
         stmt = stmt.where(or_(Campaign.name.icontains(q, autoescape=True),
                               Campaign.notes.icontains(q, autoescape=True)))
-    stmt = keyset(stmt, sort_col=sort_col, id_col=Campaign.id, cursor=cursor, descending=descending, limit=limit)
-    rows = list((await session.execute(stmt)).scalars())
-    kept, next_cursor = page(rows, limit, lambda c: (getattr(c, key) if sort_col is not None else None, c.id))
+    stmt = keyset(stmt, sort_col=sort_col, id_col=Campaign.id, cursor=cursor, descending=descending, limit=limit,
+                  parse=parse)
+    rows = list((await session.execute(stmt)).all())
+    kept_rows, next_cursor = page(rows, limit, lambda r: (text(r[1]) if text is not None else None, r[0].id))
+    kept = [r[0] for r in kept_rows]
     counts: dict[str, Any] = {}
     channels: dict[str, list[Channel]] = {c.id: [] for c in kept}
     if kept:

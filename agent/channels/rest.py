@@ -63,7 +63,8 @@ def status_failure(provider: str, response: httpx.Response, detail: str, *, code
     """The failure an unsuccessful HTTP status means, for providers without finer error codes.
 
     408, 429 and 5xx: try again (after ``Retry-After`` when given). 401/403: our credentials are
-    wrong, which no retry fixes and which is not the contact's fault. Any other 4xx: the provider
+    wrong, which no retry fixes and which is not the contact's fault. 402: the account's credits or
+    balance are used up (topping it up fixes it, not the contact). Any other 4xx: the provider
     refused this message for good.
     """
     status = response.status_code
@@ -73,6 +74,8 @@ def status_failure(provider: str, response: httpx.Response, detail: str, *, code
         return TransientFailure(text, retry_after_s=retry_after(response), code=code)
     if status in (401, 403):
         return PermanentFailure(text, substatus=Substatus.channel_disconnected, code=code)
+    if status == 402:
+        return PermanentFailure(text, substatus=Substatus.credits_exhausted, code=code)
     return PermanentFailure(text, substatus=Substatus.failed, code=code)
 
 

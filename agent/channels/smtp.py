@@ -17,14 +17,13 @@ import ssl
 import weakref
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
-import dkim
 from pydantic import SecretStr
 
+from agent.channels.dkim_sign import DkimKey
 from agent.channels.mime import SMTP_POLICY, build_email, config_str, footer, message_id_for, render_email
 from agent.channels.base import (
     AmbiguousFailure,
@@ -73,26 +72,6 @@ class SmtpServer:
         return cls(host=parts.hostname, port=port or (465 if implicit else 587), implicit_tls=implicit,
                    username=unquote(parts.username) if parts.username else None,
                    password=unquote(parts.password) if parts.password is not None else None)
-
-
-@dataclass(frozen=True)
-class DkimKey:
-    """A DKIM selector and its PEM private key; the key stays out of the repr."""
-
-    selector: str
-    private_key: bytes = field(repr=False)
-
-    @classmethod
-    def from_file(cls, selector: str, path: Path) -> DkimKey:
-        return cls(selector=selector, private_key=path.read_bytes())
-
-    def sign(self, data: bytes, domain: str) -> bytes:
-        """``data`` with its DKIM-Signature header in front: the signature covers these exact bytes."""
-        signature = dkim.sign(data, self.selector.encode(), domain.encode(), self.private_key,
-                              canonicalize=(b"relaxed", b"relaxed"),
-                              include_headers=[b"from", b"to", b"subject", b"date", b"message-id", b"reply-to",
-                                               b"list-unsubscribe", b"list-unsubscribe-post"])
-        return signature + data
 
 
 class _Pool:

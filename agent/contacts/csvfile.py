@@ -15,13 +15,13 @@ import io
 import re
 from dataclasses import dataclass, field
 
-from agent.contacts.normalize import ContactInput
+from agent.contacts.normalize import ContactInput, split_tags
 
 __all__ = ["MAX_BYTES", "MAX_ROWS", "FIELDS", "CsvRefused", "ParsedCsv", "parse_csv", "row_input"]
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 10_000
-FIELDS = ("first_name", "last_name", "name", "email", "phone", "timezone")  # plus "properties.<key>"
+FIELDS = ("first_name", "last_name", "name", "email", "phone", "timezone", "tags", "priority")  # + "properties.<key>"
 _PROPERTY_PREFIX = "properties."
 
 # Header spellings, compared after lower-casing and removing spaces, "_", "-", ".".
@@ -33,6 +33,8 @@ _ALIASES = {
     "phone": ("phone", "phone number", "mobile", "mobile phone", "mobile number", "cell", "cell phone",
               "telephone", "telephone number", "tel", "number"),
     "timezone": ("timezone", "time zone", "tz"),
+    "tags": ("tags", "tag", "labels"),
+    "priority": ("priority", "prio"),
 }
 _SEPARATORS = re.compile(r"[\s_\-.]+")
 _ALIAS_TO_FIELD = {_SEPARATORS.sub("", a.lower()): f for f, names in _ALIASES.items() for a in names}
@@ -125,7 +127,8 @@ def row_input(parsed: ParsedCsv, values: list[str]) -> ContactInput:
             properties[target[len(_PROPERTY_PREFIX):]] = value
         else:
             standard[target] = value
-    return ContactInput(**standard, properties=properties)
+    tags = split_tags(standard.pop("tags", ""))
+    return ContactInput(**standard, properties=properties, tags=tags)
 
 
 def _decode(data: bytes) -> tuple[str, str]:

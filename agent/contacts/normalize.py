@@ -11,6 +11,7 @@ the offending value dropped).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone as dt_timezone
 from functools import lru_cache
@@ -21,7 +22,9 @@ from email_validator import EmailNotValidError, validate_email
 from phonenumbers import NumberParseException
 from phonenumbers.timezone import UNKNOWN_TIMEZONE, time_zones_for_number
 
-__all__ = ["ContactInput", "NormalizedContact", "RowProblem", "normalize_contact"]
+from agent.states import Priority
+
+__all__ = ["ContactInput", "NormalizedContact", "RowProblem", "clean_tags", "normalize_contact", "split_tags"]
 
 _E164 = phonenumbers.PhoneNumberFormat.E164
 
@@ -41,6 +44,8 @@ class ContactInput:
     phone: str = ""
     timezone: str = ""
     properties: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    priority: str = ""  # high, normal or low (any case); empty when the row does not say
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,8 @@ class NormalizedContact:
     phone: str | None  # E.164
     timezone: str | None  # IANA name
     properties: dict[str, str]
+    tags: tuple[str, ...] = ()  # trimmed, each once
+    priority: Priority | None = None  # None when the row does not say
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +139,14 @@ def normalize_contact(
     if tz is None and parsed is not None:
         tz = _unambiguous_zone(time_zones_for_number(parsed))
 
+    priority: Priority | None = None
+    if inp.priority.strip():
+        try:
+            priority = Priority(inp.priority.strip().lower())
+        except ValueError:
+            warnings.append(RowProblem(row, "priority", "invalid_priority",
+                                       f"Priority {inp.priority.strip()!r} is not high, normal or low; it was ignored."))
+
     if errors:
         return None, errors, warnings
 
@@ -144,8 +159,26 @@ def normalize_contact(
         phone=phone,
         timezone=tz,
         properties=properties,
+        tags=clean_tags(inp.tags),
+        priority=priority,
     )
     return contact, errors, warnings
+
+
+def clean_tags(tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Trimmed, blanks dropped, each once in the order given (case kept, compared case-folded)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for tag in (t.strip() for t in tags):
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            out.append(tag)
+    return tuple(out)
+
+
+def split_tags(cell: str) -> tuple[str, ...]:
+    """A spreadsheet cell of tags: separated by commas, semicolons or "|"."""
+    return clean_tags(re.split(r"[,;|]", cell))
 
 
 def _is_zone(key: str) -> bool:

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import JSON, case, cast, exists, false, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.contacts.normalize import ContactInput, normalize_contact
 from agent.errors import NotFound
 from agent.lookup import get_in_workspace
-from agent.models import Contact, Enrollment, ImportJob, Outreach, Suppression, Workspace
+from agent.models import Contact, Conversation, Enrollment, ImportJob, Outreach, Suppression, Workspace
 from agent.pagination import keyset, page
-from agent.states import EnrollmentStatus, Substatus
+from agent.states import PRIORITY_ORDER, EnrollmentStatus, Priority, Substatus
 
 
 class EnrolledContact(NamedTuple):
@@ -37,6 +38,29 @@ def search_filter(q: str, region: str = "US"):
     return or_(*clauses)
 
 
+def _rank():
+    return case({p.value: i for i, p in enumerate(PRIORITY_ORDER)}, value=Contact.priority, else_=1)
+
+
+def priority_rank(contact_id_col):
+    """An ORDER BY term: the contact's priority as 0 (high), 1 (normal), 2 (low), read by its id."""
+    return select(_rank()).where(Contact.id == contact_id_col).scalar_subquery()
+
+
+def enrollment_priority_rank(enrollment_id_col):
+    """:func:`priority_rank` of the contact of an enrollment, read by the enrollment's id."""
+    return (select(_rank()).join(Enrollment, Enrollment.contact_id == Contact.id)
+            .where(Enrollment.id == enrollment_id_col).scalar_subquery())
+
+
+def tag_filter(tag: str, dialect: str):
+    """Contacts carrying ``tag`` (exactly) in their JSON list of tags."""
+    if dialect == "postgresql":
+        return cast(Contact.tags, JSONB).contains(cast([tag], JSONB))
+    each = func.json_each(Contact.tags).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == tag))
+
+
 async def get_enrollment(session: AsyncSession, campaign_id: str, contact_id: str, *,
                          include_removed: bool = True) -> EnrolledContact:
     """The contact's enrollment in the campaign (scope the campaign to the workspace first)."""
@@ -50,7 +74,8 @@ async def get_enrollment(session: AsyncSession, campaign_id: str, contact_id: st
 
 async def list_enrollments(session: AsyncSession, workspace_id: str, campaign_id: str, *,
                            statuses: list[EnrollmentStatus] | None, substatus: str | None, q: str | None,
-                           limit: int, cursor: str | None) -> tuple[list[EnrolledContact], str | None]:
+                           limit: int, cursor: str | None, tag: str | None = None,
+                           priorities: list[Priority] | None = None) -> tuple[list[EnrolledContact], str | None]:
     """One page of the campaign's contacts, oldest enrollment first; removed ones only when named."""
     stmt = (select(Enrollment, Contact).join(Contact, Contact.id == Enrollment.contact_id)
             .where(Enrollment.campaign_id == campaign_id))
@@ -63,6 +88,10 @@ async def list_enrollments(session: AsyncSession, workspace_id: str, campaign_id
         stmt = stmt.where(Enrollment.substatus == substatus if substatus in Substatus.__members__ else false())
     if q:
         stmt = stmt.where(search_filter(q, await workspace_region(session, workspace_id)))
+    if tag:
+        stmt = stmt.where(tag_filter(tag, session.bind.dialect.name))
+    if priorities is not None:
+        stmt = stmt.where(Contact.priority.in_(priorities))
     stmt = keyset(stmt, sort_col=None, id_col=Enrollment.id, cursor=cursor, descending=False, limit=limit)
     rows = (await session.execute(stmt)).all()
     kept, next_cursor = page(list(rows), limit, lambda r: (None, r[0].id))
@@ -138,3 +167,22 @@ async def is_suppressed(session: AsyncSession, workspace_id: str, *, phone: str 
     if channel is not None:
         q = q.where(Suppression.channel.in_(["all", channel]))
     return (await session.execute(q.limit(1))).first() is not None
+
+
+async def conversation_totals(session: AsyncSession, enrollment_ids: list[str]) -> dict[str, tuple[int, float]]:
+    """Per enrollment: how many conversations it had and their total duration in seconds."""
+    if not enrollment_ids:
+        return {}
+    rows = await session.execute(
+        select(Conversation.enrollment_id, func.count(Conversation.id), func.coalesce(func.sum(Conversation.duration_s), 0))
+        .where(Conversation.enrollment_id.in_(enrollment_ids)).group_by(Conversation.enrollment_id))
+    return {eid: (int(n), float(total)) for eid, n, total in rows.all()}
+
+
+async def status_counts(session: AsyncSession, campaign_id: str) -> dict[str, int]:
+    """Enrollments per status (removed ones left out), for the contact table's status chips."""
+    rows = await session.execute(
+        select(Enrollment.status, func.count(Enrollment.id))
+        .where(Enrollment.campaign_id == campaign_id, Enrollment.status != EnrollmentStatus.removed)
+        .group_by(Enrollment.status))
+    return {str(s): int(n) for s, n in rows.all()}

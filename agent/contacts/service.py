@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, bulk
 from agent.contacts import repository
-from agent.contacts.normalize import ContactInput, NormalizedContact, RowProblem, normalize_contact
+from agent.contacts.normalize import ContactInput, NormalizedContact, RowProblem, clean_tags, normalize_contact
 # Query builders the review inbox also reads through this module.
 from agent.contacts.repository import search_filter, workspace_region  # noqa: F401 - re-exported
 from agent.db import utcnow
@@ -25,7 +25,8 @@ from agent.ids import new_id
 from agent.lifecycle.enrollments import move_enrollment
 from agent.lifecycle.outreaches import move_outreaches
 from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach
-from agent.states import CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentAction, EnrollmentStatus, OutreachAction
+from agent.states import (CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentAction, EnrollmentStatus, OutreachAction,
+                          Priority)
 
 _CHUNK = 500  # keeps IN (...) lists far below every backend's parameter limit
 _NAME_MAX = min(Contact.first_name.type.length, Contact.last_name.type.length)
@@ -80,11 +81,12 @@ async def normalize_rows(rows: Iterable[tuple[int, ContactInput]], *, region: st
 def _without_nul(inp: ContactInput) -> ContactInput:
     """Drop NUL characters: PostgreSQL text cannot hold them (the insert fails), SQLite would keep them."""
     if "\x00" not in "".join((inp.first_name, inp.last_name, inp.name, inp.email, inp.phone, inp.timezone,
-                               *inp.properties.keys(), *inp.properties.values())):
+                               inp.priority, *inp.tags, *inp.properties.keys(), *inp.properties.values())):
         return inp
     clean = lambda v: v.replace("\x00", "")  # noqa: E731
     return replace(inp, first_name=clean(inp.first_name), last_name=clean(inp.last_name), name=clean(inp.name),
                    email=clean(inp.email), phone=clean(inp.phone), timezone=clean(inp.timezone),
+                   priority=clean(inp.priority), tags=tuple(clean(t) for t in inp.tags),
                    properties={clean(k): clean(v) for k, v in inp.properties.items()})
 
 
@@ -95,7 +97,7 @@ def _chunks(items: list[Any]) -> Iterable[list[Any]]:
 
 async def _existing(session: AsyncSession, workspace_id: str, phones: list[str], emails: list[str]) -> list[Any]:
     cols = (Contact.id, Contact.phone, Contact.email, Contact.email_key, Contact.first_name, Contact.last_name,
-            Contact.timezone, Contact.properties)
+            Contact.timezone, Contact.properties, Contact.tags, Contact.priority)
     found: dict[str, Any] = {}
     for column, values in ((Contact.phone, phones), (Contact.email_key, emails)):
         for chunk in _chunks(values):
@@ -131,6 +133,12 @@ def _merge(existing: Any, c: NormalizedContact, phone_taken: bool, email_taken: 
     merged = {**(existing.properties or {}), **{k: v for k, v in c.properties.items() if v}}
     if merged != (existing.properties or {}):
         changes["properties"] = merged
+    tags = list(clean_tags([*(existing.tags or []), *c.tags]))
+    if tags != list(existing.tags or []):
+        changes["tags"] = tags
+    # A stated priority is an instruction; a row that says none leaves the contact's.
+    if c.priority is not None and c.priority != existing.priority:
+        changes["priority"] = c.priority
     return changes
 
 
@@ -172,8 +180,8 @@ async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int
             cid = new_id("con")
             new_contacts.append({"id": cid, "workspace_id": ws, "first_name": c.first_name, "last_name": c.last_name,
                                  "email": c.email, "email_key": c.email_key, "phone": c.phone,
-                                 "timezone": c.timezone, "properties": c.properties, "tags": [],
-                                 "priority": "normal", "created_at": now, "updated_at": now})
+                                 "timezone": c.timezone, "properties": c.properties, "tags": list(c.tags),
+                                 "priority": c.priority or Priority.normal, "created_at": now, "updated_at": now})
             enroll_ids.append(cid)
             result.added += 1
             continue
@@ -240,10 +248,14 @@ async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: 
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="contact.removed",
                     campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,
                     payload={"from": before})
-    # Whatever was drafted for them leaves the review queue and can never be sent.
-    reason = "the contact was removed from the campaign"
+    await cancel_upcoming(session, enrollment, "the contact was removed from the campaign", actor)
+
+
+async def cancel_upcoming(session: AsyncSession, enrollment: Enrollment, reason: str, actor: str) -> None:
+    """Whatever was drafted for the enrollment leaves the review queue and can never be sent."""
     for row in await move_outreaches(session, OutreachAction.cancel, Outreach.enrollment_id == enrollment.id,
                                      values={"error": reason}):
-        activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="outreach.cancelled",
-                        campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,
-                        outreach_id=row.id, payload={"reason": reason, "version": row.version})
+        activity.record(session, workspace_id=enrollment.workspace_id, actor=actor, kind="outreach.cancelled",
+                        campaign_id=enrollment.campaign_id, contact_id=enrollment.contact_id,
+                        enrollment_id=enrollment.id, outreach_id=row.id,
+                        payload={"reason": reason, "version": row.version})

@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent import activity
 from agent.channels.readiness import provider_configured
 from agent.db import utcnow
-from agent.errors import Conflict, InvalidTransition
+from agent.campaigns.repository import get_campaign
+from agent.campaigns.schemas import CampaignBulkOut, CampaignBulkResult
+from agent.errors import Conflict, InvalidTransition, OvertureError
 from agent.models import Campaign, Channel
 from agent.settings import get_settings
 from agent.states import (
@@ -144,3 +146,25 @@ async def channel_action(session: AsyncSession, campaign: Campaign, channel: Cha
                         campaign_id=campaign.id,
                         payload={"from": before.value, "to": after.value, "channel_id": channel.id})
     return channel
+
+
+async def bulk_action(session: AsyncSession, workspace_id: str, ids: list[str], action: CampaignAction,
+                      actor: str) -> CampaignBulkOut:
+    """Move each campaign on its own, in a savepoint: one refused campaign (wrong status, another
+    workspace's or unknown id, a channel without its provider) changes nothing of its own and
+    does not stop the others. Each result says what happened and the status it left."""
+    results: list[CampaignBulkResult] = []
+    for campaign_id in dict.fromkeys(ids):
+        before: str | None = None  # read before the move: a rolled-back savepoint expires the row
+        try:
+            async with session.begin_nested():
+                campaign = await get_campaign(session, workspace_id, campaign_id, for_update=True)
+                before = str(campaign.status)
+                await campaign_action(session, campaign, action, actor)
+                after = str(campaign.status)
+            results.append(CampaignBulkResult(id=campaign_id, ok=True, status=after))
+        except OvertureError as exc:
+            status = exc.extra.get("current_status") or before
+            results.append(CampaignBulkResult(id=campaign_id, ok=False, status=status, code=exc.code,
+                                              detail=exc.detail))
+    return CampaignBulkOut(done=sum(r.ok for r in results), results=results)

@@ -63,6 +63,8 @@ class CallerNumber(Base):
     campaign_id: Mapped[str] = fk("campaigns.id")
     number: Mapped[str] = mapped_column(String(20))
     friendly_name: Mapped[str] = mapped_column(String(100), default="")
+    # The voice provider's id of this number where it dials by id (Vapi's phoneNumberId).
+    provider_number_id: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[CallerNumberStatus] = mapped_column(StrEnumType(CallerNumberStatus, 20),
                                                        default=CallerNumberStatus.active)
     spam_score: Mapped[float] = mapped_column(Float, default=0)

@@ -119,10 +119,14 @@ async def take_slot(s: AsyncSession, outreach: Outreach, campaign: Campaign, now
 
 
 def use_number(message: OutboundMessage, slot: Slot) -> OutboundMessage:
-    """The call goes out from the slot's number (Retell's ``from_number``; the call's metadata)."""
+    """The call goes out from the slot's number: Retell's ``from_number``, Vapi's ``phone_number_id``
+    (the number's provider id; none means the Vapi adapter refuses rather than call from the
+    channel's own number, which rotation did not count), and the call's metadata."""
     if slot.number is None:
         return message
-    return replace(message, config={**message.config, "from_number": slot.number.number},
+    config = {**message.config, "from_number": slot.number.number,
+              "phone_number_id": slot.number.provider_number_id}
+    return replace(message, config=config,
                    metadata={**message.metadata, "caller_number_id": slot.number.id,
                              "caller_number": slot.number.number})
 

@@ -25,11 +25,15 @@ def e164(value: str) -> str:
 
 
 class PhoneNumberUpdate(BaseModel):
-    """Only the fields sent change; none of them takes null."""
+    """Only the fields sent change; none of them takes null but ``provider_number_id`` (null clears it)."""
 
     model_config = ConfigDict(extra="forbid")
     number: str = Field("", max_length=40)
     friendly_name: str = Field("", max_length=100)
+    provider_number_id: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="The voice provider's id of this number where it places calls by id: Vapi's "
+                    "phoneNumberId (required for rotation on a vapi channel); Retell dials by the number")
     status: CallerNumberStatus = CallerNumberStatus.active
     spam_score: float = Field(0, ge=0, le=100)
     weight: int = Field(1, ge=0, le=1_000_000, description="Share of calls under weighted rotation; 0 takes none")
@@ -50,6 +54,7 @@ class PhoneNumberOut(BaseModel):
     campaign_id: str
     number: str
     friendly_name: str
+    provider_number_id: str | None
     status: CallerNumberStatus
     spam_score: float
     weight: int

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from agent.campaigns import service as campaigns
-from agent.campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
+from agent.campaigns.schemas import CampaignBulkIn, CampaignBulkOut, CampaignCreate, CampaignOut, CampaignUpdate
 from agent.errors import OvertureError
 from agent.filters import parse_statuses
 from agent.lifecycle import campaigns as lifecycle
@@ -36,7 +36,8 @@ async def list_campaigns(
     session: SessionDep, who: Reader,
     status: Annotated[str | None, Query(description="Comma-separated statuses; archived only when named")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the name or notes")] = None,
-    sort: Annotated[str, Query(description="name, status or created_at; '-' prefix for descending")] = "-created_at",
+    sort: Annotated[str, Query(description="name, status, created_at, start_at (undated last) or contacts_count; "
+                                            "'-' prefix for descending")] = "-created_at",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> CampaignPage:
@@ -44,6 +45,16 @@ async def list_campaigns(
     items, next_cursor = await campaigns.list_campaigns(session, who.workspace_id, statuses=statuses, q=q, sort=sort,
                                                         cursor=cursor, limit=limit)
     return CampaignPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("/bulk", response_model=CampaignBulkOut, responses={
+    200: {"description": "One result per distinct id, in the order sent: ok, the status it left, and for a refused "
+                         "one the error code (invalid_transition, not_found, provider_not_configured...)"}})
+async def bulk_campaign_action(body: CampaignBulkIn, session: SessionDep, who: Admin) -> CampaignBulkOut:
+    """Pause, resume or archive several campaigns at once, each on its own: a campaign the move does not
+    apply to (or another workspace's, which reads as not_found) is reported and left as it was while the
+    others move. The same rules as the single-campaign actions apply."""
+    return await lifecycle.bulk_action(session, who.workspace_id, body.ids, CampaignAction(body.action), who.key_id)
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)

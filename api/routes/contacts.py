@@ -1,4 +1,5 @@
-"""Contacts of a campaign: batch add, CSV import jobs, listing, detail and permanent removal."""
+"""Contacts of a campaign: batch add, CSV import jobs, listing, detail and permanent removal; a
+contact's edit and the per-contact disable, enable and retry actions."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent import activity
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignSettings
-from agent.contacts import imports
+from agent.contacts import fix, imports
 from agent.contacts import repository as contact_repo
 from agent.contacts import service as contacts
 from agent.contacts.csvfile import MAX_BYTES
@@ -21,7 +22,7 @@ from agent.contacts.normalize import ContactInput
 from agent.errors import OvertureError, ValidationFailed
 from agent.filters import parse_statuses
 from agent.models import Contact, Enrollment
-from agent.states import EnrollmentStatus, GoalResultValue, OutreachStatus
+from agent.states import ContactAction, EnrollmentStatus, GoalResultValue, OutreachStatus, Priority
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
 from evaluators import rollup
@@ -38,6 +39,27 @@ class ContactIn(BaseModel):
     phone: str = Field("", max_length=40)
     timezone: str = Field("", max_length=64)
     properties: dict[str, str] = Field(default_factory=dict)
+    tags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    priority: Priority | None = Field(None, description="high, normal or low; new contacts default to normal")
+
+
+class ContactPatch(BaseModel):
+    """Only the fields sent change; each is validated like an added contact's."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"email": "ann.lee@example.com", "tags": ["vip", "spring"], "priority": "high"},
+        {"phone": "+1 212 555 0100", "properties": {"clinic": "Loop", "old_key": None}}]})
+    first_name: str | None = Field(None, max_length=200)
+    last_name: str | None = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=400, description="A full name, split into first and last")
+    email: str | None = Field(None, max_length=320, description="null or \"\" clears it (a phone must remain)")
+    phone: str | None = Field(None, max_length=40, description="Any usual format; stored as E.164. null clears it")
+    timezone: str | None = Field(None, max_length=64, description="An IANA name; null clears it")
+    properties: dict[str, str | None] | None = Field(
+        None, description="Merged into the contact's properties; a key set to null is removed")
+    tags: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=50, description="Replaces the tags: trimmed, blanks dropped, each once")
+    priority: Priority | None = None
 
 
 class ContactsIn(BaseModel):
@@ -162,7 +184,8 @@ def _enrollment_out(e: Enrollment, c: Contact, max_attempts: int, primary: Prima
 @router.post("/v1/campaigns/{campaign_id}/contacts", response_model=AddOut)
 async def add_contacts(campaign_id: str, body: ContactsIn, session: SessionDep, who: Admin) -> AddOut:
     campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
-    inputs = [ContactInput(**c.model_dump()) for c in body.contacts]
+    inputs = [ContactInput(**c.model_dump(exclude={"tags", "priority"}), tags=tuple(c.tags),
+                           priority=c.priority or "") for c in body.contacts]
     result = await contacts.add_contacts(session, campaign, inputs, actor=who.key_id)
     return AddOut(added=result.added, updated=result.updated, duplicates=result.duplicates,
                   errors=result.errors, warnings=result.warnings)
@@ -207,13 +230,16 @@ async def list_contacts(
     status: Annotated[str | None, Query(description="Comma-separated enrollment statuses; removed only when named")] = None,
     substatus: str | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in the name, email or phone")] = None,
+    tag: Annotated[str | None, Query(max_length=64, description="Contacts carrying this tag (exact)")] = None,
+    priority: Annotated[str | None, Query(description="Comma-separated priorities: high, normal, low")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,
 ) -> EnrollmentPage:
     campaign = await campaigns.get(session, who.workspace_id, campaign_id)
     kept, next_cursor = await contact_repo.list_enrollments(
         session, who.workspace_id, campaign.id, statuses=parse_statuses(status, EnrollmentStatus),
-        substatus=substatus, q=q, limit=limit, cursor=cursor)
+        substatus=substatus, q=q, limit=limit, cursor=cursor, tag=tag.strip() if tag else None,
+        priorities=parse_statuses(priority, Priority, noun="priority", param="priority"))
     max_attempts = CampaignSettings.model_validate(campaign.settings).max_attempts
     primaries = await rollup.primary_results(session, campaign.id, [e.id for e, _ in kept])
     return EnrollmentPage(items=[_enrollment_out(e, c, max_attempts, primaries.get(e.id)) for e, c in kept],
@@ -248,3 +274,42 @@ async def remove_contact(campaign_id: str, contact_id: str, session: SessionDep,
     campaign = await campaigns.get(session, who.workspace_id, campaign_id)
     await contacts.remove_contact(session, campaign, contact_id, who.key_id)
     return Response(status_code=204)
+
+
+@router.patch("/v1/contacts/{contact_id}", response_model=ContactOut,
+              responses={409: ERROR_RESPONSES[422] | {
+                  "description": "The new phone or email is another contact's (`duplicate_contact`)"}})
+async def update_contact(contact_id: str, body: ContactPatch, session: SessionDep, who: Admin) -> ContactOut:
+    """Edit a workspace contact: names, email, phone, time zone, properties, tags, priority.
+
+    Only the fields sent change, validated like an added contact (422 `validation_error` with the
+    field, e.g. an invalid email or phone). A new email or phone that another contact of the
+    workspace has is refused (409 `duplicate_contact`). Every enrollment of the contact resting in
+    the error the change fixes (`error/missing_email`, `error/invalid_email` for an email,
+    `error/missing_phone` for a phone) plans again at once.
+    """
+    edited = await fix.update_contact(session, who.workspace_id, contact_id,
+                                      fix.ContactChanges(body.model_dump(exclude_unset=True)), actor=who.key_id)
+    return _contact_out(edited.contact)
+
+
+@router.post("/v1/campaigns/{campaign_id}/contacts/{contact_id}/{action}", response_model=EnrollmentOut,
+             responses={409: ERROR_RESPONSES[422] | {
+                 "description": "Not allowed from the contact's status (`invalid_transition`), the status changed "
+                                "meanwhile (`stale`) or the campaign is archived (`campaign_archived`)"}})
+async def contact_action(campaign_id: str, contact_id: str, action: ContactAction, session: SessionDep,
+                         who: Admin) -> EnrollmentOut:
+    """A person's action on one contact of the campaign.
+
+    `disable` switches the contact off here (status `disabled`; its pending drafts are cancelled;
+    not while a send or call is in flight). `enable` switches it back on: it plans again
+    (`not_started` if nothing was attempted yet, else `waiting`). `retry` plans another attempt
+    now for a contact in `error`, in `waiting/retry`, or `finished` (not after an opt-out or a
+    bounce), granting one more attempt when the maximum is used up.
+    """
+    campaign = await campaigns.writable_campaign(session, who.workspace_id, campaign_id)
+    enrollment = await fix.act(session, campaign, contact_id, action, actor=who.key_id)
+    _, contact = await contact_repo.get_enrollment(session, campaign.id, contact_id)
+    max_attempts = CampaignSettings.model_validate(campaign.settings).max_attempts
+    primary = (await rollup.primary_results(session, campaign.id, [enrollment.id])).get(enrollment.id)
+    return EnrollmentOut(**_enrollment_out(enrollment, contact, max_attempts, primary))

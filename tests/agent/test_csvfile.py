@@ -261,7 +261,7 @@ def test_parsed_rows_normalise_with_their_record_numbers():
 
 
 def test_fields_constant_lists_the_standard_fields():
-    assert FIELDS == ("first_name", "last_name", "name", "email", "phone", "timezone")
+    assert FIELDS == ("first_name", "last_name", "name", "email", "phone", "timezone", "tags", "priority")
 
 
 def test_utf16_files_with_a_bom_are_read():

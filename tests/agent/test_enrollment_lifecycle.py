@@ -38,6 +38,8 @@ def test_nothing_leaves_removed_and_final_statuses_are_left_only_by_removal():
         assert E.removed not in move.sources, action
         if action == A.opt_out:  # a contact who replied and then says stop is opted out
             assert move.sources & ENROLLMENT_FINAL == {E.replied}
+        elif action == A.retry:  # a person's Retry Contact reopens a finished one (never an opt-out)
+            assert move.sources & ENROLLMENT_FINAL == {E.finished}
         elif move.sources & ENROLLMENT_FINAL:
             assert action == A.remove
 

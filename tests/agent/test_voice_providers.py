@@ -14,6 +14,8 @@ from agent.channels import PROVIDERS, AmbiguousFailure, OutboundMessage, Permane
 from agent.channels.retell import RETELL, RetellChannel
 from agent.channels.vapi import VAPI, VapiChannel
 from agent.channels.voicecall import VoiceCallChannel
+from agent.models import CallerNumber
+from agent.numbers.pacing import Slot, use_number
 from agent.settings import Settings
 from agent.states import Substatus
 from agent.voice.calls import OUTBOUND, parse_call
@@ -135,6 +137,22 @@ async def test_vapi_transient_assistant_talks_through_our_hook_and_carries_the_i
     assert (seen_by_hook.direction, seen_by_hook.to_number) == (OUTBOUND, CALLEE)
 
 
+async def test_vapi_calls_from_the_rotated_numbers_own_id(vapi_server):
+    rotated = CallerNumber(id="num_7", number="+12125550183", provider_number_id="pn-rot-7")
+    await adapter(VAPI_P, vapi_server.base_url).send(use_number(call(VAPI_P), Slot(number=rotated)))
+    body = vapi_server.seen[0].json
+    assert body["phoneNumberId"] == "pn-rot-7"  # not the channel's pn-1, which rotation did not count
+    assert body["assistant"]["metadata"]["caller_number"] == "+12125550183"
+
+
+async def test_vapi_refuses_a_rotated_number_without_its_id_before_any_request(vapi_server):
+    rotated = CallerNumber(id="num_8", number="+12125550184", provider_number_id=None)
+    with pytest.raises(PermanentFailure) as refused:
+        await adapter(VAPI_P, vapi_server.base_url).send(use_number(call(VAPI_P), Slot(number=rotated)))
+    assert refused.value.substatus == Substatus.identity_misconfigured and "+12125550184" in str(refused.value)
+    assert vapi_server.seen == []
+
+
 async def test_vapi_saved_assistant_gets_the_hook_and_ids_as_overrides(vapi_server):
     server = vapi_server
     await adapter(VAPI_P, server.base_url).send(call(VAPI_P, assistant_id="asst-9"))
@@ -182,6 +200,13 @@ async def test_a_bad_request_is_a_permanent_failure(provider, server):
     with pytest.raises(PermanentFailure) as caught:
         await adapter(provider, server.base_url).send(call(provider))
     assert caught.value.substatus is Substatus.failed and "E.164" in str(caught.value)
+
+
+async def test_a_provider_out_of_credits_is_credits_exhausted(provider, server):
+    server.then(Reply(402, provider.error(402, "Wallet balance is too low to start the call.")))
+    with pytest.raises(PermanentFailure) as caught:
+        await adapter(provider, server.base_url).send(call(provider))
+    assert caught.value.substatus is Substatus.credits_exhausted and caught.value.code == "402"
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 503])

@@ -29,7 +29,7 @@ async def test_a_number_is_added_in_e164_with_its_defaults(client, admin):
     body = await add(client, admin, cid, number="+1 (415) 555-2671", friendly_name="Main line")
     assert {k: v for k, v in body.items() if k not in ("id", "created_at")} == {
         "campaign_id": cid, "number": "+14155552671", "friendly_name": "Main line", "status": "active",
-        "spam_score": 0, "weight": 1, "calls_today": 0, "calls_total": 0}
+        "spam_score": 0, "weight": 1, "calls_today": 0, "calls_total": 0, "provider_number_id": None}
     listed = (await client.get(url(cid), headers=admin)).json()["items"]
     assert [n["id"] for n in listed] == [body["id"]]
     assert await count(ActivityEvent, kind="phone_number.added", campaign_id=cid) == 1
@@ -89,6 +89,16 @@ async def test_an_edit_changes_only_the_fields_sent(client, admin):
     assert (await client.get(url(cid), headers=admin)).json()["items"][0]["number"] == "+12125550199"
     [event, _] = [e for e in await _events(cid) if e.kind == "phone_number.updated"]
     assert event.payload["fields"] == ["spam_score", "status"]
+
+
+async def test_a_number_carries_its_vapi_id_which_an_edit_sets_and_clears(client, admin):
+    cid = (await create(client, admin))["id"]
+    row = await add(client, admin, cid, provider_number_id="pn-rot-1")
+    assert row["provider_number_id"] == "pn-rot-1"
+    r = await client.patch(url(cid, row["id"]), json={"provider_number_id": None}, headers=admin)
+    assert r.status_code == 200 and r.json()["provider_number_id"] is None
+    r = await client.patch(url(cid, row["id"]), json={"provider_number_id": ""}, headers=admin)
+    assert r.status_code == 422 and "provider_number_id" in r.text
 
 
 async def _events(cid: str) -> list[ActivityEvent]:

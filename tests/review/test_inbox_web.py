@@ -154,7 +154,7 @@ async def test_pages_carry_a_strict_policy_and_every_asset_is_served_locally(cli
     policy = page.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "script-src 'self'" in policy and page.headers["cache-control"] == "no-store"
     assets = re.findall(r'(?:src|href)="(/inbox/static/[^"]+)"', page.text)
-    assert {a.rsplit("/", 1)[1] for a in assets} == {"inbox.css", "inbox.js", "favicon.svg"}
+    assert {a.rsplit("/", 1)[1] for a in assets} == {"inbox.css", "app.css", "inbox.js", "favicon.svg"}
     for asset in assets:
         r = await client.get(asset)
         assert r.status_code == 200 and len(r.content) > 50

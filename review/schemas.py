@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -35,6 +35,14 @@ class InboxItem(BaseModel):
     model: str
     version: int
     contact: ContactBrief
+    created_at: dt.datetime | None = Field(None, description="When the draft was written")
+    approval_age_s: int | None = Field(None, description="Seconds waited for review (awaiting_approval only)")
+    approval_overdue: bool = Field(False, description="Waiting longer than the campaign's settings.approval_sla_hours")
+    approval_sla_hours: int | None = Field(None, description="The campaign's approval SLA, in hours")
+    waiting: str | None = Field(None, description="Queued ones: why it has not gone out yet (hours, caps, a pause)")
+    sent_at: dt.datetime | None = Field(None, description="When the provider took it")
+    sent_to: str | None = Field(None, description="The address or number it went to")
+    provider: str | None = Field(None, description="The provider that sent it (sandbox, smtp, twilio...)")
 
 
 class InboxPage(BaseModel):
@@ -65,7 +73,6 @@ class OutreachDetail(InboxItem):
     instruction: str | None
     approved_by: str | None
     approved_at: dt.datetime | None
-    sent_at: dt.datetime | None
     provider_message_id: str | None
     error: str | None
     revisions: list[RevisionOut]
@@ -113,3 +120,47 @@ class BulkApproveOut(BaseModel):
 
 class ExecuteOut(BaseModel):
     queued: int
+
+
+class BulkMatchIn(BaseModel):
+    """Approve or reject every draft awaiting approval that matches a filter, in bounded batches."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"action": "approve", "campaign_id": "cmp_01J...", "channel": "email", "dry_run": True},
+        {"action": "approve", "campaign_id": "cmp_01J...", "channel": "email",
+         "items": {"out_01J...": 1, "out_01K...": 2}},
+        {"action": "reject", "q": "webinar", "regenerate": True, "instruction": "Shorter, mention the free trial"},
+    ]})
+    action: Literal["approve", "reject"]
+    campaign_id: str | None = Field(None, max_length=40)
+    channel: str | None = Field(None, max_length=10)
+    q: str | None = Field(None, max_length=200, description="Text in the contact or the message")
+    older_than_hours: int | None = Field(None, ge=0, le=8760, description="Only drafts waiting at least this long")
+    dry_run: bool = Field(False, description="Count and list what would be acted on; change nothing")
+    limit: int = Field(500, ge=1, le=500, description="At most this many drafts per call")
+    items: dict[str, int] | None = Field(None, max_length=500, description=(
+        "id -> version from a dry run's answer: act on exactly these (each skipped if it changed since), "
+        "not on whatever matches now"))
+    reason: str = Field("", max_length=2000, description="reject: kept in the history")
+    regenerate: bool = Field(False, description="reject: supersede and have the planner draft again")
+    instruction: str | None = Field(None, max_length=2000, description="reject: guidance for the new drafts")
+
+
+class BulkItemResult(BaseModel):
+    id: str
+    outcome: Literal["approved", "rejected", "redrafting", "skipped"]
+    status: str | None = Field(None, description="The outreach's status after the call")
+    version: int | None = None
+    code: str | None = Field(None, description="skipped: why, as a stable code")
+    detail: str | None = Field(None, description="skipped: why, in words")
+
+
+class BulkMatchOut(BaseModel):
+    action: str
+    dry_run: bool
+    matched: int = Field(description="Drafts matching the filter now (all of them, beyond the limit too)")
+    items: dict[str, int] = Field(description="id -> version of the drafts this call selected (at most limit)")
+    done: int = Field(description="Approved or rejected by this call (0 on a dry run)")
+    skipped: int
+    remaining: int = Field(description="Matching drafts beyond this call's limit: call again for them")
+    results: list[BulkItemResult]

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, Select, func, or_, select
+from sqlalchemy import Row, Select, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, search
@@ -21,19 +21,22 @@ from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignSettings
 from agent.channels.rules import check_message
 from agent.contacts import service as contacts
+from agent.contacts.repository import suppressed_in, suppressions_of
 from agent.db import utcnow
 from agent.executor import SEND_BATCH
 from agent.errors import Conflict, InvalidTransition, NotFound, OvertureError, ValidationFailed
 from agent.lifecycle.enrollments import move_enrollment, move_enrollments
 from agent.lifecycle.outreaches import allowed_from, move_outreach, move_outreach_returning, move_outreaches
 from agent.ids import new_id
-from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach, OutreachRevision
+from agent.models import ActivityEvent, ApiKey, Campaign, Channel, Contact, Enrollment, Outreach, OutreachRevision
 from agent.outreaches import repository as outreaches
 from agent.pagination import keyset, page
 from agent.queue import enqueue
-from agent.scheduling import contact_window, is_allowed
+from agent.scheduling import contact_window, is_allowed, next_allowed
+from agent.send_guard import Decision, address_of, verdict
 from agent.states import (
     APPROVED_ALREADY,
+    OUTREACH_SENT,
     CampaignStatus,
     EnrollmentAction,
     EnrollmentStatus,
@@ -41,8 +44,8 @@ from agent.states import (
     OutreachStatus,
     Substatus,
 )
-from review.schemas import (BulkApproveOut, BulkResult, CampaignBrief, ContactBrief, EventOut, InboxItem, InboxPage,
-                            OutreachDetail, RevisionOut)
+from review.schemas import (BulkApproveOut, BulkItemResult, BulkMatchIn, BulkMatchOut, BulkResult, CampaignBrief,
+                            ContactBrief, EventOut, InboxItem, InboxPage, OutreachDetail, RevisionOut)
 
 DEFAULT_STATUSES = (OutreachStatus.awaiting_approval,)
 EXECUTOR_TASK = "executor.send_outreaches"
@@ -84,13 +87,95 @@ def contact_brief(c: Contact) -> ContactBrief:
 
 # The outreach's part of an inbox item, as columns (a page or a move's RETURNING reads these, not whole rows).
 ITEM_COLUMNS = (Outreach.id, Outreach.status, Outreach.channel, Outreach.subject, Outreach.body, Outreach.scheduled_at,
-                Outreach.campaign_id, Outreach.enrollment_id, Outreach.model, Outreach.version)
+                Outreach.campaign_id, Outreach.enrollment_id, Outreach.model, Outreach.version,
+                Outreach.created_at, Outreach.sent_at)
 
 
-def inbox_item(o: Outreach | Row, c: Contact) -> InboxItem:
+def inbox_item(o: Outreach | Row, c: Contact, *, sla_hours: int | None = None, now: dt.datetime | None = None,
+               **extra: Any) -> InboxItem:
+    """The item as the inbox shows it; ``sla_hours`` (the campaign's) flags a draft waiting too long."""
+    age = None
+    if o.status == OutreachStatus.awaiting_approval and o.created_at is not None:
+        age = max(0, int(((now or utcnow()) - o.created_at).total_seconds()))
     return InboxItem(id=o.id, status=o.status, channel=o.channel, subject=o.subject, body=o.body,
                      scheduled_at=o.scheduled_at, campaign_id=o.campaign_id, enrollment_id=o.enrollment_id,
-                     model=o.model, version=o.version, contact=contact_brief(c))
+                     model=o.model, version=o.version, contact=contact_brief(c), created_at=o.created_at,
+                     approval_age_s=age, approval_sla_hours=sla_hours,
+                     approval_overdue=age is not None and sla_hours is not None and age > sla_hours * 3600,
+                     sent_at=o.sent_at, **extra)
+
+
+def approval_sla(campaign: Campaign) -> int:
+    return CampaignSettings.model_validate(campaign.settings or {}).approval_sla_hours
+
+
+def _local(when: dt.datetime, zone_name: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    local = when.astimezone(ZoneInfo(zone_name))
+    return local.strftime("%H:%M %a %d %b") + f" in the contact's zone ({zone_name})"
+
+
+async def waiting_reason(session: AsyncSession, o: Outreach, campaign: Campaign, contact: Contact,
+                         enrollment: Enrollment, channel: Channel | None, now: dt.datetime, *,
+                         suppressed: bool | None = None) -> str:
+    """Why a queued outreach has not gone out yet, in words: the send guard's answer as it would be
+    now (a pause, a state's cap, a send that would be voided) and then the contact's hours."""
+    if o.status == OutreachStatus.executing:
+        return "call in progress" if o.channel == "voice" else "being sent now"
+    found = await verdict(session, o, campaign, contact, enrollment, channel, now, suppressed=suppressed)
+    window = contact_window(campaign, contact)
+    zone_name = window.contact_tz or window.campaign_tz
+    if found.decision == Decision.hold:
+        return f"held: {found.reason}; it goes out after the resume"
+    if found.decision == Decision.void:
+        return f"will not be sent: {found.reason}"
+    if found.decision == Decision.reopen:
+        return f"back to review at send time: {found.reason}"
+    if found.decision == Decision.fail:
+        return f"will fail at send time: {found.reason}"
+    if found.decision == Decision.defer and found.until is not None:
+        return f"until {_local(found.until, zone_name)}: {found.reason}"
+    at = max(now, o.scheduled_at) if o.scheduled_at is not None else now
+    if not is_allowed(at, window):
+        nxt = next_allowed(at, window, not_after=campaign.end_at)
+        if nxt is None:
+            return "no allowed hour before the campaign ends"
+        return f"until {_local(nxt, zone_name)}: outside the contact's allowed hours"
+    if o.scheduled_at is not None and o.scheduled_at > now:
+        return f"scheduled for {_local(o.scheduled_at, zone_name)}"
+    return "due now: waiting for the sender's next run"
+
+
+async def annotated(session: AsyncSession, rows: list[Any], now: dt.datetime | None = None) -> list[InboxItem]:
+    """Inbox items with what each tab explains: approval age and SLA, why a queued one waits, where
+    a sent one went and through which provider. A handful of queries per page, not per item."""
+    now = now or utcnow()
+    campaign_ids = {o.campaign_id for o, _ in rows}
+    camps = {c.id: c for c in (await session.execute(
+        select(Campaign).where(Campaign.id.in_(campaign_ids)))).scalars()} if campaign_ids else {}
+    channel_ids = {o.channel_id for o, _ in rows if o.channel_id}
+    chans = {c.id: c for c in (await session.execute(
+        select(Channel).where(Channel.id.in_(channel_ids)))).scalars()} if channel_ids else {}
+    queued = [o.enrollment_id for o, _ in rows if o.status in (OutreachStatus.awaiting_execution,
+                                                               OutreachStatus.executing)]
+    enrolled = {e.id: e for e in (await session.execute(
+        select(Enrollment).where(Enrollment.id.in_(queued)))).scalars()} if queued else {}
+    # One suppression lookup for the page's queued contacts, as the executor makes for a batch.
+    suppressions = await suppressions_of(session, [c for o, c in rows if o.enrollment_id in enrolled])
+    items = []
+    for o, c in rows:
+        extra: dict[str, Any] = {}
+        channel = chans.get(o.channel_id) if o.channel_id else None
+        if o.enrollment_id in enrolled and o.status in (OutreachStatus.awaiting_execution, OutreachStatus.executing):
+            extra["waiting"] = await waiting_reason(session, o, camps[o.campaign_id], c, enrolled[o.enrollment_id],
+                                                    channel, now,
+                                                    suppressed=suppressed_in(suppressions, c, o.channel))
+        if o.status in OUTREACH_SENT:
+            extra["sent_to"] = address_of(o.channel, c)
+            extra["provider"] = str((channel.config or {}).get("provider") or "sandbox") if channel else None
+        items.append(inbox_item(o, c, sla_hours=approval_sla(camps[o.campaign_id]), now=now, **extra))
+    return items
 
 
 async def list_inbox(session: AsyncSession, workspace_id: str, *, statuses: list[OutreachStatus],
@@ -100,11 +185,11 @@ async def list_inbox(session: AsyncSession, workspace_id: str, *, statuses: list
     region = await contacts.workspace_region(session, workspace_id) if q else "US"
     filters = dict(campaign_id=campaign_id, channel=channel, q=q, region=region,
                    dialect=session.get_bind().dialect.name)
-    # Columns, not ORM rows: the page needs ten of the outreach's and six of the contact's.
-    stmt = _filtered(_joined(*ITEM_COLUMNS, *_CONTACT_COLUMNS), workspace_id, **filters)
+    # Whole rows: each tab explains its items (approval age, why it waits, where it went).
+    stmt = _filtered(_joined(Outreach, Contact), workspace_id, **filters)
     stmt = stmt.where(Outreach.status.in_(statuses))
     stmt = keyset(stmt, sort_col=None, id_col=Outreach.id, cursor=cursor, descending=False, limit=limit)
-    rows, next_cursor = page(list((await session.execute(stmt)).all()), limit, lambda r: (None, r.id))
+    rows, next_cursor = page(list((await session.execute(stmt)).all()), limit, lambda r: (None, r[0].id))
     # Counts need the contact join only when the text filter reads contact columns.
     base = _joined(Outreach.status, func.count()) if q else select(Outreach.status, func.count()).select_from(Outreach)
     counts_stmt = _filtered(base, workspace_id, **filters).group_by(Outreach.status)
@@ -114,19 +199,7 @@ async def list_inbox(session: AsyncSession, workspace_id: str, *, statuses: list
         counts_stmt = counts_stmt.where(Outreach.status.in_(list(OutreachStatus)))
     counts = {status.value: 0 for status in OutreachStatus}
     counts.update({status: n for status, n in (await session.execute(counts_stmt)).all()})
-    return InboxPage(items=[_page_item(r) for r in rows], next_cursor=next_cursor, counts=counts)
-
-
-_CONTACT_COLUMNS = (Contact.id.label("contact_id"), Contact.first_name, Contact.last_name, Contact.email,
-                    Contact.phone, Contact.timezone)
-
-
-def _page_item(r: Row) -> InboxItem:
-    contact = ContactBrief(id=r.contact_id, name=" ".join(p for p in (r.first_name, r.last_name) if p),
-                           email=r.email, phone=r.phone, timezone=r.timezone)
-    return InboxItem(id=r.id, status=r.status, channel=r.channel, subject=r.subject, body=r.body,
-                     scheduled_at=r.scheduled_at, campaign_id=r.campaign_id, enrollment_id=r.enrollment_id,
-                     model=r.model, version=r.version, contact=contact)
+    return InboxPage(items=await annotated(session, rows), next_cursor=next_cursor, counts=counts)
 
 
 async def get_item_rows(session: AsyncSession, workspace_id: str, outreach_id: str
@@ -148,12 +221,13 @@ async def get_detail(session: AsyncSession, workspace_id: str, outreach_id: str)
     events = (await session.execute(
         select(ActivityEvent).where(ActivityEvent.campaign_id == o.campaign_id, ActivityEvent.outreach_id == o.id)
         .order_by(ActivityEvent.id).limit(500))).scalars().all()
+    [item] = await annotated(session, [(o, c)])
     return OutreachDetail(
-        **inbox_item(o, c).model_dump(),
+        **item.model_dump(),
         campaign=CampaignBrief(id=campaign.id, name=campaign.name, brief=campaign.brief,
                                manual_review=campaign.manual_review),
         rationale=o.rationale, instruction=o.instruction, approved_by=o.approved_by, approved_at=o.approved_at,
-        sent_at=o.sent_at, provider_message_id=o.provider_message_id, error=o.error,
+        provider_message_id=o.provider_message_id, error=o.error,
         revisions=[RevisionOut.model_validate(r, from_attributes=True) for r in revisions],
         history=[EventOut.model_validate(e, from_attributes=True) for e in events])
 
@@ -223,6 +297,117 @@ async def approve_many(session: AsyncSession, who: Principal, ids: Iterable[str]
             results.append(BulkResult(id=outreach_id, ok=False, status=current, version=exc.extra.get("current_version"),
                                       code=exc.code, detail=exc.detail))
     return BulkApproveOut(approved=sum(r.ok for r in results), results=results)
+
+
+def _matching(workspace_id: str, want: BulkMatchIn, region: str, columns: tuple[Any, ...]) -> Select:
+    stmt = _filtered(_joined(*columns) if want.q else select(*columns).select_from(Outreach), workspace_id,
+                     campaign_id=want.campaign_id, channel=want.channel, q=want.q, region=region)
+    stmt = stmt.where(Outreach.status == OutreachStatus.awaiting_approval)
+    if want.older_than_hours:
+        stmt = stmt.where(Outreach.created_at <= utcnow() - dt.timedelta(hours=want.older_than_hours))
+    return stmt
+
+
+def _skip(o: Outreach | None, version: int, names: dict[str, str]) -> BulkItemResult:
+    """Why a selected draft was not acted on, read after the compare-and-set refused it."""
+    if o is None:
+        return BulkItemResult(id="", outcome="skipped", code="not_found", detail="not in this workspace")
+    if o.status in APPROVED_ALREADY and o.approved_by:
+        who = names.get(o.approved_by, "another reviewer")
+        return BulkItemResult(id=o.id, outcome="skipped", status=o.status, version=o.version,
+                              code="already_approved", detail=f"already approved by {who}")
+    if o.status != OutreachStatus.awaiting_approval:
+        return BulkItemResult(id=o.id, outcome="skipped", status=o.status, version=o.version,
+                              code="invalid_transition", detail=f"it is {o.status.replace('_', ' ')} now")
+    return BulkItemResult(id=o.id, outcome="skipped", status=o.status, version=o.version, code="stale",
+                          detail=f"changed since it was counted (version {version}, now {o.version})")
+
+
+async def actor_names(session: AsyncSession, workspace_id: str, actors: Iterable[str]) -> dict[str, str]:
+    """Key ids -> the key's name (its prefix only when it has none); the system actor is "Overture"."""
+    ids = {a for a in actors if a and a != activity.SYSTEM}
+    names = {activity.SYSTEM: "Overture"}
+    if ids:
+        rows = (await session.execute(select(ApiKey.id, ApiKey.name, ApiKey.prefix).where(
+            ApiKey.workspace_id == workspace_id, ApiKey.id.in_(ids)))).all()
+        names.update({r.id: r.name or f"key {r.prefix}…" for r in rows})
+    return names
+
+
+async def act_on_matching(session: AsyncSession, who: Principal, want: BulkMatchIn) -> BulkMatchOut:
+    """Approve or reject the drafts awaiting approval that match ``want`` (or exactly ``want.items``).
+
+    Bounded at ``want.limit`` per call, oldest first. Each draft moves by compare-and-set on its
+    id, status and the version selected (or the one the caller counted): two callers racing on
+    the same drafts approve each once, and a draft edited since it was counted is skipped.
+    """
+    region = await contacts.workspace_region(session, who.workspace_id) if want.q else "US"
+    total = (await session.execute(_matching(who.workspace_id, want, region, (func.count(),)))).scalar_one()
+    if want.items is not None:
+        wanted = dict(list(want.items.items())[:want.limit])
+        chosen = {oid: v for oid, v in (await session.execute(select(Outreach.id, Outreach.version).where(
+            Outreach.workspace_id == who.workspace_id, Outreach.id.in_(list(wanted))))).all()}
+        selected = {oid: wanted[oid] for oid in wanted if oid in chosen}
+        missing = [oid for oid in wanted if oid not in chosen]
+    else:
+        stmt = _matching(who.workspace_id, want, region, (Outreach.id, Outreach.version))
+        selected = dict((await session.execute(stmt.order_by(Outreach.id).limit(want.limit))).all())
+        missing = []
+    answer = dict(action=want.action, dry_run=want.dry_run, matched=total, items=selected,
+                  remaining=max(0, total - len(selected)))
+    if want.dry_run:
+        return BulkMatchOut(**answer, done=0, skipped=0, results=[])
+    results: dict[str, BulkItemResult] = {}
+    if want.action == "approve" and selected:
+        rows = await move_outreaches(session, OutreachAction.approve,
+                                     tuple_(Outreach.id, Outreach.version).in_(list(selected.items())),
+                                     values={"approved_by": who.key_id, "approved_at": utcnow()})
+        contact_of = dict((await session.execute(select(Enrollment.id, Enrollment.contact_id).where(
+            Enrollment.id.in_([r.enrollment_id for r in rows])))).all()) if rows else {}
+        for r in rows:
+            results[r.id] = BulkItemResult(id=r.id, outcome="approved", status=OutreachStatus.approved,
+                                           version=r.version)
+        await activity.record_all(session, [dict(
+            workspace_id=who.workspace_id, actor=who.key_id, kind="outreach.approved", outreach_id=r.id,
+            campaign_id=cid, enrollment_id=r.enrollment_id, contact_id=contact_of.get(r.enrollment_id),
+            payload={"version": r.version, "bulk": True}) for r, cid in zip(rows, await _campaigns_of(session, rows))])
+    elif want.action == "reject":
+        for oid, version in selected.items():
+            try:
+                item = await reject(session, who, oid, reason=want.reason, regenerate=want.regenerate,
+                                    instruction=want.instruction, version=version)
+            except OvertureError:
+                # Refused at the draft's compare-and-set, nothing of it was written: skip it (read
+                # back below with the reason). Refused after it moved (a redraft whose contact no
+                # longer waits on it): the whole call rolls back, as a single reject would.
+                now_at = (await session.execute(select(Outreach.status, Outreach.version).where(
+                    Outreach.id == oid))).one_or_none()
+                if now_at is not None and now_at.status in (OutreachStatus.rejected, OutreachStatus.superseded) \
+                        and now_at.version == version + 1:
+                    raise
+                continue
+            results[oid] = BulkItemResult(id=oid, outcome="redrafting" if want.regenerate else "rejected",
+                                          status=item.status, version=item.version)
+    refused = [oid for oid in selected if oid not in results]
+    if refused:
+        rows_by_id = {o.id: o for o in (await session.execute(
+            select(Outreach).where(Outreach.id.in_(refused)).execution_options(populate_existing=True))).scalars()}
+        names = await actor_names(session, who.workspace_id, [o.approved_by or "" for o in rows_by_id.values()])
+        for oid in refused:
+            results[oid] = _skip(rows_by_id.get(oid), selected[oid], names)
+    ordered = [results[oid] for oid in selected] + [
+        BulkItemResult(id=oid, outcome="skipped", code="not_found", detail="not in this workspace") for oid in missing]
+    done = sum(r.outcome != "skipped" for r in ordered)
+    return BulkMatchOut(**answer, done=done, skipped=len(ordered) - done, results=ordered)
+
+
+async def _campaigns_of(session: AsyncSession, rows: list[Any]) -> list[str]:
+    ids = [r.id for r in rows]
+    found: dict[str, str] = {}
+    for i in range(0, len(ids), _IN_CHUNK):
+        found.update((await session.execute(select(Outreach.id, Outreach.campaign_id).where(
+            Outreach.id.in_(ids[i:i + _IN_CHUNK])))).all())
+    return [found[r.id] for r in rows]
 
 
 async def edit(session: AsyncSession, who: Principal, outreach_id: str, *, version: int | None,

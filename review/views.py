@@ -5,7 +5,7 @@ names for the actors in a draft's history, and the changes an edit form actually
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.activity import SYSTEM
 from agent.errors import NotFound, OvertureError
-from agent.models import ApiKey, Campaign, Outreach
+from agent.send_guard import address_of
+from agent.models import Campaign, Channel, Contact, Outreach, Workspace
 from agent.states import CampaignStatus, OutreachStatus
 from review import service
 from review.schemas import InboxPage, OutreachDetail
@@ -72,15 +72,7 @@ async def campaign_choices(session: AsyncSession, workspace_id: str) -> list[Cam
     return [CampaignChoice(id=r[0], name=r[1], status=r[2], approved=int(r[3])) for r in rows]
 
 
-async def actor_names(session: AsyncSession, workspace_id: str, actors: Iterable[str]) -> dict[str, str]:
-    """Key ids -> "label (ovk_abc…)"; the system actor reads as "Overture"."""
-    ids = {a for a in actors if a and a != SYSTEM}
-    names = {SYSTEM: "Overture"}
-    if ids:
-        rows = (await session.execute(select(ApiKey.id, ApiKey.name, ApiKey.prefix).where(
-            ApiKey.workspace_id == workspace_id, ApiKey.id.in_(ids)))).all()
-        names.update({r.id: f"{r.name} ({r.prefix}…)" if r.name else f"{r.prefix}…" for r in rows})
-    return names
+actor_names = service.actor_names
 
 
 # --- the page model -----------------------------------------------------------------------------
@@ -103,10 +95,19 @@ class InboxView:
     error: str | None  # why the filters were changed, if they were
     counts: dict[str, int]  # drafts per tab
     thread: ContactThread | None = None  # the selected draft's contact story
+    me: str = ""  # the signed-in key's name
+    workspace: str = ""  # the workspace's name
+
+
+async def who_and_where(session: AsyncSession, workspace_id: str, key_id: str) -> tuple[str, str]:
+    """The signed-in key's name and the workspace's, for the page header."""
+    me = (await actor_names(session, workspace_id, [key_id])).get(key_id, "")
+    workspace = (await session.execute(select(Workspace.name).where(Workspace.id == workspace_id))).scalar_one()
+    return me, workspace
 
 
 async def inbox_view(session: AsyncSession, workspace_id: str, filters: Mapping[str, str], *,
-                     selected: str | None, limit: int) -> InboxView:
+                     selected: str | None, limit: int, key_id: str = "") -> InboxView:
     """The page for a tab's filters: the list, the selected draft (the first one by default),
     its neighbours and history names, and the campaign menu."""
     filters = dict(filters)
@@ -141,7 +142,63 @@ async def inbox_view(session: AsyncSession, workspace_id: str, filters: Mapping[
                      after=next_id or prev_id, prev_id=prev_id, next_id=next_id, names=names,
                      campaigns=await campaign_choices(session, workspace_id), error=error,
                      counts=tab_counts(page.counts),
-                     thread=await contact_thread(session, workspace_id, detail.id) if detail else None)
+                     thread=await contact_thread(session, workspace_id, detail.id) if detail else None,
+                     **dict(zip(("me", "workspace"), await who_and_where(session, workspace_id, key_id))))
+
+
+async def recipients_of(session: AsyncSession, workspace_id: str, outreach_ids: list[str]) -> dict[str, str]:
+    """Outreach ids -> the contact's name (or address), for a list of results."""
+    if not outreach_ids:
+        return {}
+    rows = (await session.execute(service._joined(Outreach.id, Contact).where(
+        Outreach.workspace_id == workspace_id, Outreach.id.in_(outreach_ids[:500])))).all()
+    return {oid: service.contact_brief(c).name or c.email or c.phone or oid for oid, c in rows}
+
+
+# --- execute all approved: what would go out ------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    name: str
+    to: str
+    channel: str
+    provider: str
+    scheduled_at: dt.datetime | None
+    timezone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutePlan:
+    choice: CampaignChoice
+    recipients: list[Recipient]  # the first ``EXECUTE_SHOWN``, oldest first
+    channels: dict[str, str]  # kind -> provider, for the channels these drafts go through
+
+    @property
+    def sandbox(self) -> list[str]:
+        return [kind for kind, provider in self.channels.items() if provider == "sandbox"]
+
+
+EXECUTE_SHOWN = 200
+
+
+async def execute_plans(session: AsyncSession, workspace_id: str, choices: list[CampaignChoice]) -> list[ExecutePlan]:
+    """Per campaign, who "Execute all approved" would reach, on which channel and provider, when."""
+    plans = []
+    for choice in choices:
+        rows = (await session.execute(
+            service._joined(Outreach, Contact, Channel.config).outerjoin(Channel, Channel.id == Outreach.channel_id)
+            .where(Outreach.campaign_id == choice.id, Outreach.workspace_id == workspace_id,
+                   Outreach.status == S.approved, Outreach.approved_by.is_not(None))
+            .order_by(Outreach.scheduled_at, Outreach.id).limit(EXECUTE_SHOWN))).all()
+        recipients, channels = [], {}
+        for o, c, config in rows:
+            provider = str((config or {}).get("provider") or "sandbox")
+            channels[o.channel] = provider
+            recipients.append(Recipient(name=" ".join(p for p in (c.first_name, c.last_name) if p),
+                                        to=address_of(o.channel, c) or "(a task for your team)", channel=o.channel,
+                                        provider=provider, scheduled_at=o.scheduled_at, timezone=c.timezone))
+        plans.append(ExecutePlan(choice=choice, recipients=recipients, channels=channels))
+    return plans
 
 
 # --- the edit form --------------------------------------------------------------------------------

@@ -66,6 +66,8 @@ class CampaignSettings(BaseModel):
     rotation_strategy: Literal["round_robin", "lowest_spam", "least_used_today", "weighted"] = "round_robin"
     spam_threshold: int = Field(7, ge=1, le=9)
     max_calls_per_number_per_day: int = Field(100, ge=1, le=1000)
+    approval_sla_hours: int = Field(24, ge=1, le=720, description=(
+        "Hours a draft may wait for review; older drafts are flagged in the inbox and counted in the stats."))
 
     @property
     def max_attempts(self) -> int:

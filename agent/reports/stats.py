@@ -17,6 +17,8 @@ No row is loaded into Python: every figure is a count or a sum the database comp
 - ``goals``: current evaluations' results (a correction wins) per goal.
 - ``flow``: per step and channel, distinct enrollments reached.
 - ``heatmap``: calls per weekday/hour in the campaign's time zone (see ``fold_heatmap``).
+- ``review``: drafts ``awaiting_approval``, and of them ``overdue``: drafted longer ago than the
+  campaign's ``settings.approval_sla_hours``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Integer, and_, case, cast, distinct, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.campaigns.schemas import CampaignSettings
+from agent.db import utcnow
 from agent.models import Campaign, Conversation, Enrollment, Evaluation, Goal, InboundMessage, Outreach
 from agent.models.conversation import GoalResult
 from agent.models.task import Task
@@ -167,6 +171,16 @@ def fold_heatmap(buckets: list[tuple[str, int, int, int]], timezone: str) -> dic
     return {"timezone": timezone, "cells": cells}
 
 
+async def _review(session: AsyncSession, campaign: Campaign) -> dict[str, int]:
+    """Drafts waiting for review, and those waiting longer than the campaign's approval SLA."""
+    sla = CampaignSettings.model_validate(campaign.settings or {}).approval_sla_hours
+    late = Outreach.created_at < utcnow() - dt.timedelta(hours=sla)
+    waiting, overdue = (await session.execute(
+        select(func.count(), func.sum(case((late, 1), else_=0)))
+        .where(Outreach.campaign_id == campaign.id, Outreach.status == OutreachStatus.awaiting_approval))).one()
+    return {"awaiting_approval": int(waiting or 0), "overdue": int(overdue or 0), "approval_sla_hours": sla}
+
+
 async def campaign_stats(session: AsyncSession, campaign: Campaign) -> dict[str, Any]:
     """Every figure of the contract's stats, from a handful of aggregate queries."""
     statuses, contacted = await _overall(session, campaign.id)
@@ -188,4 +202,5 @@ async def campaign_stats(session: AsyncSession, campaign: Campaign) -> dict[str,
         "goals": await _goals(session, campaign.id),
         "flow": await _flow(session, campaign.id),
         "heatmap": fold_heatmap(await _heatmap_buckets(session, campaign.id), campaign.timezone or "UTC"),
+        "review": await _review(session, campaign),
     }

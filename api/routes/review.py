@@ -13,8 +13,8 @@ from api.deps import Approver, Reader, SessionDep
 from api.errors import ERROR_RESPONSES, documented
 from review import service
 from review import settle as settle_service
-from review.schemas import (BulkApproveIn, BulkApproveOut, EditIn, ExecuteOut, InboxItem, InboxPage, OutreachDetail,
-                            RejectIn, SettleIn)
+from review.schemas import (BulkApproveIn, BulkApproveOut, BulkMatchIn, BulkMatchOut, EditIn, ExecuteOut, InboxItem,
+                            InboxPage, OutreachDetail, RejectIn, SettleIn)
 from review.thread import ContactThread, contact_thread
 
 router = APIRouter(tags=["review"], responses=ERROR_RESPONSES)
@@ -109,3 +109,17 @@ async def settle(outreach_id: str, body: SettleIn, session: SessionDep, who: App
 @router.post("/v1/campaigns/{campaign_id}/execute-approved", status_code=202, response_model=ExecuteOut)
 async def execute_approved(campaign_id: str, session: SessionDep, who: Approver) -> ExecuteOut:
     return ExecuteOut(queued=await service.execute_approved(session, who, campaign_id))
+
+
+@router.post("/v1/outreaches/bulk", response_model=BulkMatchOut)
+async def act_on_matching(body: BulkMatchIn, session: SessionDep, who: Approver) -> BulkMatchOut:
+    """Approve or reject every draft awaiting approval that matches the filter (``campaign_id``,
+    ``channel``, ``q``, ``older_than_hours``), at most ``limit`` per call, oldest first.
+
+    Send ``dry_run: true`` first: the answer counts the matches (``matched``) and lists the ids and
+    versions this call would act on (``items``). Send those ``items`` back to act on exactly what
+    was counted: a draft approved, rejected or edited since is skipped with its reason
+    (``already_approved``, ``invalid_transition``, ``stale``), never approved twice. Without
+    ``items`` the call acts on what matches when it runs. ``remaining`` says how many matching
+    drafts were beyond the limit."""
+    return await service.act_on_matching(session, who, body)

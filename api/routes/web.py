@@ -27,6 +27,7 @@ from agent.states import Role
 from api import ratelimit
 from api.deps import SessionDep
 from review import service, views
+from review.schemas import BulkMatchIn, BulkMatchOut
 from review.thread import contact_thread
 
 router = APIRouter(include_in_schema=False)
@@ -63,9 +64,23 @@ def _when(value: dt.datetime | None, zone: str | None) -> str:
     return local.strftime("%a %d %b %Y, %H:%M") + f" ({local.tzname()})"
 
 
+def _age(seconds: int | None) -> str:
+    """A wait as a reviewer reads it: 45m, 3h 20m, 2d 4h."""
+    if seconds is None:
+        return "—"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
 _env = Environment(loader=FileSystemLoader(WEB_DIR / "templates"), autoescape=select_autoescape(["html"]),
                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_env.filters.update(when=_when, local_input=views.local_input)
+_env.filters.update(when=_when, local_input=views.local_input, age=_age)
 
 
 def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -196,13 +211,14 @@ async def counts(request: Request, session: SessionDep) -> Response:
 async def _page(session: SessionDep, login: WebLogin, filters: dict[str, str], *, selected: str | None,
                 notice: str | None = None, error: str | None = None, status: int = 200, panel: str | None = None,
                 values: dict[str, str] | None = None) -> Response:
-    view = await views.inbox_view(session, login.principal.workspace_id, filters, selected=selected, limit=PAGE_SIZE)
+    view = await views.inbox_view(session, login.principal.workspace_id, filters, selected=selected, limit=PAGE_SIZE,
+                                  key_id=login.principal.key_id)
     return _render(
         "inbox.html", status, login=login, can_act=login.principal.role in (Role.admin, Role.approver),
         tabs=views.TABS, tab=view.tab, counts=view.counts, page=view.page, filters=view.filters,
         back=urlencode(view.filters), selected=view.selected, detail=view.detail, missing=view.missing,
         after=view.after, prev_id=view.prev_id, next_id=view.next_id, names=view.names, campaigns=view.campaigns,
-        thread=view.thread, notice=notice, error=error or view.error, panel=panel, values=values or {}, inbox_url=_inbox_url,
+        thread=view.thread, me=view.me, workspace=view.workspace, notice=notice, error=error or view.error, panel=panel, values=values or {}, inbox_url=_inbox_url,
         channels=("email", "sms", "voice", "task"))
 
 
@@ -324,7 +340,8 @@ async def execute_confirm(request: Request, session: SessionDep) -> Response:
     wanted = request.query_params.get("campaign_id")
     choices = [c for c in await views.campaign_choices(session, login.principal.workspace_id)
                if c.approved and (not wanted or c.id == wanted)]
-    return _render("execute.html", login=login, choices=choices, back=urlencode(filters),
+    plans = await views.execute_plans(session, login.principal.workspace_id, choices)
+    return _render("execute.html", login=login, plans=plans, shown=views.EXECUTE_SHOWN, back=urlencode(filters),
                    can_act=login.principal.role in (Role.admin, Role.approver), inbox_url=_inbox_url, filters=filters)
 
 
@@ -341,3 +358,54 @@ async def execute(campaign_id: str, request: Request, session: SessionDep) -> Re
         await session.rollback()
         return await _page(session, login, _back(form), selected=None, error=exc.detail, status=exc.status)
     return RedirectResponse(_inbox_url(_back(form), notice="executed", n=queued), status_code=303)
+
+
+# --- approve or reject everything a filter matches ---------------------------------------------
+
+def _bulk_action(value: Any) -> str:
+    return "reject" if value == "reject" else "approve"
+
+
+@router.get("/inbox/bulk", response_class=HTMLResponse)
+async def bulk_confirm(request: Request, session: SessionDep) -> Response:
+    """How many drafts the page's filters match, before anything is done to them."""
+    login = await _login(request, session)
+    if login is None:
+        return _to_signin()
+    filters = _filters(request.query_params)
+    action = _bulk_action(request.query_params.get("action"))
+    counted = await service.act_on_matching(session, login.principal, BulkMatchIn(
+        action=action, campaign_id=filters.get("campaign_id"), channel=filters.get("channel"),
+        q=filters.get("q"), dry_run=True))
+    return await _bulk_page(session, login, filters, action, counted, None)
+
+
+async def _bulk_page(session: SessionDep, login: WebLogin, filters: dict[str, str], action: str,
+                     counted: BulkMatchOut, done: BulkMatchOut | None) -> Response:
+    workspace_id = login.principal.workspace_id
+    names = {c.id: c.name for c in await views.campaign_choices(session, workspace_id)}
+    who = await views.recipients_of(session, workspace_id, [r.id for r in done.results]) if done else {}
+    return _render("bulk.html", login=login, action=action, counted=counted, done=done, who=who,
+                   filters={k: v for k, v in filters.items() if k not in ("cursor", "tab")}, back=urlencode(filters),
+                   campaign_name=names.get(filters.get("campaign_id", "")), inbox_url=_inbox_url,
+                   can_act=login.principal.role in (Role.admin, Role.approver))
+
+
+@router.post("/inbox/bulk")
+async def bulk_act(request: Request, session: SessionDep) -> Response:
+    login, form, refused = await _acting(request, session)
+    if refused or login is None:
+        return refused or _to_signin()
+    filters = _back(form)
+    action = _bulk_action(form.get("action"))
+    items = {}
+    for raw in form.getlist("item")[:500]:
+        oid, _, version = str(raw).partition(":")
+        if oid and version.isdigit():
+            items[oid] = int(version)
+    instruction = str(form.get("instruction", "")).strip()[:2000]
+    want = BulkMatchIn(action=action, campaign_id=filters.get("campaign_id"), channel=filters.get("channel"),
+                       q=filters.get("q"), items=items, reason=str(form.get("reason", "")).strip()[:2000],
+                       regenerate=action == "reject" and bool(instruction), instruction=instruction or None)
+    done = await service.act_on_matching(session, login.principal, want)
+    return await _bulk_page(session, login, filters, action, done, done)

@@ -7,12 +7,21 @@ against what the API then reports, so a page that only looks right fails.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import re
+from pathlib import Path
 
 import httpx
+from sqlalchemy import update
 from playwright.sync_api import Page, expect
 
+from agent.auth import create_key, get_or_create_workspace
 from agent.channels.sandbox import SANDBOX
+from agent.db import session_scope, utcnow
+from agent.lifecycle.outreaches import move_outreaches
+from agent.models import Outreach
+from agent.states import OutreachAction
 from agent.states import Role
 from tests.browser.conftest import LiveServer, run_async, save_screenshot
 from tests.conftest import bearer
@@ -224,3 +233,129 @@ def test_a_viewer_reads_the_queue_but_gets_no_actions(page: Page, live: LiveServ
     expect(page.locator("#execute-approved")).to_have_count(0)
     page.keyboard.press("a")  # the shortcut finds no form to send
     expect(page.locator(".tab[data-tab=approved] .count")).to_have_text("0")
+
+
+SHOTS = Path(os.environ.get("OVERTURE_REVIEW_SHOTS", "/tmp/review_shots"))
+
+
+def shot(page: Page, name: str, full: bool = False) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
+
+
+def back_date(outreach_id: str, hours: float) -> None:
+    async def go() -> None:
+        async with session_scope() as s:
+            await s.execute(update(Outreach).where(Outreach.id == outreach_id)
+                            .values(created_at=utcnow() - dt.timedelta(hours=hours)))
+
+    run_async(go)
+
+
+def test_filter_approve_with_the_count_the_sla_flag_and_x_surviving_j_and_k(page: Page, live: LiveServer):
+    key = live.key(Role.approver)
+    admin = live.key(Role.admin)
+    cid, drafts = seed(live, 3, contacts=people(3, timezone=zone_at_noon()), settings={"approval_sla_hours": 4})
+    other, _ = seed(live, 2, contacts=[{"name": "Zed Park", "email": "zed@example.com"},
+                                       {"name": "Yan Ng", "email": "yan@example.com"}])
+    back_date(drafts["Ann"]["id"], 6)
+    sign_in(page, key)
+    expect(page.locator("#workspace-name")).to_have_text("acme")
+
+    # Ann's draft waited past the campaign's 4-hour SLA: flagged in the list and in the detail.
+    ann = page.locator(f'.item[data-id="{drafts["Ann"]["id"]}"]')
+    expect(ann.locator(".overdue")).to_have_text("over SLA 4h")
+    expect(ann.locator(".age")).to_contain_text("waiting 6h")
+    expect(page.locator(".item .overdue")).to_have_count(1)
+    assert api(live, admin, f"/v1/campaigns/{cid}/stats")["review"]["overdue"] == 1
+
+    # x ticks the open draft; j and k load other drafts' pages and the tick stays.
+    ids = [i.get_attribute("data-id") for i in page.locator(".item").all()]
+    names = page.locator(".item .name").all_inner_texts()
+    expect(page.locator(".item.selected")).to_have_attribute("data-id", ids[0])
+    page.keyboard.press("x")
+    expect(page.locator("#selected-count")).to_have_text("(1)")
+    for step, at in (("j", 1), ("x", 1), ("j", 2), ("k", 1)):
+        page.keyboard.press(step)
+        if step != "x":
+            expect(page.locator(".detail h2")).to_have_text(names[at])
+            scripted(page)
+    expect(page.locator("#selected-count")).to_have_text("(2)")
+    expect(page.locator(f'.item[data-id="{ids[0]}"] input.pick')).to_be_checked()
+    expect(page.locator(f'.item[data-id="{ids[1]}"] input.pick')).to_be_checked()
+    expect(page.locator(f'.item[data-id="{ids[2]}"] input.pick')).not_to_be_checked()
+    shot(page, "1_inbox_sla_and_selection")
+
+    # Approve all matching: the campaign's three, counted before confirming.
+    page.select_option("select[name=campaign_id]", cid)
+    page.click(".filters button[type=submit]")
+    scripted(page)
+    page.click("#approve-matching")
+    expect(page.locator("#bulk-count")).to_contain_text("3 drafts will be approved")
+    shot(page, "2_approve_matching_count")
+    # Meanwhile someone approves Bo's draft through the API: it is skipped, with the reason.
+    r = httpx.post(f"{live.url}/v1/outreaches/{drafts['Bo']['id']}/approve", headers=bearer(admin), timeout=30)
+    assert r.status_code == 200
+    page.click("#bulk-confirm")
+    expect(page.locator("#bulk-summary")).to_contain_text("Approved 2; skipped 1")
+    expect(page.locator("#bulk-results li.result-skipped")).to_contain_text("already approved by")
+    shot(page, "3_approve_matching_results")
+    counts = api(live, key, "/v1/outreaches", campaign_id=cid)["counts"]
+    assert (counts["approved"], counts["awaiting_approval"]) == (3, 0)
+    assert api(live, key, "/v1/outreaches", campaign_id=other)["counts"]["awaiting_approval"] == 2
+
+    # The execute confirmation lists who gets what, when, and says the channel is the sandbox.
+    page.goto(f"/inbox/execute?campaign_id={cid}")
+    expect(page.locator(".recipients tbody tr")).to_have_count(3)
+    expect(page.locator(".recipients")).to_contain_text("ann@example.com")
+    expect(page.locator(".sandbox-note")).to_contain_text("Sandbox")
+    shot(page, "4_execute_confirmation", full=True)
+
+
+def named_key(role: Role, name: str) -> str:
+    async def go() -> str:
+        async with session_scope() as s:
+            ws = await get_or_create_workspace(s, "acme")
+            return (await create_key(s, ws.id, role, name=name))[1]
+
+    return run_async(go)
+
+
+def test_queued_tab_says_why_each_waits_and_the_header_names_the_key(page: Page, live: LiveServer):
+    key = named_key(Role.approver, "Dana from Ops")
+    admin = live.key(Role.admin)
+    cid, drafts = seed(live, 1, contacts=people(1, timezone=zone_at_noon()))
+    ann = drafts["Ann"]["id"]
+    assert httpx.post(f"{live.url}/v1/outreaches/{ann}/approve", headers=bearer(admin), timeout=30).status_code == 200
+    assert httpx.post(f"{live.url}/v1/campaigns/{cid}/pause", headers=bearer(admin), timeout=30).status_code == 200
+
+    async def queue() -> None:
+        async with session_scope() as s:
+            await move_outreaches(s, OutreachAction.queue, Outreach.campaign_id == cid)
+
+    run_async(queue)
+    sign_in(page, key)
+    page.goto("/inbox?tab=queued")
+    expect(page.locator(".item .waiting")).to_contain_text("held: the campaign is paused")
+    expect(page.locator("#detail-waiting")).to_contain_text("paused")
+    expect(page.locator("#me")).to_have_text("Dana from Ops")
+    expect(page.locator("#workspace-name")).to_have_text("acme")
+    shot(page, "5_queued_reason")
+
+
+def test_the_thread_poll_redraws_the_drafts_header_and_buttons(page: Page, live: LiveServer):
+    key = live.key(Role.approver)
+    _, drafts = seed(live, 1)
+    sign_in(page, key)
+    expect(page.locator("#approve")).to_be_visible()
+    expect(page.locator("#detail-status")).to_have_text("awaiting approval")
+
+    async def void() -> None:  # what a reply does to the draft waiting for it
+        async with session_scope() as s:
+            await s.execute(update(Outreach).where(Outreach.id == drafts["Ann"]["id"])
+                            .values(status="cancelled", error="the contact replied", version=Outreach.version + 1))
+
+    run_async(void)
+    expect(page.locator("#detail-status")).to_have_text("cancelled", timeout=15_000)
+    expect(page.locator("#approve")).to_have_count(0)
+    expect(page.locator("#edit-panel")).to_have_count(0)

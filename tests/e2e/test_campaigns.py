@@ -12,6 +12,7 @@ DEFAULT_SETTINGS = {
     "max_retry_attempts": 2, "retry_interval": {"value": 1, "unit": "days"}, "call_interval": "30s",
     "ring_timeout": "30s", "amd_mode": "text", "contact_completion_timeout": {"value": 1, "unit": "hours"},
     "rotation_strategy": "round_robin", "spam_threshold": 7, "max_calls_per_number_per_day": 100,
+    "approval_sla_hours": 24,
 }
 # --- create -----------------------------------------------------------------------
 
@@ -33,7 +34,7 @@ async def test_new_campaign_is_a_draft_with_default_settings(client, admin):
     ("max_calls_per_number_per_day", 1), ("max_calls_per_number_per_day", 1000), ("call_interval", "5s"),
     ("call_interval", "1min"), ("call_interval", "30min"), ("ring_timeout", "10s"), ("ring_timeout", "60s"),
     ("retry_interval", {"value": 30, "unit": "minutes"}), ("contact_completion_timeout", {"value": 2, "unit": "days"}),
-    ("amd_mode", "ml"), ("rotation_strategy", "weighted"),
+    ("amd_mode", "ml"), ("rotation_strategy", "weighted"), ("approval_sla_hours", 1), ("approval_sla_hours", 720),
 ])
 async def test_settings_at_their_limits_are_kept(client, admin, field, value):
     body = await create(client, admin, settings={field: value})
@@ -47,6 +48,7 @@ async def test_settings_at_their_limits_are_kept(client, admin, field, value):
     ("call_interval", "15s", []), ("ring_timeout", "35s", []), ("amd_mode", "audio", []),
     ("retry_interval", {"value": 2, "unit": "weeks"}, ["unit"]), ("retry_interval", {"value": 0, "unit": "days"}, ["value"]),
     ("contact_completion_timeout", {"value": 1, "unit": "seconds"}, ["unit"]), ("colour", "red", []),
+    ("approval_sla_hours", 0, []), ("approval_sla_hours", 721, []),
 ])
 async def test_settings_beyond_their_limits_are_refused(client, admin, field, value, loc_tail):
     r = await client.post("/v1/campaigns", json={"name": "x", "settings": {field: value}}, headers=admin)

@@ -70,6 +70,29 @@
 
   function picks() { return Array.prototype.slice.call(document.querySelectorAll("input.pick")); }
 
+  // The selection outlives the page: j/k load the next draft's page, and the ticked drafts of
+  // these filters stay ticked (kept per tab and filters for this browser tab only).
+  function pickKey() {
+    var back = document.querySelector("#bulk input[name=back]");
+    return back ? "overture.picks:" + back.value : null;
+  }
+
+  function savePicks() {
+    var key = pickKey();
+    if (!key || !window.sessionStorage) return;
+    var ids = picks().filter(function (p) { return p.checked; }).map(function (p) { return p.value; });
+    try { if (ids.length) sessionStorage.setItem(key, JSON.stringify(ids)); else sessionStorage.removeItem(key); }
+    catch (e) { /* storage full or off: the selection is then this page's only */ }
+  }
+
+  function restorePicks() {
+    var key = pickKey();
+    if (!key || !window.sessionStorage) return;
+    var ids;
+    try { ids = JSON.parse(sessionStorage.getItem(key) || "[]"); } catch (e) { ids = []; }
+    picks().forEach(function (p) { if (ids.indexOf(p.value) >= 0) p.checked = true; });
+  }
+
   function updateCount() {
     var n = picks().filter(function (p) { return p.checked; }).length;
     var label = byId("selected-count");
@@ -80,14 +103,19 @@
 
   function toggleSelected() {
     var row = document.querySelector(".item.selected input.pick");
-    if (row) { row.checked = !row.checked; updateCount(); }
+    if (row) { row.checked = !row.checked; updateCount(); savePicks(); }
   }
 
   document.addEventListener("change", function (event) {
     if (event.target.id === "select-all") {
       picks().forEach(function (p) { p.checked = event.target.checked; });
     }
-    if (event.target.classList.contains("pick") || event.target.id === "select-all") updateCount();
+    if (event.target.classList.contains("pick") || event.target.id === "select-all") { updateCount(); savePicks(); }
+  });
+
+  // Approving the selection spends it.
+  document.addEventListener("submit", function (event) {
+    if (event.target.id === "bulk") { var key = pickKey(); if (key && window.sessionStorage) sessionStorage.removeItem(key); }
   });
 
   document.addEventListener("click", function (event) {
@@ -138,7 +166,10 @@
           var box = document.createElement("div");
           box.innerHTML = html;
           var fresh = box.querySelector("#thread");
-          if (fresh && fresh.dataset.fingerprint !== thread.dataset.fingerprint) thread.replaceWith(fresh);
+          if (fresh && fresh.dataset.fingerprint !== thread.dataset.fingerprint) {
+            thread.replaceWith(fresh);
+            redrawHead();
+          }
         })
         .catch(function () {})
         .then(function () { setTimeout(poll, delay); });
@@ -146,9 +177,33 @@
     setTimeout(poll, delay);
   }
 
+  // The contact's story changed (a reply cancelled the draft, say): redraw the draft's header and
+  // its buttons from the page as it is now, so no Approve is offered for a draft that cannot be.
+  // An open edit or reject panel is left alone while the draft can still be acted on.
+  function redrawHead() {
+    var live = byId("live");
+    if (!live || !window.fetch) return;
+    fetch(live.dataset.reload, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var head = document.querySelector(".detail-head"), freshHead = doc.querySelector(".detail-head");
+        if (head && freshHead) head.replaceWith(freshHead);
+        var actions = document.querySelector(".detail .actions"), freshActions = doc.querySelector(".detail .actions");
+        if (actions && freshActions) actions.replaceWith(freshActions);
+        if (actions && !freshActions) {
+          actions.remove();
+          ["edit-panel", "reject-panel"].forEach(function (id) { var p = byId(id); if (p) p.remove(); });
+        }
+      })
+      .catch(function () {});
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     watch();
     watchThread();
+    restorePicks();
     updateCount();
     var selected = document.querySelector(".item.selected");
     if (selected) selected.scrollIntoView({block: "nearest"});

@@ -17,6 +17,7 @@ from agent.db import dispose_engines
 from agent.migrate import upgrade
 from agent.queue import setup_broker, start_worker
 from agent.settings import Settings, get_settings, use_settings
+from agent.voice import engine as voice_engine
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         # litellm takes seconds to import and its first stream loads more: paid here, before the
         # server takes requests, so no first call (a live caller's first turn) waits for it.
         await llm.warm()
+        await asyncio.to_thread(voice_engine.warm)
         stop = asyncio.Event()
         ticker = asyncio.create_task(_schedule_once(settings, stop)) if run_scheduler else None
         try:

@@ -38,8 +38,8 @@ from agent.db import begin_write, session_scope, utcnow
 from agent.models import Campaign, Contact, Conversation, Goal, Outreach
 from agent.prompting import default_prompts, render
 from agent.states import OUTREACH_SENT
-from agent.voice.calls import (INBOUND, CallContext, CallInfo, Opening, claim_call, record_turns,
-                              resolve_call)
+from agent.voice.calls import (INBOUND, CallContext, CallInfo, Opening, claim_call, normalize_number,
+                              record_turns, resolve_call)
 from agent.voice.marker import EndCallMarker
 from agent.voice.offline import voice_reply
 
@@ -287,6 +287,17 @@ async def start_reply(workspace_id: str, call: CallInfo, messages: list[dict[str
         params["mock_response"] = voice_reply(model_messages)
     return Reply(known.context, turns, model_messages, params, rendered.version, model, call=call,
                  opening=known.opening)
+
+
+def warm() -> None:
+    """Compile the voice prompt and load the phone number metadata now (blocking; at start-up),
+    not in the first caller's turn."""
+    normalize_number("+12125550199")
+    facts = {"campaign_name": "", "brief": "", "ai_variables": {}, "inbound_prompt": "", "goals": [],
+             "known_contact": False, "contact": None, "history": [], "call_timezone": None,
+             "unknown_caller": {"number": None, "name": None, "email": None}}
+    render(TEMPLATE, {**facts, "call": {"direction": "outbound", "local_time": "", "timezone": "UTC"},
+                      "platform_instructions": []})
 
 
 # -- what the prompt needs -------------------------------------------------------------------

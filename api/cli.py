@@ -83,6 +83,11 @@ def migrate() -> None:
     _err("database is up to date")
 
 
+# A voice platform keeps its connection between a call's turns (3-5 s apart); uvicorn's 5 s
+# default closed it under the next turn's request now and then ("server disconnected").
+KEEP_ALIVE_S = 75
+
+
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
@@ -124,10 +129,10 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
     if workers > 1:
         # Each process builds its app from the same environment (api.app.serve_app).
         uvicorn.run("api.app:serve_app", factory=True, workers=workers, host=host, port=port, log_level="info",
-                    log_config=logs.configure(settings), access_log=access_log)
+                    log_config=logs.configure(settings), access_log=access_log, timeout_keep_alive=KEEP_ALIVE_S)
         return
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=logs.configure(settings),
-                access_log=access_log)
+                access_log=access_log, timeout_keep_alive=KEEP_ALIVE_S)
 
 
 @app.command("mail-receiver")

@@ -230,7 +230,8 @@ async def paced(ai: Any, schedule: list[list[float]], phones: list[str], prefix:
         for turn, at in enumerate(times):
             await asyncio.sleep(max(0.0, origin + at - time.perf_counter()))
             extra = _meta(f"{prefix}-{i}", phones[i % len(phones)]) if hook else {}
-            (first if turn == 0 else later).append(await first_token(ai, conversation(turn), **extra))
+            (first if turn == 0 else later).append(
+                await tolerant(lambda: first_token(ai, conversation(turn), **extra)))
 
     await asyncio.gather(*(one_call(i, times) for i, times in enumerate(schedule)))
     return first, later

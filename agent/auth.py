@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.db import utcnow
+from agent.db import session_scope, utcnow
 from agent.ids import new_id
 from agent.models import ApiKey, WebSession, Workspace
 from agent.settings import get_settings
@@ -64,6 +65,46 @@ async def revoke_keys(session: AsyncSession, workspace_id: str, name: str) -> No
         .where(ApiKey.workspace_id == workspace_id, ApiKey.name == name, ApiKey.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    key_cache.clear()
+
+
+class KeyCache:
+    """Keys this process resolved lately, so a request with a known key asks the database nothing
+    (the live-call hook's every turn). Only keys found are kept, each for ``ttl`` seconds from
+    its lookup: a revocation made in this process clears the cache at once; one made by another
+    process (another ``serve`` worker, the CLI) is honoured there within ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = 5.0, size: int = 1024) -> None:
+        self.ttl, self.size = ttl, size
+        self._items: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, raw: str) -> Principal | None:
+        item = self._items.get(hash_key(raw))
+        if item is None or item[0] < time.monotonic():
+            return None
+        return item[1]
+
+    def put(self, raw: str, principal: Principal) -> None:
+        if len(self._items) >= self.size:
+            self._items.clear()  # a burst of keys: start over rather than track recency
+        self._items[hash_key(raw)] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+key_cache = KeyCache()
+
+
+async def resolve_key_cached(raw: str) -> Principal | None:
+    """``resolve_key`` through ``key_cache``, in a session of its own only on a miss."""
+    principal = key_cache.get(raw)
+    if principal is None:
+        async with session_scope() as session:
+            principal = await resolve_key(session, raw)
+        if principal is not None:
+            key_cache.put(raw, principal)
+    return principal
 
 
 async def resolve_key(session: AsyncSession, raw: str) -> Principal | None:

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
@@ -81,3 +81,11 @@ async def session_scope(url: str | None = None) -> AsyncIterator[AsyncSession]:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+async def begin_write(session: AsyncSession) -> None:
+    """Take SQLite's write lock now (``BEGIN IMMEDIATE``, waiting up to the busy timeout) for a
+    transaction that reads and then writes: a deferred one that read before another writer
+    committed cannot upgrade and fails at once with "database is locked". A no-op elsewhere."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("BEGIN IMMEDIATE"))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -16,6 +17,7 @@ from agent.db import dispose_engines
 from agent.migrate import upgrade
 from agent.queue import setup_broker, start_worker
 from agent.settings import Settings, get_settings, use_settings
+from agent.voice import engine as voice_engine
 from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
@@ -39,6 +41,44 @@ TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor", "eval
 SCHEDULED_DUTIES = (evaluations_service.dispatch_due,)
 
 
+def _hold_lock(settings: Settings, name: str) -> Any:
+    """An exclusive, non-blocking lock on ``<data_dir>/<name>.lock`` for this process's life, or
+    None when another process holds it. ``overture serve --workers N`` starts N of these apps on
+    one machine; what must run once (the scheduler) runs in whichever holds the lock, and the
+    lock goes with its process, however that ends."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(settings.data_dir / f"{name}.lock", "a+")  # noqa: SIM115 - held open on purpose
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+async def _schedule_once(settings: Settings, stop: asyncio.Event) -> None:
+    """The scheduler, in one process of the machine's hook/API processes: the others wait for
+    the lock (and take over when its holder stops)."""
+    while not stop.is_set():
+        held = _hold_lock(settings, "scheduler")
+        if held is not None:
+            try:
+                await scheduler.run_forever(stop=stop, duties=SCHEDULED_DUTIES)
+            finally:
+                held.close()
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=settings.reconcile_interval_s)
+        except TimeoutError:
+            pass
+
+
+def serve_app() -> FastAPI:
+    """``create_app`` from the environment's settings: the factory each of ``overture serve
+    --workers N``'s processes calls (``uvicorn --factory api.app:serve_app`` is the same)."""
+    return create_app()
+
+
 def create_app(settings: Settings | None = None, *, run_worker: bool | None = None,
                run_scheduler: bool | None = None) -> FastAPI:
     """Build the app. ``run_worker`` and ``run_scheduler`` default to True on the embedded broker."""
@@ -53,13 +93,18 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.is_sqlite:
-            upgrade(settings.db_url)
+            # One process migrates at a time (serve --workers N starts N at once); the others find it done.
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            with open(settings.data_dir / "migrate.lock", "a+") as lock:
+                await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+                upgrade(settings.db_url)
         worker = start_worker(broker) if run_worker else None
-        if run_worker:
-            # litellm takes seconds to import; pay it in the background, not in the first plan.
-            threading.Thread(target=llm.preload, name="litellm-preload", daemon=True).start()
+        # litellm takes seconds to import and its first stream loads more: paid here, before the
+        # server takes requests, so no first call (a live caller's first turn) waits for it.
+        await llm.warm()
+        await asyncio.to_thread(voice_engine.warm)
         stop = asyncio.Event()
-        ticker = asyncio.create_task(scheduler.run_forever(stop=stop, duties=SCHEDULED_DUTIES)) if run_scheduler else None
+        ticker = asyncio.create_task(_schedule_once(settings, stop)) if run_scheduler else None
         try:
             yield
         finally:

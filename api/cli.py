@@ -83,11 +83,22 @@ def migrate() -> None:
     _err("database is up to date")
 
 
+# A voice platform keeps its connection between a call's turns (3-5 s apart); uvicorn's 5 s
+# default closed it under the next turn's request now and then ("server disconnected").
+KEEP_ALIVE_S = 75
+
+
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-          demo: Annotated[bool, typer.Option("--demo", help="Seed a demo workspace and print an admin key")] = False) -> None:
-    """Run the API and inbox (and, on the embedded defaults, the worker) in this process."""
+          demo: Annotated[bool, typer.Option("--demo", help="Seed a demo workspace and print an admin key")] = False,
+          workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes sharing the port (the live-call "
+                                               "hook's capacity grows with them)")] = 1,
+          access_log: Annotated[bool, typer.Option(help="Log every request")] = True) -> None:
+    """Run the API and inbox (and, on the embedded defaults, the worker) in this process, or in
+    ``--workers N`` processes: each runs its own in-process worker for the work its requests
+    enqueue; the scheduler runs in one of them at a time (a lock under the data directory).
+    SQLite serves them all in WAL mode, writers waiting their turn up to its busy timeout."""
     import uvicorn
 
     from agent.migrate import upgrade
@@ -115,7 +126,13 @@ def serve(host: Annotated[str, typer.Option(help="Interface to listen on")] = "1
     _err(f"database: {where}; broker: {'in-process' if settings.embedded_broker else 'external'}; model: {settings.model}")
     from agent import logs
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=logs.configure(settings))
+    if workers > 1:
+        # Each process builds its app from the same environment (api.app.serve_app).
+        uvicorn.run("api.app:serve_app", factory=True, workers=workers, host=host, port=port, log_level="info",
+                    log_config=logs.configure(settings), access_log=access_log, timeout_keep_alive=KEEP_ALIVE_S)
+        return
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=logs.configure(settings),
+                access_log=access_log, timeout_keep_alive=KEEP_ALIVE_S)
 
 
 @app.command("mail-receiver")

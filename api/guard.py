@@ -11,8 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agent.auth import resolve_key
-from agent.db import session_scope
+from agent.auth import resolve_key_cached
 from api import ratelimit
 from api.errors import problem
 
@@ -46,8 +45,8 @@ class RequireBearer:
                 response = problem(429, exc.code, exc.detail,
                                    headers={"Retry-After": str(exc.extra.get("retry_after", 1))})
                 return await response(scope, receive, send)
-            async with session_scope() as session:
-                principal = await resolve_key(session, auth[7:].decode("latin-1").strip())
+            # Cached for a few seconds (agent.auth.KeyCache: revocations still hold within that).
+            principal = await resolve_key_cached(auth[7:].decode("latin-1").strip())
             if principal is None:
                 await ratelimit.failed(request)
                 response = problem(401, "unauthorized", "the API key is unknown or revoked",

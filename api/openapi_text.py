@@ -11,7 +11,8 @@ from typing import Any
 
 DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("get", "/healthz"): "Liveness: 200 while the process answers (no database or broker check; see /readyz).",
-    ("get", "/readyz"): "Readiness: 200 when the database and the broker answer, 503 naming the one that does not.",
+    ("get", "/readyz"): "Readiness: 200 when the database and the broker answer and the model layer is warm (litellm "
+                         "imported, its streaming path loaded), 503 naming the check that is not ok.",
     ("post", "/v1/campaigns"): "Create a campaign in draft with its channels; it plans and sends nothing until it "
                                "goes live.",
     ("get", "/v1/campaigns"): "The workspace's campaigns, newest first by default, archived ones only when "

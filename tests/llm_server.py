@@ -28,6 +28,7 @@ class Behaviour:
     status: int = 200
     delay: float = 0.0  # before anything is sent
     first_token_delay: float = 0.0  # streaming: between the headers and the first delta
+    gap: float = 0.0  # streaming: between one delta and the next
 
 
 def ok(text: str) -> Behaviour:
@@ -61,6 +62,13 @@ def first_token_delay(ms: float, then: Behaviour | None = None) -> Behaviour:
     base = then or auto()
     return Behaviour(base.kind, text=base.text, status=base.status, delay=base.delay,
                      first_token_delay=ms / 1000)
+
+
+def dribble(seconds: float, then: Behaviour | None = None) -> Behaviour:
+    """Stream ``then``'s words ``seconds`` apart (a reply still being said)."""
+    base = then or auto()
+    return Behaviour(base.kind, text=base.text, status=base.status, delay=base.delay,
+                     first_token_delay=base.first_token_delay, gap=seconds)
 
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
@@ -200,6 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             text = _auto_text(body) if behaviour.kind == "auto" else behaviour.text
             if body.get("stream"):
+                self._gap = behaviour.gap
                 self._stream(body, text, behaviour.first_token_delay)
             else:
                 if owner._wait(behaviour.first_token_delay):
@@ -232,7 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model", "test-model")
         base = {"id": "chatcmpl-local", "object": "chat.completion.chunk", "created": 0, "model": model}
         deltas = [{"role": "assistant", "content": ""}] + [{"content": w} for w in _words(text)]
-        for delta in deltas:
+        for n, delta in enumerate(deltas):
+            if n > 1 and self.server.owner._wait(self._gap):
+                return
             self._event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         final: dict[str, Any] = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         if (body.get("stream_options") or {}).get("include_usage"):

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
-from agent.auth import create_key
+from agent.auth import create_key, key_cache
 from agent.db import utcnow
 from agent.errors import NotFound
 from agent.keys.schemas import KeyCreated, KeyIn, KeyOut, WorkspaceOut
@@ -46,6 +46,7 @@ async def revoke(session: AsyncSession, workspace_id: str, key_id: str, actor: s
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         await session.flush()
+        key_cache.clear()  # this process at once; the others within agent.auth.KeyCache's ttl
         activity.record(session, workspace_id=workspace_id, actor=actor, kind="key.revoked",
                         payload={"key_id": row.id, "name": row.name})
     return _out(row)

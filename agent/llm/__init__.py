@@ -34,6 +34,15 @@ def preload() -> None:
     runtime.litellm()
 
 
+async def warm() -> None:
+    """``preload`` off the loop, then one mock stream through the voice model's litellm path."""
+    await runtime.warm(get_config().model_for("voice"))
+
+
+def is_warm() -> bool:
+    return runtime.is_warm()
+
+
 __all__ = [
     "OFFLINE_MODEL",
     "LLMConfig",
@@ -46,9 +55,11 @@ __all__ = [
     "complete",
     "example_for_schema",
     "get_config",
+    "is_warm",
     "preload",
     "register_offline_responder",
     "stream",
     "unregister_offline_responder",
     "use_config",
+    "warm",
 ]

@@ -69,13 +69,22 @@ class Tally:
                          output_tokens=self.output_tokens, cost_usd=self.cost_usd, attempts=self.attempts)
 
 
+# Models litellm's price map does not know: looking them up raises, which costs ~2 ms of CPU a
+# call (on the event loop, after every voice turn); they cost 0, so ask once per process.
+_unpriced: set[str] = set()
+
+
 def cost_of(lm: Any, model: str, response: Any, prompt: int, completion: int) -> float:
+    if model in _unpriced:
+        return 0.0
     try:
         if response is not None:
             return float(lm.completion_cost(completion_response=response) or 0.0)
         # A stream leaves no response object, only the usage of its last chunk.
         return float(sum(lm.cost_per_token(model=model, prompt_tokens=prompt, completion_tokens=completion)))
     except Exception:  # noqa: BLE001 - models missing from litellm's price map cost 0, never fail
+        if response is None:
+            _unpriced.add(model)
         return 0.0
 
 

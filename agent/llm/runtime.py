@@ -15,6 +15,7 @@ LOCAL_SWITCHES = ("LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOCAL_ANTHROPIC_BETA_
 
 _lock = threading.Lock()
 _litellm: Any = None
+_warm = False
 
 
 def set_local_switches() -> None:
@@ -38,3 +39,26 @@ def litellm() -> Any:
                 register(module)
                 _litellm = module
     return _litellm
+
+
+async def warm(model: str) -> None:
+    """Import litellm (in a thread: seconds) and stream one mock answer through its path for
+    ``model`` on this loop, so its lazily loaded streaming machinery is loaded before any real
+    call (a first voice turn paid ~2 s for it even after the import). Sends nothing anywhere."""
+    import asyncio
+
+    global _warm
+    lm = await asyncio.to_thread(litellm)
+    try:
+        response = await lm.acompletion(model=model, messages=[{"role": "user", "content": "warm-up"}],
+                                        mock_response="ok", stream=True)
+        async for _ in response:
+            pass
+    except Exception:  # noqa: BLE001 - a model litellm cannot route fails on its first real call, with its reason
+        pass
+    _warm = True
+
+
+def is_warm() -> bool:
+    """The model layer is ready for a first call without a cold start (``warm`` ran)."""
+    return _warm

@@ -7,6 +7,7 @@ Retries and fallbacks apply until the first delta arrives; after that a failure 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -58,14 +59,20 @@ def stream(task: str, messages: Messages, *, model: str | None = None, api_base:
 
 def _usage_option(lm: Any, model: str) -> dict[str, Any]:
     """Ask for usage in the last chunk where the provider takes OpenAI's ``stream_options``."""
+    return {"stream_options": {"include_usage": True}} if _takes_stream_options(lm, model) else {}
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_stream_options(lm: Any, model: str) -> bool:
+    """Per model, once a process: asking litellm costs more than the rest of a turn's set-up."""
     if model != OFFLINE_MODEL:
         try:
             supported = lm.get_supported_openai_params(model=model, custom_llm_provider=provider_of(lm, model))
         except Exception:  # noqa: BLE001 - unknown provider: send nothing it might refuse
             supported = None
         if "stream_options" not in (supported or ()):
-            return {}
-    return {"stream_options": {"include_usage": True}}
+            return False
+    return True
 
 
 async def _deltas(holder: LLMStream, task: str, models: list[str], messages: Messages, config: LLMConfig,

@@ -5,13 +5,17 @@ conversation (channel ``voice``, status ``open``) and every later one finds it a
 idempotent per (workspace, call id) even when two requests race: the row is claimed with an
 ``INSERT ... ON CONFLICT DO NOTHING`` before anything else is written, so the loser reads the
 winner's row instead of failing. Turns are appended by position (``seq``) the same way.
+
+Opening is two steps for the live-call hook, which must not write before the model's first
+token: ``resolve_call`` reads (who calls, for which campaign) and ``claim_call`` writes the row
+later, in the transaction that records the turns; ``open_call`` does both at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import phonenumbers
@@ -203,9 +207,24 @@ def _pick_campaign(rows: list[Any], enrolled_in: str | None) -> str:
     return live[-1] if live else sorted(ids)[-1]
 
 
-async def open_call(session: AsyncSession, workspace_id: str, call: CallInfo, *,
-                    now: dt.datetime | None = None) -> CallContext:
-    """The call's conversation, opened on first sight (see the module docstring). The caller commits."""
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """A call read but not yet stored (``resolve_call``): ``claim_call`` writes it. ``context``
+    already carries the conversation id the row will get, unless a concurrent request wins."""
+
+    context: CallContext
+    row: dict[str, Any]
+    campaign: Campaign
+    admit_number: str | None  # an inbound caller the campaign may still admit (a write: contact, enrollment)
+
+    @property
+    def must_admit(self) -> bool:
+        return self.context.direction == INBOUND and self.context.enrollment_id is None
+
+
+async def resolve_call(session: AsyncSession, workspace_id: str, call: CallInfo, *,
+                       now: dt.datetime | None = None) -> CallContext | Opening:
+    """The call's conversation when stored, else what opening it will write; reads only."""
     existing = await find_call(session, call.call_id, workspace_id=workspace_id)
     if existing is not None:
         return _context(existing, created=False)
@@ -244,26 +263,40 @@ async def open_call(session: AsyncSession, workspace_id: str, call: CallInfo, *,
         enrollment_id = enrolled.id if enrolled else None
 
     conversation_id = new_id("cnv")
-    claimed = await insert_ignoring_conflicts(session, Conversation.__table__, [{
-        "id": conversation_id, "workspace_id": workspace_id, "campaign_id": campaign.id,
-        "enrollment_id": enrollment_id, "contact_id": contact_id,
-        "external_id": call.call_id, "channel": ChannelKind.voice.value, "direction": direction, "status": ConversationStatus.open,
-        "from_number": from_n, "to_number": to_n, "started_at": now or utcnow(), "created_at": utcnow(),
-    }], ["workspace_id", "external_id"])
+    row = {"id": conversation_id, "workspace_id": workspace_id, "campaign_id": campaign.id,
+           "enrollment_id": enrollment_id, "contact_id": contact_id, "external_id": call.call_id,
+           "channel": ChannelKind.voice.value, "direction": direction, "status": ConversationStatus.open,
+           "from_number": from_n, "to_number": to_n, "started_at": now or utcnow(), "created_at": utcnow()}
+    context = CallContext(conversation_id=conversation_id, workspace_id=workspace_id, campaign_id=campaign.id,
+                          contact_id=contact_id, enrollment_id=enrollment_id, direction=direction,
+                          known_contact=contact_id is not None, created=True)
+    return Opening(context=context, row=row, campaign=campaign, admit_number=other)
+
+
+async def claim_call(session: AsyncSession, opening: Opening, call: CallInfo) -> CallContext:
+    """Store a resolved call (idempotent per call id, see the module docstring). The caller commits."""
+    claimed = await insert_ignoring_conflicts(session, Conversation.__table__, [opening.row],
+                                              ["workspace_id", "external_id"])
     if claimed.rowcount != 1:  # a concurrent request opened it first
-        winner = await find_call(session, call.call_id, workspace_id=workspace_id)
+        winner = await find_call(session, call.call_id, workspace_id=opening.context.workspace_id)
         assert winner is not None, "conflicting conversation insert but no row"
         return _context(winner, created=False)
-
-    if direction == INBOUND and enrollment_id is None:
-        admitted = await inbound.admit(session, campaign, other, call.customer)
+    ctx = opening.context
+    if opening.must_admit:
+        admitted = await inbound.admit(session, opening.campaign, opening.admit_number, call.customer)
         if admitted is not None:
             contact_id, enrollment_id = admitted
-            await session.execute(update(Conversation).where(Conversation.id == conversation_id)
+            await session.execute(update(Conversation).where(Conversation.id == ctx.conversation_id)
                                   .values(contact_id=contact_id, enrollment_id=enrollment_id))
-    return CallContext(conversation_id=conversation_id, workspace_id=workspace_id, campaign_id=campaign.id,
-                       contact_id=contact_id, enrollment_id=enrollment_id,
-                       direction=direction, known_contact=contact_id is not None, created=True)
+            ctx = replace(ctx, contact_id=contact_id, enrollment_id=enrollment_id, known_contact=True)
+    return ctx
+
+
+async def open_call(session: AsyncSession, workspace_id: str, call: CallInfo, *,
+                    now: dt.datetime | None = None) -> CallContext:
+    """The call's conversation, opened on first sight (see the module docstring). The caller commits."""
+    found = await resolve_call(session, workspace_id, call, now=now)
+    return found if isinstance(found, CallContext) else await claim_call(session, found, call)
 
 
 # -- turns -----------------------------------------------------------------------------------

@@ -1,11 +1,18 @@
 """The live-call engine: one assistant turn at a time, for every voice protocol (OpenAI hook, Retell).
 
-Latency is the product. The first request of a call does one short transaction before asking
-the model (open the call, record the caller's turns, read what the prompt needs); the later turns
-of the call reuse what this process read then (for ``_RecentCalls.ttl`` seconds) and touch the
-database only after the model has answered. The engine renders ``voice/system.j2``, hands out
-the model's deltas as they arrive and, when the stream ends, records the new caller turns and the
-reply in one short transaction. The model ends a conversation by finishing its reply with
+Latency is the product, so nothing is written before the model's first token. The first request
+of a call only reads (who calls, for which campaign, what the prompt needs: ``resolve_call``);
+the later turns of the call reuse what this process read then and the prompt it rendered (for
+``_RecentCalls.ttl`` seconds) and ask the database nothing at all before the model. The engine
+hands out the model's deltas as they arrive and, when the stream ends, opens the conversation
+if it is new (``claim_call``) and records the caller's new turns and the reply in one short
+transaction, which commits before the reply's iterator ends: the hook sends its closing chunk
+and ``[DONE]`` only after that, so a turn the platform heard in full is a turn stored, even if
+the process is killed the next instant. A turn cut off before its end is not stored as
+answered; the platform's next request carries the whole conversation and records it then.
+
+The one opening still written before the model is an inbound caller the campaign may admit as
+a new contact (``Opening.must_admit``): the contact it makes is part of the prompt. The model ends a conversation by finishing its reply with
 ``END_CALL``; the engine strips the marker (even split across deltas, ``marker.py``) and sets
 ``Reply.end_call``.
 """
@@ -27,11 +34,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, llm
-from agent.db import session_scope, utcnow
+from agent.db import begin_write, session_scope, utcnow
 from agent.models import Campaign, Contact, Conversation, Goal, Outreach
 from agent.prompting import default_prompts, render
 from agent.states import OUTREACH_SENT
-from agent.voice.calls import INBOUND, CallContext, CallInfo, open_call, record_turns
+from agent.voice.calls import (INBOUND, CallContext, CallInfo, Opening, claim_call, normalize_number,
+                              record_turns, resolve_call)
 from agent.voice.marker import EndCallMarker
 from agent.voice.offline import voice_reply
 
@@ -43,6 +51,7 @@ _MODEL_TURNS = 80  # the model sees the latest turns; every turn is still record
 _HISTORY = 6
 _EXCERPT = 240
 _OPEN_ATTEMPTS = 3
+_RECORD_ATTEMPTS = 3
 
 
 # -- the platform's messages -----------------------------------------------------------------
@@ -82,14 +91,18 @@ class Reply:
     """
 
     def __init__(self, context: CallContext, turns: list[tuple[str, str]], messages: list[dict[str, Any]],
-                 params: dict[str, Any], prompt_version: str, model: str) -> None:
+                 params: dict[str, Any], prompt_version: str, model: str, *, call: CallInfo | None = None,
+                 opening: Opening | None = None) -> None:
         self.context = context
+        self._call = call
+        self._opening = opening  # a new call, stored with the turns once the model has answered
         self.prompt_version = prompt_version
         self.model = model
         self.end_call = False
         self.text = ""
         self.result: llm.LLMResult | None = None
         self.finished = False
+        self.recorded = False  # the turns (and a new call) are committed
         self._turns = turns
         self._messages = messages
         self._params = params
@@ -132,11 +145,41 @@ class Reply:
 
     async def _record(self, with_reply: bool) -> None:
         turns = [*self._turns, ("assistant", self.text)] if with_reply and self.text else self._turns
-        try:
-            async with session_scope() as session:
-                await record_turns(session, self.conversation_id, turns)
-        except Exception:  # noqa: BLE001 - the caller already heard it; the end-of-call report has it too
-            log.exception("could not record the turns of conversation %s", self.conversation_id)
+        for attempt in range(1, _RECORD_ATTEMPTS + 1):
+            try:
+                async with session_scope() as session:
+                    await begin_write(session)
+                    if self._opening is not None:
+                        await self._claim(session)
+                    await record_turns(session, self.conversation_id, turns)
+                if self._opening is not None and self._call is not None:
+                    recent_calls.claimed(self.context.workspace_id, self._call.call_id)
+                self.recorded = True
+                return
+            except Exception:  # noqa: BLE001 - the caller already heard it; the end-of-call report has it too
+                if attempt == _RECORD_ATTEMPTS:
+                    log.exception("could not record the turns of conversation %s", self.conversation_id)
+                else:
+                    await asyncio.sleep(0.05 * attempt)
+
+    async def _claim(self, session: AsyncSession) -> None:
+        assert self._opening is not None and self._call is not None
+        ctx = await claim_call(session, self._opening, self._call)
+        if ctx.created:
+            _started(session, ctx, self._call, self.prompt_version, self.model)
+        # A concurrent first request (another process) stored the call first: its id is the call's.
+        self.context = ctx
+
+
+class _Known:
+    """What a call's later turns reuse: its context, prompt facts, the prompt last rendered for it
+    and, until a turn has stored it, the opening of a new call."""
+
+    __slots__ = ("expires", "context", "facts", "opening", "prompt")
+
+    def __init__(self, expires: float, context: CallContext, facts: dict[str, Any], opening: Opening | None) -> None:
+        self.expires, self.context, self.facts, self.opening = expires, context, facts, opening
+        self.prompt: tuple[tuple[Any, ...], Any] | None = None  # (what it was rendered from, Rendered)
 
 
 class _RecentCalls:
@@ -146,19 +189,28 @@ class _RecentCalls:
 
     def __init__(self, ttl: float = 30.0, size: int = 4096) -> None:
         self.ttl, self.size = ttl, size
-        self._items: OrderedDict[tuple[str, str], tuple[float, CallContext, dict[str, Any]]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], _Known] = OrderedDict()
 
-    def get(self, workspace_id: str, call_id: str) -> tuple[CallContext, dict[str, Any]] | None:
+    def get(self, workspace_id: str, call_id: str) -> _Known | None:
         item = self._items.get((workspace_id, call_id))
-        if item is None or item[0] < time.monotonic():
+        if item is None or item.expires < time.monotonic():
             return None
-        return item[1], item[2]
+        return item
 
-    def put(self, workspace_id: str, call_id: str, ctx: CallContext, facts: dict[str, Any]) -> None:
-        self._items[(workspace_id, call_id)] = (time.monotonic() + self.ttl, replace(ctx, created=False), facts)
+    def put(self, workspace_id: str, call_id: str, ctx: CallContext, facts: dict[str, Any],
+            opening: Opening | None = None) -> _Known:
+        item = _Known(time.monotonic() + self.ttl, replace(ctx, created=False), facts, opening)
+        self._items[(workspace_id, call_id)] = item
         self._items.move_to_end((workspace_id, call_id))
         while len(self._items) > self.size:
             self._items.popitem(last=False)
+        return item
+
+    def claimed(self, workspace_id: str, call_id: str) -> None:
+        """The call's conversation is stored: its later turns need not claim it again."""
+        item = self._items.get((workspace_id, call_id))
+        if item is not None:
+            item.opening = None
 
     def forget(self, workspace_id: str, call_id: str) -> None:
         self._items.pop((workspace_id, call_id), None)
@@ -167,24 +219,32 @@ class _RecentCalls:
 recent_calls = _RecentCalls()
 
 
+def _started(session: AsyncSession, ctx: CallContext, call: CallInfo, version: str, model: str) -> None:
+    activity.record(session, workspace_id=ctx.workspace_id, actor=activity.SYSTEM, kind="conversation.started",
+                    campaign_id=ctx.campaign_id, contact_id=ctx.contact_id, enrollment_id=ctx.enrollment_id,
+                    payload={"conversation_id": ctx.conversation_id, "call_id": call.call_id, "channel": "voice",
+                             "direction": ctx.direction, "known_contact": ctx.known_contact,
+                             "prompt_version": version, "model": model})
+
+
 async def _open(workspace_id: str, call: CallInfo, turns: list[tuple[str, str]],
-                version: str, model: str) -> tuple[CallContext, dict[str, Any]]:
-    """Open (or find) the call and read what its prompt needs, in one short transaction."""
+                version: str, model: str) -> tuple[CallContext, dict[str, Any], Opening | None]:
+    """Find the call, or what opening it will store, and read what its prompt needs: reads only,
+    but for an inbound caller the campaign may admit (stored here, see the module docstring)."""
     for attempt in range(1, _OPEN_ATTEMPTS + 1):
         try:
             async with session_scope() as session:
-                ctx = await open_call(session, workspace_id, call)
+                found = await resolve_call(session, workspace_id, call)
+                if isinstance(found, CallContext):
+                    return found, await call_facts(session, found, call), None
+                if not found.must_admit:
+                    return found.context, await call_facts(session, found.context, call), found
+                ctx = await claim_call(session, found, call)
                 facts = await call_facts(session, ctx, call)
                 if ctx.created:
                     await record_turns(session, ctx.conversation_id, turns)
-                    activity.record(session, workspace_id=workspace_id, actor=activity.SYSTEM,
-                                    kind="conversation.started", campaign_id=ctx.campaign_id,
-                                    contact_id=ctx.contact_id, enrollment_id=ctx.enrollment_id,
-                                    payload={"conversation_id": ctx.conversation_id, "call_id": call.call_id,
-                                             "channel": "voice", "direction": ctx.direction,
-                                             "known_contact": ctx.known_contact, "prompt_version": version,
-                                             "model": model})
-            return ctx, facts
+                    _started(session, ctx, call, version, model)
+            return ctx, facts, None
         except IntegrityError:
             # Two first requests of calls from one new number both added the caller: retry,
             # and the second finds the contact the first one made.
@@ -193,9 +253,19 @@ async def _open(workspace_id: str, call: CallInfo, turns: list[tuple[str, str]],
     raise AssertionError("unreachable")
 
 
+def _prompt(known: _Known, platform: list[str]) -> Any:
+    """The call's system prompt, rendered again only when its inputs changed (the minute of the
+    call's local time, the platform's instructions)."""
+    facts = _call_facts(known.context, known.facts)
+    key = (facts["local_time"], tuple(platform))
+    if known.prompt is None or known.prompt[0] != key:
+        known.prompt = (key, render(TEMPLATE, {**known.facts, "call": facts, "platform_instructions": platform}))
+    return known.prompt[1]
+
+
 async def start_reply(workspace_id: str, call: CallInfo, messages: list[dict[str, Any]]) -> Reply:
-    """Open the call, start streaming the next assistant turn, and record the caller's new turns
-    with it (``Reply``).
+    """Find or resolve the call and start streaming the next assistant turn (``Reply``); the
+    call (if new) and the caller's new turns are stored with the reply when it ends.
 
     Raises NotFound(``unknown_call``) when nothing identifies the call's campaign, before
     anything is stored. The platform's own system messages reach the model only as quoted,
@@ -206,18 +276,28 @@ async def start_reply(workspace_id: str, call: CallInfo, messages: list[dict[str
     model = llm.get_config().model_for(TASK)
     known = recent_calls.get(workspace_id, call.call_id)
     if known is None:
-        ctx, facts = await _open(workspace_id, call, turns, version, model)
-        recent_calls.put(workspace_id, call.call_id, ctx, facts)
-    else:
-        ctx, facts = known
-    rendered = render(TEMPLATE, {**facts, "call": _call_facts(ctx, facts), "platform_instructions": platform})
+        ctx, facts, opening = await _open(workspace_id, call, turns, version, model)
+        known = recent_calls.put(workspace_id, call.call_id, ctx, facts, opening)
+    rendered = _prompt(known, platform)
     model_messages = [{"role": "system", "content": rendered.text},
                       *({"role": role, "content": text} for role, text in turns[-_MODEL_TURNS:])]
     params: dict[str, Any] = {}
     if model == llm.OFFLINE_MODEL:
         # litellm streams this text through its real streaming path, like any model's answer.
         params["mock_response"] = voice_reply(model_messages)
-    return Reply(ctx, turns, model_messages, params, rendered.version, model)
+    return Reply(known.context, turns, model_messages, params, rendered.version, model, call=call,
+                 opening=known.opening)
+
+
+def warm() -> None:
+    """Compile the voice prompt and load the phone number metadata now (blocking; at start-up),
+    not in the first caller's turn."""
+    normalize_number("+12125550199")
+    facts = {"campaign_name": "", "brief": "", "ai_variables": {}, "inbound_prompt": "", "goals": [],
+             "known_contact": False, "contact": None, "history": [], "call_timezone": None,
+             "unknown_caller": {"number": None, "name": None, "email": None}}
+    render(TEMPLATE, {**facts, "call": {"direction": "outbound", "local_time": "", "timezone": "UTC"},
+                      "platform_instructions": []})
 
 
 # -- what the prompt needs -------------------------------------------------------------------

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from agent import llm
 from agent.db import session_scope
 from agent.queue import get_broker
 
@@ -36,5 +37,7 @@ async def readyz() -> JSONResponse:
         checks["broker"] = "ok"
     except Exception as exc:
         checks["broker"] = f"error: {type(exc).__name__}"
+    # The model layer: litellm imported and its streaming path loaded (api.app's start-up).
+    checks["model"] = "ok" if llm.is_warm() else "warming"
     ok = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)

@@ -33,6 +33,7 @@ from agent.voice.events import MAX_TURN_CHARS
 from agent.voice.calls import parse_call
 from api.deps import get_principal
 from api.errors import ERROR_RESPONSES
+from api.guard import PRINCIPAL
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,13 @@ class ChatCompletionRequest(BaseModel):
 
 async def hook_caller(request: Request,
                       authorization: Annotated[str | None, Header(include_in_schema=False)] = None) -> Principal:
-    """An admin or approver key (the hook acts on calls). Resolved in a session closed at once,
-    not the request-long ``SessionDep``: a stream must not hold a database connection."""
-    async with session_scope() as session:
-        principal = await get_principal(request, session, authorization)
+    """An admin or approver key (the hook acts on calls). ``api.guard`` resolved it already (through
+    the key cache); else in a session closed at once, not the request-long ``SessionDep``: a
+    stream must not hold a database connection."""
+    principal = getattr(request.state, PRINCIPAL, None)
+    if principal is None:
+        async with session_scope() as session:
+            principal = await get_principal(request, session, authorization)
     if not principal.may(Role.admin, Role.approver):
         raise Forbidden(f"the {principal.role.value} role may not use the voice hook; it needs admin or approver")
     return principal

@@ -66,7 +66,7 @@ async def test_import_runs_on_a_separate_worker_through_the_broker(db_url, tmp_p
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
                 admin = bearer(await make_key("admin"))
                 ready = (await client.get("/readyz")).json()
-                assert ready["checks"] == {"database": "ok", "broker": "ok"}
+                assert ready["checks"] == {"database": "ok", "broker": "ok", "model": "ok"}
                 cid = (await client.post("/v1/campaigns", json={"name": "B"}, headers=admin)).json()["id"]
                 csv = b"name,phone\nAnn Lee,212 555 0100\nBo Chen,+1 415 555 2671\nAnn Again,(212) 555-0100\n"
                 job = (await client.post(f"/v1/campaigns/{cid}/contacts/import", files={"file": ("c.csv", csv)},

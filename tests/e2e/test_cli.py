@@ -111,7 +111,7 @@ def test_serve_demo_prints_inbox_and_a_working_admin_key_and_seeds_once(settings
             inbox = browser.post("/inbox/signin", data={"key": key, "signin_token": token})
         assert inbox.status_code == 200 and inbox.text.count('<li class="item') == 8
         assert "http" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', inbox.text))  # every asset is local
-        assert httpx.get(f"{base}/readyz").json()["checks"] == {"database": "ok", "broker": "ok"}
+        assert httpx.get(f"{base}/readyz").json()["checks"] == {"database": "ok", "broker": "ok", "model": "ok"}
     with _serve(settings, "--demo") as (base, lines):
         new_key = next(l.split("Admin key:")[1].strip() for l in lines if "Admin key:" in l)
         assert new_key != key

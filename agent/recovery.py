@@ -4,8 +4,8 @@ A worker killed mid-job (kill -9, a crashed host) leaves its row ``running``; no
 ever touch it. Each kind says how long it may go unheard, how a dead worker shows, and what
 recovery does: resume where that is safe, fail with a clear code otherwise, never leave it
 ``running``. The reconciler (``planner/scheduler.py``, every ``OVERTURE_RECONCILE_INTERVAL_S``
-inside ``overture serve`` or ``overture scheduler``) calls each row's handler. Adding a kind (exports)
-is one row here and its handler; ``tests/agent/test_recovery.py`` checks every row.
+inside ``overture serve`` or ``overture scheduler``) calls each row's handler. Adding a kind is one row here
+and its handler; ``tests/agent/test_recovery.py`` checks every row.
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ JOB_RECOVERY: tuple[JobRecovery, ...] = (
     JobRecovery("evaluation", _evaluation_lease,
                 "evaluations queued or running for longer than the lease",
                 "fail", "evaluators.service.dispatch_due"),
+    JobRecovery("export", _fixed(dt.timedelta(minutes=2)),  # agent.reports.exports.LEASE (the test checks)
+                "export_jobs.status = running and lease_until (renewed after every batch written) has passed",
+                "resume", "agent.reports.exports.recover_exports"),
     JobRecovery("send", _send_lease,
                 "outreaches.status = executing for longer than the lease (the claim set updated_at)",
                 "unknown", "planner.scheduler.settle_lost_sends"),

@@ -20,7 +20,8 @@ from api import errors
 from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
 from api.limits import Limits
-from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, inbound_email,
+from api.routes import (activity, campaigns, contacts, conversations, evaluations, exports, goals, health,
+                        inbound_email,
                         phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web)
 from api.routes import inbound_sms, unsubscribe
 from api.routes import keys as keys_routes
@@ -32,7 +33,8 @@ from planner import scheduler
 log = logging.getLogger(__name__)
 
 # Every package's actors; the API process and `overture worker` declare the same set.
-TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor", "evaluators.tasks", "agent.inbound.tasks"]
+TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor", "evaluators.tasks", "agent.inbound.tasks",
+                "agent.reports.tasks"]
 # What the scheduler does on every tick beyond planning and sending (packages above planner).
 SCHEDULED_DUTIES = (evaluations_service.dispatch_due,)
 
@@ -76,7 +78,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(RequireBearer)  # the key, before any body is read
     app.add_middleware(observability.RequestContext)  # outermost: every answer, 401s included, gets an id
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
-                   evaluations, phone_numbers, suppressions, tasks, web, inbound_sms, unsubscribe, inbound_email):
+                   evaluations, phone_numbers, suppressions, tasks, web, inbound_sms, unsubscribe, inbound_email,
+                   exports):
         app.include_router(module.router)
     app.include_router(keys_routes.router)
     app.include_router(observability.router)

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 
 from agent import executor, recovery
+from agent.reports import exports
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Channel, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
@@ -84,6 +85,7 @@ async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STA
     now = now or utcnow()
     await settle_lost_sends(now, lease=executing_lease)
     await recovery.recover_imports(now)
+    await exports.recover_exports(now)
     async with session_scope() as s:
         expired = (await s.execute(
             select(Enrollment.id, PlanningRunItem.run_id)

@@ -132,9 +132,18 @@ async def _outreaches(s: Any, ids: list[str]) -> dict[str, tuple[int, dt.datetim
     return {eid: (int(n), last) for eid, n, last in rows}
 
 
-async def _goals(s: Any, ids: list[str]) -> dict[str, dict[str, tuple[GoalResultValue, int | None]]]:
+def goal_rank() -> Any:
+    """A goal result's rank as SQL (a correction counts instead of the model's answer); MAX it."""
     result = func.coalesce(GoalResult.corrected_result, GoalResult.result)
-    rank = case({word.value: n for word, n in _RANK.items()}, value=result, else_=0)
+    return case({word.value: n for word, n in _RANK.items()}, value=result, else_=0)
+
+
+def result_of_rank(rank: int | None) -> GoalResultValue:
+    return _BY_RANK[int(rank or 0)]
+
+
+async def _goals(s: Any, ids: list[str]) -> dict[str, dict[str, tuple[GoalResultValue, int | None]]]:
+    rank = goal_rank()
     score = func.coalesce(GoalResult.corrected_score, GoalResult.score)
     rows = (await s.execute(
         select(Conversation.enrollment_id, GoalResult.goal_id, func.max(rank), func.max(score))
@@ -144,7 +153,7 @@ async def _goals(s: Any, ids: list[str]) -> dict[str, dict[str, tuple[GoalResult
         .group_by(Conversation.enrollment_id, GoalResult.goal_id))).all()
     out: dict[str, dict[str, tuple[GoalResultValue, int | None]]] = {}
     for eid, goal_id, best, top in rows:
-        out.setdefault(eid, {})[goal_id] = (_BY_RANK[int(best or 0)], None if top is None else int(top))
+        out.setdefault(eid, {})[goal_id] = (result_of_rank(best), None if top is None else int(top))
     return out
 
 

@@ -168,8 +168,9 @@ def offline_draft(messages: list[dict[str, Any]], schema: dict[str, Any]) -> dic
     props = [] if "short" in wants else named_properties(brief, contact.get("properties") or {}, instruction)
     what = offer(brief)
     if "formal" in wants:
-        full = " ".join(p for p in (raw_name if name else "", str(contact.get("last_name") or "").strip()) if p)
-        greeting = f"Dear {full}," if name and _NAME.fullmatch(full) else "Dear customer,"
+        last = str(contact.get("last_name") or "").strip()
+        full = " ".join(p for p in (name, last if _NAME.fullmatch(last) else "") if p)
+        greeting = f"Dear {full}," if full else "Hello,"
     elif "warm" in wants:
         greeting = f"Hi {name}!" if name else "Hello there!"
     else:

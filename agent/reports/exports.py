@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
@@ -27,7 +27,7 @@ from agent.errors import Conflict, NotFound
 from agent.ids import new_id
 from agent.models import Campaign, ExportChunk, ExportJob
 from agent.queue import enqueue, send
-from agent.recovery import WORKER_LOST
+from agent.recovery import WORKER_LOST, claimable, lost_jobs
 from agent.reports import export_rows
 from agent.reports.export_files import ExportFormat, open_writer
 from agent.states import JobStatus
@@ -91,11 +91,7 @@ async def _claim(job_id: str) -> int | None:
     now = utcnow()
     async with session_scope() as s:
         moved = await s.execute(
-            update(ExportJob).where(
-                ExportJob.id == job_id,
-                or_(ExportJob.status == JobStatus.queued,
-                    (ExportJob.status == JobStatus.running) & (ExportJob.lease_until < now)))
-            .values(status=JobStatus.running, started_at=now, processed=0, lease_until=now + LEASE,
+            update(ExportJob).where(claimable(ExportJob, job_id, now)).values(status=JobStatus.running, started_at=now, processed=0, lease_until=now + LEASE,
                     attempts=ExportJob.attempts + 1))
         if moved.rowcount != 1:
             return None
@@ -184,10 +180,7 @@ async def recover_exports(now: dt.datetime | None = None) -> tuple[int, int]:
     restarted: list[str] = []
     failed = 0
     async with session_scope() as s:
-        lost = (await s.execute(select(ExportJob).where(
-            ExportJob.status == JobStatus.running, ExportJob.lease_until < now).with_for_update(skip_locked=True)
-        )).scalars().all()
-        for job in lost:
+        for job in await lost_jobs(s, ExportJob, now):
             stuck = (ExportJob.id == job.id) & (ExportJob.status == JobStatus.running)
             if job.attempts < MAX_ATTEMPTS:
                 await s.execute(update(ExportJob).where(stuck).values(status=JobStatus.queued, lease_until=None,

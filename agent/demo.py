@@ -1,4 +1,5 @@
-"""Demo data for ``overture serve --demo``: one workspace with a campaign, goals, analyses and contacts."""
+"""Demo data for ``overture serve --demo``: one workspace with a campaign, goals, analyses and contacts
+(drafts appear as it plans), and a second campaign with two weeks of history (agent/demo_history.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignCreate
 from agent.contacts.normalize import ContactInput
 from agent.contacts.service import add_contacts
+from agent.demo_history import seed_history
 from agent.ids import new_id
 from agent.models import Analysis, Campaign, Goal
 from agent.states import CampaignAction, Role
@@ -65,4 +67,5 @@ async def seed(session: AsyncSession) -> tuple[str, str]:
             for f, l, e, p, props in _PEOPLE], actor=key.id, source="manual")
         await lifecycle.campaign_action(session, campaign, CampaignAction.go_live, key.id)
         activity.record(session, workspace_id=ws.id, actor=key.id, kind="demo.seeded", campaign_id=campaign.id)
+        await seed_history(session, ws.id, key.id)
     return ws.id, raw

@@ -4,8 +4,8 @@ A worker killed mid-job (kill -9, a crashed host) leaves its row ``running``; no
 ever touch it. Each kind says how long it may go unheard, how a dead worker shows, and what
 recovery does: resume where that is safe, fail with a clear code otherwise, never leave it
 ``running``. The reconciler (``planner/scheduler.py``, every ``OVERTURE_RECONCILE_INTERVAL_S``
-inside ``overture serve`` or ``overture scheduler``) calls each row's handler. Adding a kind (exports)
-is one row here and its handler; ``tests/agent/test_recovery.py`` checks every row.
+inside ``overture serve`` or ``overture scheduler``) calls each row's handler. Adding a kind is one row here
+and its handler; ``tests/agent/test_recovery.py`` checks every row.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 from agent.db import session_scope, utcnow
@@ -67,6 +69,9 @@ JOB_RECOVERY: tuple[JobRecovery, ...] = (
     JobRecovery("evaluation", _evaluation_lease,
                 "evaluations queued or running for longer than the lease",
                 "fail", "evaluators.service.dispatch_due"),
+    JobRecovery("export", _fixed(dt.timedelta(minutes=2)),  # agent.reports.exports.LEASE (the test checks)
+                "export_jobs.status = running and lease_until (renewed after every batch written) has passed",
+                "resume", "agent.reports.exports.recover_exports"),
     JobRecovery("send", _send_lease,
                 "outreaches.status = executing for longer than the lease (the claim set updated_at)",
                 "unknown", "planner.scheduler.settle_lost_sends"),
@@ -75,6 +80,18 @@ JOB_RECOVERY: tuple[JobRecovery, ...] = (
 
 def row(kind: str) -> JobRecovery:
     return next(r for r in JOB_RECOVERY if r.kind == kind)
+
+
+def claimable(model: Any, job_id: str, now: dt.datetime) -> Any:
+    """A leased job (imports, exports) a worker may claim: queued, or running past its lease."""
+    return (model.id == job_id) & or_(model.status == JobStatus.queued,
+                                      (model.status == JobStatus.running) & (model.lease_until < now))
+
+
+async def lost_jobs(s: AsyncSession, model: Any, now: dt.datetime) -> list[Any]:
+    """The leased jobs whose worker died (running past the lease), locked for this reconciler."""
+    return list((await s.execute(select(model).where(
+        model.status == JobStatus.running, model.lease_until < now).with_for_update(skip_locked=True))).scalars())
 
 
 async def recover_imports(now: dt.datetime | None = None, *, max_attempts: int = 3) -> tuple[int, int]:
@@ -89,10 +106,7 @@ async def recover_imports(now: dt.datetime | None = None, *, max_attempts: int =
     resumed: list[str] = []
     failed = 0
     async with session_scope() as s:
-        lost = (await s.execute(select(ImportJob).where(
-            ImportJob.status == JobStatus.running, ImportJob.lease_until < now).with_for_update(skip_locked=True)
-        )).scalars().all()
-        for job in lost:
+        for job in await lost_jobs(s, ImportJob, now):
             if job.attempts < max_attempts and job.content is not None:
                 await s.execute(update(ImportJob).where(ImportJob.id == job.id, ImportJob.status == JobStatus.running)
                                 .values(status=JobStatus.queued, processed=0, lease_until=None))

@@ -23,9 +23,9 @@ from api.guard import RequireBearer
 from api.idempotency import IdempotencyMiddleware
 from api.limits import Limits
 from api.validation import BodyCheck
-from api.routes import (activity, campaigns, contacts, conversations, evaluations, goals, health, inbound_email,
-                        phone_numbers, planning, review, suppressions, tasks, voice, voice_retell, web,
-                        web_campaigns)
+from api.routes import (activity, campaigns, contacts, conversations, evaluations, exports, goals, health,
+                        inbound_email, phone_numbers, planning, review, suppressions, tasks, voice, voice_retell,
+                        web, web_campaigns)
 from api.routes import inbound_sms, unsubscribe
 from api.routes import keys as keys_routes
 from api import docs, observability
@@ -36,7 +36,8 @@ from planner import scheduler
 log = logging.getLogger(__name__)
 
 # Every package's actors; the API process and `overture worker` declare the same set.
-TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor", "evaluators.tasks", "agent.inbound.tasks"]
+TASK_MODULES = ["agent.contacts.tasks", "planner.tasks", "agent.executor", "evaluators.tasks", "agent.inbound.tasks",
+                "agent.reports.tasks"]
 # What the scheduler does on every tick beyond planning and sending (packages above planner).
 SCHEDULED_DUTIES = (evaluations_service.dispatch_due,)
 
@@ -126,7 +127,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(observability.RequestContext)  # outermost: every answer, 401s included, gets an id
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
                    evaluations, phone_numbers, suppressions, tasks, web, web_campaigns, inbound_sms, unsubscribe,
-                   inbound_email):
+                   inbound_email, exports):
         app.include_router(module.router)
     app.include_router(keys_routes.router)
     app.include_router(observability.router)

@@ -22,6 +22,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from agent import executor, recovery
 from agent.contacts.repository import enrollment_priority_rank
+from agent.reports import exports
 from agent.db import session_scope, utcnow
 from agent.models import Campaign, Channel, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
@@ -85,6 +86,7 @@ async def reconcile(now: dt.datetime | None = None, *, stall: dt.timedelta = STA
     now = now or utcnow()
     await settle_lost_sends(now, lease=executing_lease)
     await recovery.recover_imports(now)
+    await exports.recover_exports(now)
     async with session_scope() as s:
         expired = (await s.execute(
             select(Enrollment.id, PlanningRunItem.run_id)

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity
+from agent import activity, recovery
 from agent.contacts.csvfile import CsvRefused, ParsedCsv, parse_csv, row_input
 from agent.contacts.service import AddResult, check_accepts_contacts, enroll, normalize_rows, workspace_region
 from agent.db import session_scope, utcnow
@@ -71,11 +71,7 @@ async def _claim(job_id: str) -> bool:
     now = utcnow()
     async with session_scope() as s:
         moved = await s.execute(
-            update(ImportJob).where(
-                ImportJob.id == job_id,
-                or_(ImportJob.status == JobStatus.queued,
-                    (ImportJob.status == JobStatus.running) & (ImportJob.lease_until < now)))
-            .values(status=JobStatus.running, started_at=now, processed=0, lease_until=now + lease(),
+            update(ImportJob).where(recovery.claimable(ImportJob, job_id, now)).values(status=JobStatus.running, started_at=now, processed=0, lease_until=now + lease(),
                     attempts=ImportJob.attempts + 1))
         return moved.rowcount == 1
 

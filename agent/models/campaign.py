@@ -54,6 +54,16 @@ class Channel(Base):
     updated_at: Mapped[dt.datetime] = updated_column()
 
 
+class ChannelAudience(Base):
+    """The contacts a remarketing channel is for (a channel with no rows here is for everyone)."""
+
+    __tablename__ = "channel_audiences"
+    __table_args__ = (UniqueConstraint("channel_id", "enrollment_id"),)
+    id: Mapped[str] = id_column()
+    channel_id: Mapped[str] = fk("channels.id", index=False)
+    enrollment_id: Mapped[str] = fk("enrollments.id")
+
+
 class CallerNumber(Base):
     """An outbound number of a campaign, for rotation and daily caps."""
 

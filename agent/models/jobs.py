@@ -78,10 +78,28 @@ class ExportJob(Base):
     status: Mapped[JobStatus] = mapped_column(StrEnumType(JobStatus, 20))
     total: Mapped[int] = mapped_column(Integer, default=0)
     processed: Mapped[int] = mapped_column(Integer, default=0)
-    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)  # unused: the file lives in export_chunks
     created_by: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = created_column()
     finished_at: Mapped[dt.datetime | None]
+    started_at: Mapped[dt.datetime | None]
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error_code: Mapped[str | None] = mapped_column(String(60))
+    # Renewed on every batch written; past it the worker is taken for dead (agent/recovery.py).
+    lease_until: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ExportChunk(Base):
+    """One piece (up to 1 MB) of an export's file, in order: the file is never held whole in memory,
+    and any API process can serve it (no shared disk between workers and servers)."""
+
+    __tablename__ = "export_chunks"
+    __table_args__ = (UniqueConstraint("export_id", "seq"),)
+    id: Mapped[str] = id_column()
+    export_id: Mapped[str] = fk("export_jobs.id", index=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ActivityEvent(Base):

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agent.campaigns import service as campaigns
-from agent.campaigns.schemas import CampaignBulkIn, CampaignBulkOut, CampaignCreate, CampaignOut, CampaignUpdate
+from agent.campaigns import remarketing
+from agent.campaigns.remarketing import RemarketingIn
+from agent.campaigns.schemas import (CampaignBulkIn, CampaignBulkOut, CampaignCreate, CampaignOut, CampaignUpdate,
+                                     ChannelOut)
 from agent.errors import OvertureError
 from agent.filters import parse_statuses
 from agent.lifecycle import campaigns as lifecycle
@@ -130,3 +133,23 @@ for _action in (ChannelAction.start, ChannelAction.pause, ChannelAction.resume, 
 async def campaign_stats(campaign_id: str, session: SessionDep, who: Reader) -> dict:
     """The campaign's figures (formulas in agent/reports/stats.py and docs/reports.md); every role reads them."""
     return await stats.campaign_stats(session, await campaigns.get(session, who.workspace_id, campaign_id))
+
+
+class RemarketingOut(ChannelOut):
+    contacts: int = Field(description="Contacts the channel is for (its audience, fixed when it was made)")
+
+
+@router.post("/{campaign_id}/channels", status_code=201, response_model=RemarketingOut,
+             responses={409: ERROR_RESPONSES[409] | {"description": "The campaign is a draft (campaign_not_live), "
+                                                                    "final (campaign_final) or has no primary goal "
+                                                                    "to choose by (no_primary_goal)"}})
+async def add_remarketing_channel(campaign_id: str, body: RemarketingIn, session: SessionDep,
+                                  who: Admin) -> RemarketingOut:
+    """Remarketing: a new channel on a live (active or paused) campaign for a chosen set of its
+    contacts, by enrollment status, primary goal result or contact id (each filter given narrows
+    the set). The channel starts `ready`; start it like any channel. 422 `empty_audience` when no
+    contact matches, `unknown_contacts` for ids not in the campaign."""
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
+    channel, contacts = await remarketing.add_channel(session, campaign, body, who.key_id)
+    return RemarketingOut(id=channel.id, kind=channel.kind, status=channel.status, position=channel.position,
+                          config=channel.config, contacts=contacts)

@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import update
 
 from agent import executor, recovery
+from agent.reports import exports
 from agent.db import session_scope, utcnow
 from agent.models import ImportJob
 from evaluators import service as evaluations
 from planner import scheduler
 from tests.conftest import drain_queue
 
-KINDS = {"import", "plan", "planning_run", "evaluation", "send"}
+KINDS = {"import", "plan", "planning_run", "evaluation", "send", "export"}
 
 
 def test_every_job_kind_has_one_row():
@@ -38,6 +39,7 @@ def test_the_table_agrees_with_the_leases_the_handlers_use(settings):
     assert recovery.row("planning_run").lease() == scheduler.STALL
     assert recovery.row("plan").lease() == dt.timedelta(seconds=settings.planner_lease_s)
     assert recovery.row("import").lease() == dt.timedelta(seconds=settings.import_lease_s)
+    assert recovery.row("export").lease() == exports.LEASE
 
 
 async def _running_import(client, admin, *, attempts: int, content: bool = True) -> str:

@@ -101,7 +101,7 @@ async def test_edit_is_a_new_revision_and_an_approved_draft_needs_approval_again
     row = await outreach_row(oid)
     assert row.approved_by is None and row.body.startswith("Hi Ann")  # body untouched
     d = (await client.get(f"/v1/outreaches/{oid}", headers=admin)).json()
-    assert [v["subject"] for v in d["revisions"]] == ["Spring webinar", "A seat for you"]
+    assert [v["subject"] for v in d["revisions"]] == [items[0]["subject"], "A seat for you"]
 
 
 async def test_an_edit_that_breaks_a_channel_rule_is_refused_naming_rule_and_field(client, admin):

@@ -73,7 +73,7 @@ def cost_of(lm: Any, model: str, response: Any, prompt: int, completion: int) ->
     try:
         if response is not None:
             # litellm prices every non-streamed response as it returns it (``_hidden_params``);
-            # pricing it a second time cost about as much CPU as the rest of the call.
+            # pricing it a second time was about a seventh of the call's CPU in the profile.
             # None there means litellm found no price (a local server's model): it costs 0.
             hidden = getattr(response, "_hidden_params", None) or {}
             if "response_cost" in hidden:

@@ -16,9 +16,18 @@
     AsyncIO middleware runs actors) and ``LLMConfig.concurrency=32``. Ideal: every request
     back-to-back 32 at a time, ``contacts / 32 * 0.2 s``; the ratio is measured / ideal.
 
+(c) Contacts per second with 1 and 2 ``overture worker`` processes (``--threads`` = the in-flight
+    count, ``OVERTURE_MODEL_CONCURRENCY`` the same) consuming a planning run from Redis, on
+    PostgreSQL, against the same 200 ms server. The run is queued the way ``overture plan`` queues
+    it (``planner.local.start``) and timed from the enqueue until the run settles; ideal is
+    ``contacts / (workers * in-flight) * latency``. Needs ``--workers-broker`` and
+    ``--workers-database`` (a scratch database: its schema is dropped and migrated afresh).
+
     python benchmarks/planner.py [--contacts 200] [--repeat 3] [--model offline|server]
                                  [--throughput-contacts 2000] [--concurrency 32] [--latency 0.2]
                                  [--skip-overhead] [--skip-throughput]
+                                 [--workers 1,2 --workers-broker redis://127.0.0.1:6379/8
+                                  --workers-database postgresql://postgres@127.0.0.1:5432/bench_plan]
 """
 
 from __future__ import annotations
@@ -249,6 +258,110 @@ async def throughput(n: int, concurrency: int) -> tuple[float, float]:
     return elapsed, cpu
 
 
+# -- (c) worker processes on a broker ---------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _worker_env(broker: str, database: str, port: int, threads: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OVERTURE_")}
+    env.update({"OVERTURE_BROKER_URL": broker, "OVERTURE_DATABASE_URL": database,
+                "OVERTURE_MODEL": "openai/test-model", "OVERTURE_MODEL_API_BASE": f"http://127.0.0.1:{port}/v1",
+                "OVERTURE_MODEL_API_KEY": "bench", "OVERTURE_MODEL_RETRIES": "0", "OVERTURE_MODEL_TIMEOUT": "30",
+                "OVERTURE_MODEL_CONCURRENCY": str(threads),
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT)})
+    return env
+
+
+def _worker_log(count: int, i: int) -> Any:
+    """Where a worker's stderr goes (``OVERTURE_BENCH_WORKER_LOGS``: a directory; else nowhere)."""
+    import subprocess
+
+    where = os.environ.get("OVERTURE_BENCH_WORKER_LOGS")
+    return open(Path(where) / f"worker-{count}-{i}.log", "w") if where else subprocess.DEVNULL  # noqa: SIM115
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+async def _timed_run(cid: str, every: float = 0.05) -> float:
+    from planner import local
+
+    t0 = time.perf_counter()
+    started = await local.start(cid, actor="bench", queue=True)
+    while True:
+        now = await local.state(started.workspace_id, started.run_id)
+        if not now.under_way:
+            assert now.planned == now.total, now
+            return time.perf_counter() - t0
+        await asyncio.sleep(every)
+
+
+def _reset_scratch(broker: str, database: str) -> None:
+    import asyncpg
+    import redis
+
+    redis.Redis.from_url(broker).flushdb()  # the scratch Redis database only
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(database.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def workers(counts: list[int], n: int, threads: int, latency: float, broker: str, database: str) -> list[tuple]:
+    """(workers, wall s, worker CPU s) per count: a fresh schema, then a warm run, then the timed one."""
+    import subprocess
+
+    from agent.db import dispose_engines
+    from agent.migrate import upgrade
+    from agent.queue import setup_broker
+    from agent.settings import Settings, _async_url, use_settings
+
+    out = []
+    for count in counts:
+        with ServerProcess(latency) as server:
+            _reset_scratch(broker, database)
+            upgrade(_async_url(database))
+            use_settings(Settings(_env_file=None, database_url=database, broker_url=broker))
+            setup_broker(task_modules=["agent.contacts.tasks", "planner.tasks"])
+            env = _worker_env(broker, database, server.port, threads)
+            procs = [subprocess.Popen([sys.executable, "-c", "from api.cli import app; app()", "worker",
+                                       "--threads", str(threads)], env=env, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=_worker_log(count, i))
+                     for i in range(count)]
+            try:
+                async def go() -> tuple[float, float]:
+                    warm, _ = await make_campaign(threads * count * 2, f"warm-c{count}")
+                    await _timed_run(warm)  # imports, model layer, connection pools warm in every worker
+                    cid, _ = await make_campaign(n, f"c{count}")
+                    cpu0 = sum(_cpu_seconds(p.pid) for p in procs)
+                    elapsed = await _timed_run(cid)
+                    cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu0
+                    await check_planned(cid, n)
+                    await dispose_engines()
+                    return elapsed, cpu
+
+                elapsed, cpu = asyncio.run(go())
+                requests, in_flight = server.stats()
+            finally:
+                for p in procs:
+                    p.terminate()
+                for p in procs:
+                    try:
+                        p.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+            out.append((count, elapsed, cpu, requests, in_flight))
+    return out
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 def use_database(tmp: Path) -> None:
@@ -271,6 +384,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="(b) the server's fixed latency, seconds")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--workers", default="", help="(c) worker process counts, e.g. 1,2 (empty: skip)")
+    parser.add_argument("--workers-contacts", type=int, default=2000)
+    parser.add_argument("--workers-broker", default="redis://127.0.0.1:6379/8")
+    parser.add_argument("--workers-database", default="", help="(c) scratch PostgreSQL URL (dropped and migrated)")
     args = parser.parse_args()
 
     import logging
@@ -317,6 +434,23 @@ def main() -> None:
               f"({n / elapsed:.0f} contacts/s)")
         print(f"    planner process CPU {cpu:.2f} s ({cpu / n * 1000:.1f} ms/contact, {cpu / elapsed:.0%} of one core); "
               f"the server saw {requests} requests, at most {in_flight} at once")
+    if args.workers:
+        if not args.workers_database:
+            parser.error("--workers needs --workers-database (a scratch database)")
+        n, c, lat = args.workers_contacts, args.concurrency, args.latency
+        results = workers([int(x) for x in args.workers.split(",")], n, c, lat, args.workers_broker,
+                          args.workers_database)
+        print(f"(c) {n} contacts through `overture worker` processes (--threads {c}, model concurrency {c}), "
+              f"server latency {lat * 1000:.0f} ms, Redis broker, PostgreSQL")
+        base = None
+        for count, elapsed, cpu, requests, in_flight in results:
+            ideal = n / (count * c) * lat
+            rate = n / elapsed
+            base = base or rate
+            print(f"    {count} worker(s): {elapsed:7.2f} s  ideal {ideal:6.2f} s  ratio {elapsed / ideal:.2f}x  "
+                  f"{rate:6.1f} contacts/s ({rate / base:.2f}x one worker)  "
+                  f"workers' CPU {cpu / n * 1000:.1f} ms/contact; the server saw {requests} requests "
+                  f"(warm run included), at most {in_flight} at once")
     use_config(None)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, bulk, metrics
@@ -72,11 +72,14 @@ async def record_item(s: AsyncSession, run_id: str, enrollment_id: str, result: 
     column = {ItemResult.planned: PlanningRun.planned, ItemResult.failed: PlanningRun.failed,
               ItemResult.skipped: PlanningRun.skipped}[result]
     now = utcnow()
-    await s.execute(update(PlanningRun).where(PlanningRun.id == run_id)
-                    .values({column: column + 1}))
-    await s.execute(update(PlanningRun).where(PlanningRun.id == run_id, PlanningRun.status == JobStatus.queued)
-                    .values(status=JobStatus.running, started_at=now))
-    await s.execute(update(PlanningRun).where(
-        PlanningRun.id == run_id, PlanningRun.status == JobStatus.running,
-        PlanningRun.planned + PlanningRun.failed + PlanningRun.skipped >= PlanningRun.total)
-        .values(status=JobStatus.succeeded, finished_at=now))
+    # One UPDATE: the count, queued -> running on the first item and -> succeeded on the last
+    # (every SET expression reads the row as it was before this statement).
+    live = PlanningRun.status.in_([JobStatus.queued, JobStatus.running])
+    done = PlanningRun.planned + PlanningRun.failed + PlanningRun.skipped + 1 >= PlanningRun.total
+    await s.execute(update(PlanningRun).where(PlanningRun.id == run_id).values({
+        column: column + 1,
+        PlanningRun.status: case((and_(live, done), JobStatus.succeeded.value),
+                                 (live, JobStatus.running.value), else_=PlanningRun.status),
+        PlanningRun.started_at: case((PlanningRun.status == JobStatus.queued, now), else_=PlanningRun.started_at),
+        PlanningRun.finished_at: case((and_(live, done), now), else_=PlanningRun.finished_at),
+    }))

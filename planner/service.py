@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, metrics
 from agent.campaigns.brief import brief_hash
-from agent.db import session_scope, utcnow
+from agent.db import session_scope, sessionmaker, utcnow
 from agent.settings import get_settings
 from agent.ids import new_id
 from agent.contacts.repository import suppressed_on
@@ -48,48 +48,103 @@ def claimable(now: dt.datetime):  # noqa: ANN201 - a SQL condition
                and_(Enrollment.status == EnrollmentStatus.planning, Enrollment.lease_until < now))
 
 
-async def claim(enrollment_id: str) -> int | None:
-    """Move the enrollment to ``planning`` under a lease; its new version, or None if not ours."""
+def _claimable_now(enrollment: Enrollment, now: dt.datetime) -> bool:
+    """``claimable`` read off a loaded row (the compare-and-set still decides)."""
+    if enrollment.status in ENROLLMENT_PLANNABLE:
+        return True
+    lease = enrollment.lease_until
+    if lease is not None and lease.tzinfo is None:
+        lease = lease.replace(tzinfo=dt.UTC)  # SQLite hands datetimes back naive (they are UTC)
+    return enrollment.status == EnrollmentStatus.planning and lease is not None and lease < now
+
+
+async def _rows(s: AsyncSession, enrollment_id: str):  # noqa: ANN202 - (Enrollment, Campaign, Contact) or None
+    """The enrollment with its campaign and contact, in one query."""
+    return (await s.execute(
+        select(Enrollment, Campaign, Contact)
+        .join(Campaign, Campaign.id == Enrollment.campaign_id).join(Contact, Contact.id == Enrollment.contact_id)
+        .where(Enrollment.id == enrollment_id))).first()
+
+
+async def claim_and_load(s: AsyncSession, enrollment_id: str, instruction: str | None
+                         ) -> tuple[Enrollment, PlanContext] | None:
+    """Move the enrollment to ``planning`` under a lease and read what the plan needs, in one
+    transaction (the caller commits); None if it is not ours to plan.
+
+    The context is read before the compare-and-set so that, on SQLite, the single writer's lock
+    is held for the UPDATE alone; the compare-and-set on the version read guarantees the
+    enrollment the context describes is the one claimed.
+    """
     now = utcnow()
-    async with session_scope() as s:
-        # A planning row is taken over only once its planner's lease has lapsed.
-        moved = await move_enrollment(s, enrollment_id, EnrollmentAction.claim, where=claimable(now), now=now,
-                                      values={"lease_until": now + LEASE})
-    return moved.version if moved else None
+    row = await _rows(s, enrollment_id)
+    if row is None or not _claimable_now(row[0], now):
+        return None
+    enrollment, campaign, contact = row
+    facts = await _read_facts(s, enrollment, campaign, contact, now)
+    # A planning row is taken over only once its planner's lease has lapsed.
+    moved = await move_enrollment(s, enrollment, EnrollmentAction.claim, where=claimable(now), now=now,
+                                  values={"lease_until": now + LEASE})
+    if moved is None:
+        return None
+    return enrollment, _context(enrollment, campaign, contact, facts, moved.version, instruction, now)
 
 
 class DatabaseDeps:
-    """The planner's IO against the database and the model layer."""
+    """The planner's IO against the database and the model layer: one session for the whole plan.
 
-    def __init__(self, version: int, run_id: str | None) -> None:
-        self.version = version
+    The context was read with the claim (``claim_and_load``), so ``load`` hands it over; ``route``
+    writes the result in a second transaction of the same session (between the two, during the
+    model call, the session holds no connection).
+    """
+
+    def __init__(self, session: AsyncSession, enrollment: Enrollment, ctx: PlanContext, run_id: str | None) -> None:
+        self.session = session
+        self.enrollment = enrollment
+        self.ctx = ctx
+        self.version = ctx.enrollment_version
         self.run_id = run_id
 
     async def load(self, enrollment_id: str, instruction: str | None) -> PlanContext:
-        async with session_scope() as s:
-            return await load_context(s, enrollment_id, self.version, instruction)
+        return self.ctx
 
     async def draft(self, ctx: PlanContext, channel: ChannelFacts, step: int, scheduled_at: dt.datetime,
                     feedback: list[str]) -> DraftResult:
         return await draft_with_model(ctx, channel, step, scheduled_at, feedback)
 
     async def route(self, state: PlanState) -> None:
-        async with session_scope() as s:
-            await route(s, state, self.version, self.run_id)
+        await route(self.session, state, self.version, self.run_id, enrollment=self.enrollment,
+                    workspace_id=self.enrollment.workspace_id)
+        await self.session.commit()
 
 
 async def load_context(s: AsyncSession, enrollment_id: str, version: int, instruction: str | None) -> PlanContext:
-    enrollment = (await s.execute(select(Enrollment).where(Enrollment.id == enrollment_id))).scalar_one()
-    campaign = (await s.execute(select(Campaign).where(Campaign.id == enrollment.campaign_id))).scalar_one()
-    contact = (await s.execute(select(Contact).where(Contact.id == enrollment.contact_id))).scalar_one()
+    row = await _rows(s, enrollment_id)
+    assert row is not None, enrollment_id
+    enrollment, campaign, contact = row
+    now = utcnow()
+    facts = await _read_facts(s, enrollment, campaign, contact, now)
+    return _context(enrollment, campaign, contact, facts, version, instruction, now)
+
+
+async def _read_facts(s: AsyncSession, enrollment: Enrollment, campaign: Campaign, contact: Contact,
+                      now: dt.datetime) -> dict:
     channels = (await s.execute(select(Channel).where(Channel.campaign_id == campaign.id)
                                 .order_by(Channel.position))).scalars().all()
     goals = (await s.execute(select(Goal).where(Goal.campaign_id == campaign.id, Goal.archived_at.is_(None))
                              .order_by(Goal.is_primary.desc(), Goal.id))).scalars().all()
     past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)
                             .order_by(Outreach.id))).scalars().all()
-    suppressed = await suppressed_on(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key)
-    now = utcnow()
+    return {"channels": channels, "goals": goals, "past": past,
+            "suppressed": await suppressed_on(s, contact.workspace_id, phone=contact.phone,
+                                              email_key=contact.email_key),
+            "replies": await repository.replies_of(s, enrollment.id),
+            "goal_outcomes": await repository.goal_outcomes(s, enrollment.id),
+            "awaiting_evaluation": await repository.awaiting_evaluation(s, enrollment.id, now)}
+
+
+def _context(enrollment: Enrollment, campaign: Campaign, contact: Contact, facts: dict, version: int,
+             instruction: str | None, now: dt.datetime) -> PlanContext:
+    past, suppressed = facts["past"], facts["suppressed"]
     return PlanContext(
         now=now, enrollment_id=enrollment.id, enrollment_status=enrollment.status, enrollment_version=version,
         attempts=enrollment.attempts, last_attempt_at=enrollment.last_attempt_at, campaign_id=campaign.id,
@@ -98,15 +153,14 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
         settings=dict(campaign.settings), start_at=campaign.start_at, end_at=campaign.end_at,
         manual_review=campaign.manual_review,
         goals=[{"name": g.name, "description": g.description, "primary": "yes" if g.is_primary else "no"}
-               for g in goals],
-        channels=[ChannelFacts(c.id, c.kind, c.status, c.position, dict(c.config)) for c in channels],
+               for g in facts["goals"]],
+        channels=[ChannelFacts(c.id, c.kind, c.status, c.position, dict(c.config)) for c in facts["channels"]],
         contact=ContactFacts(contact.id, contact.first_name, contact.last_name, contact.email, contact.phone,
                              contact.timezone, dict(contact.properties or {})),
         suppressed="all" in suppressed, suppressed_channels=suppressed - {"all"},
         history=[PastOutreach(o.channel, o.status, o.scheduled_at, o.subject, o.body) for o in past],
-        replies=await repository.replies_of(s, enrollment.id),
-        goal_outcomes=await repository.goal_outcomes(s, enrollment.id),
-        awaiting_evaluation=await repository.awaiting_evaluation(s, enrollment.id, now),
+        replies=facts["replies"], goal_outcomes=facts["goal_outcomes"],
+        awaiting_evaluation=facts["awaiting_evaluation"],
         instruction=instruction,
         # A regenerated draft points at the one it replaces (the latest superseded draft).
         supersedes_id=next((o.id for o in reversed(past) if o.status == OutreachStatus.superseded), None)
@@ -114,8 +168,12 @@ async def load_context(s: AsyncSession, enrollment_id: str, version: int, instru
     )
 
 
-async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | None) -> None:
-    """Write the outcome: a draft (awaiting approval or execution) or the status the contact rests in."""
+async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | None, *,
+                enrollment: Enrollment | None = None, workspace_id: str | None = None) -> None:
+    """Write the outcome: a draft (awaiting approval or execution) or the status the contact rests in.
+
+    ``enrollment`` is the row as claimed (its status and version are compared and set without
+    reading it again) and ``workspace_id`` its workspace; without them both are read."""
     ctx = state["context"]
     outcome: Outcome | None = state.get("outcome")
     now = utcnow()
@@ -125,7 +183,8 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
     else:
         action, substatus = PLANNER_REST[outcome.status], outcome.substatus
         next_at, reason = outcome.next_attempt_at, outcome.reason
-    moved = await move_enrollment(s, ctx.enrollment_id, action, substatus=substatus, now=now,
+    moved = await move_enrollment(s, enrollment if enrollment is not None else ctx.enrollment_id, action,
+                                  substatus=substatus, now=now,
                                   where=Enrollment.version == version,
                                   values={"next_attempt_at": next_at, "lease_until": None},
                                   payload={"reason": reason} if reason else None)
@@ -134,7 +193,9 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
         log.warning("enrollment %s moved while planning; dropping this plan", ctx.enrollment_id)
         return
     metrics.PLANS.labels("drafted" if outcome is None else EnrollmentStatus(outcome.status).value).inc()
-    workspace_id = (await s.execute(select(Campaign.workspace_id).where(Campaign.id == ctx.campaign_id))).scalar_one()
+    if workspace_id is None:
+        workspace_id = (await s.execute(select(Campaign.workspace_id)
+                                        .where(Campaign.id == ctx.campaign_id))).scalar_one()
     if outcome is None:
         draft = state["draft"]
         channel = state["channel"]
@@ -168,40 +229,69 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
         await runs.record_item(s, run_id, ctx.enrollment_id, item, None if outcome is None else outcome.reason)
 
 
-async def _renew(enrollment_id: str, version: int) -> None:
-    """Keep the lease while this worker plans (stops when cancelled or when the lease is lost)."""
+async def _renew(enrollment_id: str, version: int, stop: asyncio.Event) -> None:
+    """Keep the lease while this worker plans, until ``stop`` is set or the lease is lost.
+
+    Stopped by the event, never cancelled: a renewal cancelled inside its statement would leave
+    its connection's transaction open (on SQLite, the database's write lock with it)."""
     while True:
-        await asyncio.sleep(RENEW_EVERY)
+        try:
+            await asyncio.wait_for(stop.wait(), RENEW_EVERY)
+            return
+        except TimeoutError:
+            pass
         async with session_scope() as s:
             if not await renew_lease(s, enrollment_id, version, utcnow() + LEASE):
                 return
 
 
-async def _not_claimed(enrollment_id: str, run_id: str | None) -> None:
-    async with session_scope() as s:
-        status = (await s.execute(select(Enrollment.status).where(Enrollment.id == enrollment_id))).scalar_one_or_none()
-        # Another worker holds it: that worker records the item. Anything else settles it as skipped.
-        if run_id and status != EnrollmentStatus.planning:
-            await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.skipped, "not plannable now")
+async def _not_claimed(s: AsyncSession, enrollment_id: str, run_id: str | None) -> None:
+    status = (await s.execute(select(Enrollment.status).where(Enrollment.id == enrollment_id))).scalar_one_or_none()
+    # Another worker holds it: that worker records the item. Anything else settles it as skipped.
+    if run_id and status != EnrollmentStatus.planning:
+        await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.skipped, "not plannable now")
 
 
 async def plan_enrollment(enrollment_id: str, run_id: str | None = None, instruction: str | None = None) -> None:
-    """The ``planner.plan_enrollment`` actor's body: never leaves the enrollment in ``planning``."""
-    version = await claim(enrollment_id)
-    if version is None:
-        await _not_claimed(enrollment_id, run_id)
-        return
-    state: PlanState = {"enrollment_id": enrollment_id, "run_id": run_id, "instruction": instruction}
-    renewer = asyncio.create_task(_renew(enrollment_id, version))
-    try:
-        await graph().ainvoke(state, config={"configurable": {"deps": DatabaseDeps(version, run_id)}})
-    except Exception as exc:
-        log.exception("planning %s failed", enrollment_id)
-        async with session_scope() as s:
-            moved = await move_enrollment(s, enrollment_id, EnrollmentAction.fail, substatus=Substatus.system_error,
-                                          only_from=EnrollmentStatus.planning, where=Enrollment.version == version,
-                                          values={"lease_until": None}, payload={"reason": type(exc).__name__})
-            if moved is not None and run_id:
-                await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.failed, f"{type(exc).__name__}")
-    finally:
-        renewer.cancel()
+    """The ``planner.plan_enrollment`` actor's body: never leaves the enrollment in ``planning``.
+
+    One session for the plan: the claim and the context in its first transaction, the route's
+    writes in its second (or the failure's, if planning raised)."""
+    async with sessionmaker()() as s:
+        try:
+            claimed = await claim_and_load(s, enrollment_id, instruction)
+            if claimed is None:
+                await _not_claimed(s, enrollment_id, run_id)
+            await s.commit()
+        except BaseException:
+            await s.rollback()
+            raise
+        if claimed is None:
+            return
+        enrollment, ctx = claimed
+        version = ctx.enrollment_version
+        state: PlanState = {"enrollment_id": enrollment_id, "run_id": run_id, "instruction": instruction}
+        stop = asyncio.Event()
+        renewer = asyncio.create_task(_renew(enrollment_id, version, stop))
+        try:
+            await graph().ainvoke(state, config={"configurable": {"deps": DatabaseDeps(s, enrollment, ctx, run_id)}})
+        except Exception as exc:
+            log.exception("planning %s failed", enrollment_id)
+            await s.rollback()
+            try:
+                moved = await move_enrollment(s, enrollment_id, EnrollmentAction.fail,
+                                              substatus=Substatus.system_error, only_from=EnrollmentStatus.planning,
+                                              where=Enrollment.version == version, values={"lease_until": None},
+                                              payload={"reason": type(exc).__name__})
+                if moved is not None and run_id:
+                    await runs.record_item(s, run_id, enrollment_id, runs.ItemResult.failed, f"{type(exc).__name__}")
+                await s.commit()
+            except BaseException:
+                await s.rollback()
+                raise
+        except BaseException:
+            await s.rollback()
+            raise
+        finally:
+            stop.set()
+            await renewer

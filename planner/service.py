@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, metrics
+from agent.campaigns import remarketing
 from agent.campaigns.brief import brief_hash
 from agent.db import session_scope, sessionmaker, utcnow
 from agent.settings import get_settings
@@ -130,6 +131,7 @@ async def _read_facts(s: AsyncSession, enrollment: Enrollment, campaign: Campaig
                       now: dt.datetime) -> dict:
     channels = (await s.execute(select(Channel).where(Channel.campaign_id == campaign.id)
                                 .order_by(Channel.position))).scalars().all()
+    channels = await remarketing.channels_for(s, enrollment.id, channels)  # a remarketing channel: its audience only
     goals = (await s.execute(select(Goal).where(Goal.campaign_id == campaign.id, Goal.archived_at.is_(None))
                              .order_by(Goal.is_primary.desc(), Goal.id))).scalars().all()
     past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)

@@ -115,3 +115,20 @@ async def test_planning_offers_a_contact_only_the_channels_whose_audience_has_th
         cara = [c.kind for c in await remarketing.channels_for(s, who["cara"]["id"], channels)]
     assert ann == ["email", "sms"] and cara == ["email"]
     assert sms in {c.id for c in channels}
+
+
+async def test_the_planners_context_holds_a_remarketing_channel_only_for_its_audience(client, admin):
+    """What the planner is offered (``planner.service.load_context``), not only the helper: a contact
+    outside the audience never has the new channel to be drafted on."""
+    from planner.service import load_context
+
+    cid, who = await _campaign(client, admin)
+    r = await client.post(f"/v1/campaigns/{cid}/channels", headers=admin,
+                          json={"kind": "sms", "audience": {"statuses": ["finished"]}})
+    assert r.status_code == 201, r.text
+    async with session_scope() as s:
+        kinds = {}
+        for name in ("ann", "cara"):
+            version = (await s.get(Enrollment, who[name]["id"])).version
+            kinds[name] = [c.kind for c in (await load_context(s, who[name]["id"], version, None)).channels]
+    assert kinds == {"ann": ["email", "sms"], "cara": ["email"]}

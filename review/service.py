@@ -299,9 +299,9 @@ async def approve_many(session: AsyncSession, who: Principal, ids: Iterable[str]
     return BulkApproveOut(approved=sum(r.ok for r in results), results=results)
 
 
-def _matching(workspace_id: str, want: BulkMatchIn, region: str, columns: tuple[Any, ...]) -> Select:
+def _matching(workspace_id: str, want: BulkMatchIn, region: str, columns: tuple[Any, ...], dialect: str) -> Select:
     stmt = _filtered(_joined(*columns) if want.q else select(*columns).select_from(Outreach), workspace_id,
-                     campaign_id=want.campaign_id, channel=want.channel, q=want.q, region=region)
+                     campaign_id=want.campaign_id, channel=want.channel, q=want.q, region=region, dialect=dialect)
     stmt = stmt.where(Outreach.status == OutreachStatus.awaiting_approval)
     if want.older_than_hours:
         stmt = stmt.where(Outreach.created_at <= utcnow() - dt.timedelta(hours=want.older_than_hours))
@@ -342,7 +342,8 @@ async def act_on_matching(session: AsyncSession, who: Principal, want: BulkMatch
     the same drafts approve each once, and a draft edited since it was counted is skipped.
     """
     region = await contacts.workspace_region(session, who.workspace_id) if want.q else "US"
-    total = (await session.execute(_matching(who.workspace_id, want, region, (func.count(),)))).scalar_one()
+    dialect = session.get_bind().dialect.name
+    total = (await session.execute(_matching(who.workspace_id, want, region, (func.count(),), dialect))).scalar_one()
     if want.items is not None:
         wanted = dict(list(want.items.items())[:want.limit])
         chosen = {oid: v for oid, v in (await session.execute(select(Outreach.id, Outreach.version).where(
@@ -350,7 +351,7 @@ async def act_on_matching(session: AsyncSession, who: Principal, want: BulkMatch
         selected = {oid: wanted[oid] for oid in wanted if oid in chosen}
         missing = [oid for oid in wanted if oid not in chosen]
     else:
-        stmt = _matching(who.workspace_id, want, region, (Outreach.id, Outreach.version))
+        stmt = _matching(who.workspace_id, want, region, (Outreach.id, Outreach.version), dialect)
         selected = dict((await session.execute(stmt.order_by(Outreach.id).limit(want.limit))).all())
         missing = []
     answer = dict(action=want.action, dry_run=want.dry_run, matched=total, items=selected,

@@ -17,6 +17,7 @@ import email.policy
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -87,6 +88,57 @@ async def test_import_runs_on_a_separate_worker_through_the_broker(db_url, tmp_p
         out, _ = worker.communicate(timeout=30)
         await dispose_engines()
     assert "worker consuming" in out
+
+
+async def test_an_import_whose_worker_is_killed_mid_way_is_resumed_by_the_scheduler(db_url, tmp_path, broker_url):
+    """Issue 16, item 1 with a broker: kill -9 the `overture worker` doing a 10,000-row import once
+    it has processed 2,000 rows, start another worker, and the `overture scheduler` next to them
+    resumes the job when its lease runs out: it ends ``succeeded`` with every row added once,
+    never stuck ``running``."""
+    from api.app import create_app
+
+    rows = 10_000
+    settings = use_settings(Settings(_env_file=None, data_dir=tmp_path / "data", database_url=db_url,
+                                     broker_url=broker_url))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OVERTURE_")}
+    env.update(OVERTURE_DATA_DIR=str(settings.data_dir), OVERTURE_DATABASE_URL=db_url, OVERTURE_BROKER_URL=broker_url,
+               OVERTURE_IMPORT_LEASE_S="2", OVERTURE_RECONCILE_INTERVAL_S="0.5")
+    csv = ("name,email,phone\n" + "".join(f"Person {i},p{i}@example.com,+1212555{i:04d}\n"
+                                           for i in range(rows))).encode()
+    app = create_app(settings, run_worker=False, run_scheduler=False)
+    worker = _start_worker(env)
+    ticker = subprocess.Popen([OVERTURE, "scheduler"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+                admin = bearer(await make_key("admin"))
+                cid = (await client.post("/v1/campaigns", json={"name": "Kill import"}, headers=admin)).json()["id"]
+                job_id = (await client.post(f"/v1/campaigns/{cid}/contacts/import", files={"file": ("c.csv", csv)},
+                                            headers=admin)).json()["job_id"]
+                deadline = time.monotonic() + 180
+                while (at_kill := (await client.get(f"/v1/imports/{job_id}", headers=admin)).json())["processed"] < 2000:
+                    assert at_kill["status"] in ("queued", "running") and time.monotonic() < deadline, at_kill
+                    await anyio.sleep(0.02)
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(timeout=30)
+                worker = _start_worker(env)
+                deadline = time.monotonic() + 180
+                while (job := (await client.get(f"/v1/imports/{job_id}", headers=admin)).json())["status"] in (
+                        "queued", "running"):
+                    assert time.monotonic() < deadline, job
+                    await _pause()
+                listed = (await client.get(f"/v1/campaigns/{cid}/contacts", headers=admin,
+                                           params={"limit": 1})).json()
+    finally:
+        for proc in (worker, ticker):
+            proc.terminate()
+            proc.wait(timeout=30)
+        await dispose_engines()
+    assert at_kill["status"] == "running" and 2000 <= at_kill["processed"] < rows, at_kill
+    assert (job["status"], job["added"], job["processed"]) == ("succeeded", rows, rows), job
+    assert listed["items"], listed
+    print(f"killed at {at_kill['processed']} of {rows} processed; after the restart {job['status']}, "
+          f"added {job['added']}")
 
 
 async def _pause() -> None:

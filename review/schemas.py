@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.validation import SafeDatetime
 
 
 class ContactBrief(BaseModel):
@@ -82,7 +84,7 @@ class OutreachDetail(InboxItem):
 class EditIn(BaseModel):
     subject: str | None = Field(None, max_length=1000)
     body: str | None = Field(None, max_length=20_000)
-    scheduled_at: AwareDatetime | None = None
+    scheduled_at: SafeDatetime | None = None
     version: int | None = Field(None, ge=1, description="The version edited; or send it as If-Match")
 
 

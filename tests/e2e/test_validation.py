@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.flows import HOOK, assert_problem, create
+from tests.flows import HOOK, assert_problem, create, queue_with_drafts
 
 EDGES = ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"]
 
@@ -71,6 +71,14 @@ async def test_campaign_dates_at_the_calendars_edge_are_422(client, admin, edge)
     cid = (await create(client, admin, name="d"))["id"]
     r = await client.patch(f"/v1/campaigns/{cid}", json={"start_at": edge}, headers=admin)
     assert r.status_code == 422, r.text
+
+
+@pytest.mark.parametrize("edge", EDGES)
+async def test_a_draft_rescheduled_to_the_calendars_edge_is_422(client, admin, edge):
+    _, [draft, *_] = await queue_with_drafts(client, admin, 1)
+    r = await client.patch(f"/v1/outreaches/{draft['id']}", json={"scheduled_at": edge, "version": draft["version"]},
+                           headers=admin)
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "scheduled_at"], r.text
 
 
 @pytest.mark.parametrize("edge", EDGES)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
@@ -26,7 +26,8 @@ from agent.ids import new_id
 from agent.lifecycle import campaigns as lifecycle
 from agent.models import (Analysis, AnalysisAnswer, Contact, Conversation, ConversationTurn, Enrollment, Evaluation, Goal,
                           GoalResult, InboundMessage, Outreach)
-from agent.states import CampaignAction
+from agent.lifecycle.enrollments import seed_story
+from agent.states import CampaignAction, EnrollmentStatus, Substatus
 
 NAME = "Flu shot clinic days"
 BRIEF = ("Invite patients to a walk-in flu shot clinic day at their clinic this month and offer to book a time. "
@@ -147,9 +148,10 @@ async def _story(session: AsyncSession, ws: str, cid: str, e: Any, first: str, c
             enrollment_status, substatus = "completed", None
         elif story == "call_no_answer":
             enrollment_status, substatus = "waiting", "retry"
-    await session.execute(update(Enrollment).where(Enrollment.id == e.id).values(
-        status=enrollment_status, substatus=substatus, attempts=attempts, last_attempt_at=last,
-        next_attempt_at=last + dt.timedelta(days=2) if enrollment_status == "waiting" else None))
+    status = EnrollmentStatus(enrollment_status)
+    await seed_story(session, e.id, status=status, substatus=Substatus(substatus) if substatus else None,
+                     attempts=attempts, last_attempt_at=last,
+                     next_attempt_at=last + dt.timedelta(days=2) if status == EnrollmentStatus.waiting else None)
     activity.record(session, workspace_id=ws, actor=activity.SYSTEM, kind="outreach.sent", campaign_id=cid,
                     contact_id=e.contact_id, enrollment_id=e.id, outreach_id=first_touch.id,
                     payload={"channel": first_touch.channel, "demo": True})

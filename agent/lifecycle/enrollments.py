@@ -194,3 +194,14 @@ async def renew_lease(session: AsyncSession, enrollment_id: str, version: int, u
                                  Enrollment.status == EnrollmentStatus.planning)
         .values(lease_until=until).execution_options(synchronize_session=False))
     return kept.rowcount == 1
+
+
+async def seed_story(session: AsyncSession, enrollment_id: str, *, status: EnrollmentStatus,
+                     substatus: Substatus | None, attempts: int, last_attempt_at: dt.datetime,
+                     next_attempt_at: dt.datetime | None) -> None:
+    """The demo's seeded history only (``agent.demo_history``): a contact's story that did not
+    happen through the transition table, written as its end state in one step. Nothing else may
+    call this; real moves go through :func:`move_enrollment`."""
+    await session.execute(update(Enrollment).where(Enrollment.id == enrollment_id).values(
+        status=status, substatus=substatus, attempts=attempts, last_attempt_at=last_attempt_at,
+        next_attempt_at=next_attempt_at).execution_options(synchronize_session=False))

@@ -90,9 +90,15 @@ async def get_export(export_id: str, session: SessionDep, who: Reader) -> Export
                        409: ERROR_RESPONSES[409] | {"description": "The export has not succeeded (export_not_ready)"}})
 async def download_export(export_id: str, session: SessionDep, who: Reader) -> StreamingResponse:
     """The export's file, streamed; 409 `export_not_ready` until the export has succeeded."""
-    job = await exports.get_job(session, who.workspace_id, export_id)
+    return await file_response(session, who.workspace_id, export_id)
+
+
+async def file_response(session: SessionDep, workspace_id: str, export_id: str) -> StreamingResponse:
+    """The export's file as an attachment (also the web app's download, behind its cookie session);
+    NotFound for another workspace's export, Conflict ``export_not_ready`` before it has succeeded."""
+    job = await exports.get_job(session, workspace_id, export_id)
     exports.check_ready(job)
-    campaign = await campaigns.get(session, who.workspace_id, job.campaign_id)
+    campaign = await campaigns.get(session, workspace_id, job.campaign_id)
     fmt = ExportFormat(job.format)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", campaign.name).strip("-").lower()[:60] or "campaign"
     name = f"{slug}-{job.created_at:%Y%m%d-%H%M}.{EXTENSION[fmt]}"

@@ -252,7 +252,7 @@ async def download_export(campaign_id: str, export_id: str, request: Request, se
     if login is None:
         return _to_signin()
     try:
-        return await file_response(session, login.principal.workspace_id, export_id)
+        return await file_response(session, login.principal.workspace_id, export_id, campaign_id)
     except OvertureError as exc:
         if exc.code == "not_found":
             return _missing(login)

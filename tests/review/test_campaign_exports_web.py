@@ -109,3 +109,5 @@ async def test_another_workspaces_export_is_a_404_and_an_unfinished_one_a_409(cl
     early = await client.get(f"/inbox/campaigns/{cid}/exports/{waiting.id}/download")
     assert early.status_code == 409 and "download it once it has succeeded" in early.text
     assert (await client.get(done)).status_code == 200
+    other = await live_campaign(client, owner, contacts=people(1))
+    assert (await client.get(done.replace(cid, other))).status_code == 404  # under another campaign's address

@@ -28,9 +28,11 @@ from agent.errors import ValidationFailed
 from agent.filters import parse_statuses
 from agent.lifecycle import campaigns as lifecycle
 from agent.numbers import service as numbers
-from agent.reports import stats
+from agent.reports import exports, stats
+from agent.reports.export_files import ExportFormat
 from agent.settings import get_settings
-from agent.states import CAMPAIGN_TRANSITIONS, CampaignAction, CampaignStatus, ChannelKind, EnrollmentStatus, OutreachStatus
+from agent.states import (CAMPAIGN_TRANSITIONS, CampaignAction, CampaignStatus, ChannelKind, EnrollmentStatus, JobStatus,
+                          OutreachStatus)
 from evaluators import analyses, goals, rollup
 from review.thread import enrollment_entries
 from review import views
@@ -44,7 +46,7 @@ class Tab:
 
 
 TABS = (Tab("dashboard", "Dashboard"), Tab("contacts", "Contacts"), Tab("activity", "Activity"),
-        Tab("settings", "Settings"))
+        Tab("settings", "Settings"), Tab("exports", "Exports"))
 TAB_SLUGS = {t.slug for t in TABS}
 
 LIST_SORTS = (("-created_at", "Newest first"), ("created_at", "Oldest first"), ("name", "Name A–Z"),
@@ -116,6 +118,8 @@ async def campaign_view(session: AsyncSession, workspace_id: str, campaign_id: s
         view.update(await activity_tab(session, workspace_id, campaign, query))
     elif tab == "settings":
         view.update(await settings_tab(session, workspace_id, campaign))
+    elif tab == "exports":
+        view.update(await exports_tab(session, workspace_id, campaign))
     return view
 
 
@@ -211,6 +215,29 @@ async def settings_tab(session: AsyncSession, workspace_id: str, campaign: Any) 
             "analyses": await analyses.list_analyses(session, workspace_id, campaign.id, archived=False),
             "call_settings": CampaignSettings.model_validate(campaign.settings).model_dump(),
             "hours": hours_text(campaign.schedule), "call_fields": CALL_FIELDS, "weekdays": WEEKDAYS}
+
+
+EXPORT_FORMATS = ((ExportFormat.csv, "CSV (comma)"), (ExportFormat.csv_semicolon, "CSV (semicolon, decimal comma)"),
+                  (ExportFormat.xlsx, "Excel (.xlsx)"), (ExportFormat.json, "JSON"))
+UNFINISHED = {JobStatus.queued, JobStatus.running}
+
+
+async def exports_tab(session: AsyncSession, workspace_id: str, campaign: Any) -> dict[str, Any]:
+    """The export history, newest first; ``running`` while one is queued or running (the page then polls)."""
+    jobs = await exports.history(session, campaign.id, PAGE)
+    return {"exports": jobs, "formats": EXPORT_FORMATS, "running": any(j.status in UNFINISHED for j in jobs),
+            "names": await views.actor_names(session, workspace_id, {j.created_by for j in jobs if j.created_by})}
+
+
+async def start_export(session: AsyncSession, workspace_id: str, campaign_id: str, fmt: str, actor: str) -> None:
+    """Queue an export through the same service as ``POST /v1/campaigns/{id}/exports``."""
+    try:
+        chosen = ExportFormat(fmt)
+    except ValueError:
+        raise ValidationFailed("choose csv, csv_semicolon, xlsx or json",
+                               errors=[{"loc": ["format"], "message": "unknown"}]) from None
+    campaign = await campaigns.get(session, workspace_id, campaign_id)
+    await exports.create_job(session, campaign, chosen, actor=actor)
 
 
 async def contact_view(session: AsyncSession, workspace_id: str, campaign_id: str, contact_id: str) -> dict[str, Any]:

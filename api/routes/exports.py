@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.campaigns import service as campaigns
+from agent.errors import NotFound
 from agent.reports import exports
 from agent.reports.export_files import EXTENSION, MEDIA_TYPE, ExportFormat
 from agent.states import JobStatus
@@ -90,9 +91,19 @@ async def get_export(export_id: str, session: SessionDep, who: Reader) -> Export
                        409: ERROR_RESPONSES[409] | {"description": "The export has not succeeded (export_not_ready)"}})
 async def download_export(export_id: str, session: SessionDep, who: Reader) -> StreamingResponse:
     """The export's file, streamed; 409 `export_not_ready` until the export has succeeded."""
-    job = await exports.get_job(session, who.workspace_id, export_id)
+    return await file_response(session, who.workspace_id, export_id)
+
+
+async def file_response(session: SessionDep, workspace_id: str, export_id: str,
+                        campaign_id: str | None = None) -> StreamingResponse:
+    """The export's file as an attachment (also the web app's download, behind its cookie session);
+    NotFound for another workspace's export (or another campaign's, when ``campaign_id`` is given),
+    Conflict ``export_not_ready`` before it has succeeded."""
+    job = await exports.get_job(session, workspace_id, export_id)
+    if campaign_id is not None and job.campaign_id != campaign_id:
+        raise NotFound("no such export")
     exports.check_ready(job)
-    campaign = await campaigns.get(session, who.workspace_id, job.campaign_id)
+    campaign = await campaigns.get(session, workspace_id, job.campaign_id)
     fmt = ExportFormat(job.format)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", campaign.name).strip("-").lower()[:60] or "campaign"
     name = f"{slug}-{job.created_at:%Y%m%d-%H%M}.{EXTENSION[fmt]}"

@@ -22,6 +22,7 @@ from agent.errors import OvertureError
 from agent.states import Role
 from api import campaign_pages as pages
 from api.deps import SessionDep
+from api.routes.exports import file_response
 from api.routes.web import _csrf_ok, _login, _render, _to_signin
 
 router = APIRouter(include_in_schema=False)
@@ -30,6 +31,7 @@ NOTICES = {
     "created": "Campaign created as a draft.", "saved": "Settings saved.",
     "moved": "Done: the campaign is now {status}.",
     "bulk": "{n} moved; {failed} could not be (their status does not allow it).",
+    "export": "Export queued; its status below updates until the file is ready.",
 }
 STATUS_WORDS = {"draft", "active", "paused", "completed", "cancelled", "archived"}
 
@@ -52,16 +54,17 @@ def _can_edit(login: WebLogin) -> bool:
     return login.principal.role == Role.admin
 
 
-async def _acting(request: Request, session: SessionDep) -> tuple[WebLogin | None, FormData, str | None, int]:
-    """The signed-in admin behind a form post, or why not (message and status)."""
+async def _acting(request: Request, session: SessionDep, roles: tuple[Role, ...] = (Role.admin,),
+                  what: str = "change campaigns") -> tuple[WebLogin | None, FormData, str | None, int]:
+    """The signed-in user behind a form post if their role is one of ``roles``, or why not (message and status)."""
     login = await _login(request, session)
     form = await request.form()
     if login is None:
         return None, form, None, 401
     if not _csrf_ok(login, form):
         return login, form, "The form was stale or not from this page (CSRF check). Reload and try again.", 403
-    if not _can_edit(login):
-        return login, form, f"The {login.principal.role.value} role may look but not change campaigns.", 403
+    if login.principal.role not in roles:
+        return login, form, f"The {login.principal.role.value} role may look but not {what}.", 403
     return login, form, None, 200
 
 
@@ -223,3 +226,34 @@ async def save_settings(campaign_id: str, request: Request, session: SessionDep)
         return await _campaign_page(session, login, campaign_id, "settings", {}, error=exc.detail, status=exc.status,
                                     values=values)
     return RedirectResponse(_url(f"{BASE}/{campaign_id}", {"tab": "settings", "notice": "saved"}), status_code=303)
+
+
+@router.post(BASE + "/{campaign_id}/exports")
+async def start_export(campaign_id: str, request: Request, session: SessionDep) -> Response:
+    """Queue an export; the same roles as ``POST /v1/campaigns/{id}/exports`` (admins and approvers)."""
+    login, form, refused, status = await _acting(request, session, (Role.admin, Role.approver), "start exports")
+    if login is None:
+        return _to_signin()
+    if refused:
+        return await _campaign_page(session, login, campaign_id, "exports", {}, error=refused, status=status)
+    try:
+        await pages.start_export(session, login.principal.workspace_id, campaign_id, str(form.get("format", "")),
+                                 login.principal.key_id)
+    except OvertureError as exc:
+        await session.rollback()
+        return await _campaign_page(session, login, campaign_id, "exports", {}, error=exc.detail, status=exc.status)
+    return RedirectResponse(_url(f"{BASE}/{campaign_id}", {"tab": "exports", "notice": "export"}), status_code=303)
+
+
+@router.get(BASE + "/{campaign_id}/exports/{export_id}/download")
+async def download_export(campaign_id: str, export_id: str, request: Request, session: SessionDep) -> Response:
+    """The file, the same bytes as ``GET /v1/exports/{id}/download``, for any role of the session's workspace."""
+    login = await _login(request, session)
+    if login is None:
+        return _to_signin()
+    try:
+        return await file_response(session, login.principal.workspace_id, export_id, campaign_id)
+    except OvertureError as exc:
+        if exc.code == "not_found":
+            return _missing(login)
+        return await _campaign_page(session, login, campaign_id, "exports", {}, error=exc.detail, status=exc.status)

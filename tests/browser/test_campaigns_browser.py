@@ -176,14 +176,14 @@ def test_phone_width(page: Page, live: LiveServer):
     shot(page, "09_list_390")
     page.goto(f"/inbox/campaigns/{ids['live']}")
     # Every tab is on screen (wrapped, never cut off).
-    for tab in ("dashboard", "contacts", "activity", "settings"):
+    for tab in ("dashboard", "contacts", "activity", "settings", "exports"):
         box = page.locator(f"#tab-{tab}").bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (tab, box)
     _fits(page)
     shot(page, "10_dashboard_390")
     # Narrower still (a 320 px phone), the tabs wrap onto a second line rather than being cut off.
     page.set_viewport_size({"width": 320, "height": 700})
-    for tab in ("dashboard", "contacts", "activity", "settings"):
+    for tab in ("dashboard", "contacts", "activity", "settings", "exports"):
         box = page.locator(f"#tab-{tab}").bounding_box()
         assert box and box["x"] + box["width"] <= 320, (tab, box)
         expect(page.locator(f"#tab-{tab}")).to_be_in_viewport()

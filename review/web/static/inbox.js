@@ -200,7 +200,25 @@
       .catch(function () {});
   }
 
+  // The campaign's Exports tab: while a job is queued or running, fetch the page again and swap in
+  // its history (the form keeps what was chosen) until none is left unfinished.
+  function pollExports() {
+    var box = byId("export-history");
+    if (!box || !box.dataset.poll) return;
+    window.setTimeout(function () {
+      fetch(window.location.href, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          var fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById("export-history");
+          if (fresh) box.replaceWith(fresh);
+          pollExports();
+        })
+        .catch(function () { pollExports(); });
+    }, Number(box.dataset.poll) || 2000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    pollExports();
     watch();
     watchThread();
     restorePicks();

@@ -213,11 +213,13 @@ class Floor:
 def _serve(url: str, data_dir: str, port: int) -> None:
     import uvicorn
 
+    from agent import llm
     from agent.settings import Settings
     from api.app import create_app
 
     settings = Settings(_env_file=None, data_dir=Path(data_dir), database_url=url, broker_url=None)
     app = create_app(settings, run_worker=False, run_scheduler=False)
+    asyncio.run(llm.warm())  # what the lifespan (off here) waits for before /readyz answers 200
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False)
 
 
@@ -241,6 +243,7 @@ async def run_backend(url: str, tmp: Path, args: argparse.Namespace) -> tuple[Se
     import httpx
     from sqlalchemy import text
 
+    from agent import llm
     from agent.db import dispose_engines, session_scope
     from agent.settings import Settings, use_settings
     from agent.states import OutreachStatus
@@ -253,6 +256,7 @@ async def run_backend(url: str, tmp: Path, args: argparse.Namespace) -> tuple[Se
     headers = {"Authorization": f"Bearer {seeded.key}"}
     pending = iter(random.Random(7).sample(seeded.drafts[PAGE * 2:], len(seeded.drafts) - PAGE * 2))
     app = create_app(settings, run_worker=False, run_scheduler=False)
+    await llm.warm()  # /readyz answers 200 once the model layer is warm, which the lifespan would do
     asgi = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench", headers=headers)
     proc = wire = None
     if args.uvicorn:

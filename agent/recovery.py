@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,34 +94,54 @@ async def lost_jobs(s: AsyncSession, model: Any, now: dt.datetime) -> list[Any]:
         model.status == JobStatus.running, model.lease_until < now).with_for_update(skip_locked=True))).scalars())
 
 
+async def recover_lost(model: Any, *, kind: str, task: str, now: dt.datetime, max_attempts: int,
+                       resumable: Callable[[Any], bool] = lambda job: True,
+                       failed_values: Callable[[Any], dict[str, Any]] = lambda job: {},
+                       on_fail: Callable[[AsyncSession, Any], Awaitable[None]] | None = None) -> tuple[int, int]:
+    """Requeue or fail the leased jobs of ``model`` whose worker died; returns (requeued, failed).
+
+    A job claimed fewer than ``max_attempts`` times (and ``resumable``) goes back to ``queued``
+    from its first row and ``task`` is sent for it after the commit; the claim's compare-and-set
+    lets exactly one worker take it. Any other is failed with ``worker_lost`` (plus
+    ``failed_values``), ``on_fail`` clears what it left, and a ``<kind>.failed`` event says so.
+    Each move is guarded on the row still being ``running``, so a worker that comes back to
+    life and finishes first wins.
+    """
+    requeued: list[str] = []
+    failed = 0
+    async with session_scope() as s:
+        for job in await lost_jobs(s, model, now):
+            stuck = (model.id == job.id) & (model.status == JobStatus.running)
+            if job.attempts < max_attempts and resumable(job):
+                await s.execute(update(model).where(stuck).values(status=JobStatus.queued, processed=0,
+                                                                  lease_until=None))
+                requeued.append(job.id)
+                continue
+            await s.execute(update(model).where(stuck).values(status=JobStatus.failed, finished_at=now,
+                                                              lease_until=None, error_code=WORKER_LOST,
+                                                              **failed_values(job)))
+            if on_fail is not None:
+                await on_fail(s, job)
+            activity.record(s, workspace_id=job.workspace_id, actor=activity.SYSTEM, kind=f"{kind}.failed",
+                            campaign_id=job.campaign_id, payload={"job_id": job.id, "error_code": WORKER_LOST})
+            failed += 1
+    for job_id in requeued:
+        send(task, job_id=job_id)
+    if requeued or failed:
+        log.warning("reconciler requeued %d and failed %d %s job(s) whose worker died", len(requeued), failed, kind)
+    return len(requeued), failed
+
+
 async def recover_imports(now: dt.datetime | None = None, *, max_attempts: int = 3) -> tuple[int, int]:
     """Resume or fail imports whose worker died; returns (resumed, failed).
 
     An import writes every contact in one transaction at its end, so a dead worker committed
-    nothing: resuming is re-running it from its last committed row (the first), and the claim's
-    compare-and-set lets exactly one worker do it. A job already claimed ``max_attempts`` times
-    (a file that kills its worker) or whose upload is gone is failed with ``worker_lost``.
+    nothing: resuming is re-running it from its first row. A job already claimed
+    ``max_attempts`` times (a file that kills its worker) or whose upload is gone is failed.
     """
-    now = now or utcnow()
-    resumed: list[str] = []
-    failed = 0
-    async with session_scope() as s:
-        for job in await lost_jobs(s, ImportJob, now):
-            if job.attempts < max_attempts and job.content is not None:
-                await s.execute(update(ImportJob).where(ImportJob.id == job.id, ImportJob.status == JobStatus.running)
-                                .values(status=JobStatus.queued, processed=0, lease_until=None))
-                resumed.append(job.id)
-                continue
-            await s.execute(update(ImportJob).where(ImportJob.id == job.id, ImportJob.status == JobStatus.running)
-                            .values(status=JobStatus.failed, finished_at=now, content=None, error_code=WORKER_LOST,
-                                    errors=[{"loc": [], "message": "The worker running this import stopped and it was "
-                                                                   "not resumed; nothing was imported. Upload the "
-                                                                   "file again."}]))
-            activity.record(s, workspace_id=job.workspace_id, actor=activity.SYSTEM, kind="import.failed",
-                            campaign_id=job.campaign_id, payload={"job_id": job.id, "error_code": WORKER_LOST})
-            failed += 1
-    for job_id in resumed:
-        send("contacts.import", job_id=job_id)
-    if resumed or failed:
-        log.warning("reconciler resumed %d and failed %d import(s) whose worker died", len(resumed), failed)
-    return len(resumed), failed
+    return await recover_lost(
+        ImportJob, kind="import", task="contacts.import", now=now or utcnow(), max_attempts=max_attempts,
+        resumable=lambda job: job.content is not None,
+        failed_values=lambda job: {"content": None, "errors": [{"loc": [], "message": (
+            "The worker running this import stopped and it was not resumed; nothing was imported. "
+            "Upload the file again.")}]})

@@ -26,8 +26,8 @@ from agent.db import session_scope, utcnow
 from agent.errors import Conflict, NotFound
 from agent.ids import new_id
 from agent.models import Campaign, ExportChunk, ExportJob
-from agent.queue import enqueue, send
-from agent.recovery import WORKER_LOST, claimable, lost_jobs
+from agent.queue import enqueue
+from agent.recovery import claimable, recover_lost
 from agent.reports import export_rows
 from agent.reports.export_files import ExportFormat, open_writer
 from agent.states import JobStatus
@@ -172,29 +172,11 @@ async def _finish(s: AsyncSession, job_id: str, attempt: int, status: JobStatus,
 async def recover_exports(now: dt.datetime | None = None) -> tuple[int, int]:
     """Restart or fail exports whose worker died; returns (restarted, failed).
 
-    An export only reads, so restarting it from the first row is safe; the claim's
-    compare-and-set lets one worker do it. A job claimed ``MAX_ATTEMPTS`` times (one that kills
-    its worker) is failed with ``worker_lost``.
+    An export only reads, so restarting it from the first row is safe. A job claimed
+    ``MAX_ATTEMPTS`` times (one that kills its worker) is failed and its written chunks dropped.
     """
-    now = now or utcnow()
-    restarted: list[str] = []
-    failed = 0
-    async with session_scope() as s:
-        for job in await lost_jobs(s, ExportJob, now):
-            stuck = (ExportJob.id == job.id) & (ExportJob.status == JobStatus.running)
-            if job.attempts < MAX_ATTEMPTS:
-                await s.execute(update(ExportJob).where(stuck).values(status=JobStatus.queued, lease_until=None,
-                                                                      processed=0))
-                restarted.append(job.id)
-                continue
-            await s.execute(update(ExportJob).where(stuck).values(status=JobStatus.failed, finished_at=now,
-                                                                  lease_until=None, error_code=WORKER_LOST))
-            await s.execute(delete(ExportChunk).where(ExportChunk.export_id == job.id))
-            activity.record(s, workspace_id=job.workspace_id, actor=activity.SYSTEM, kind="export.failed",
-                            campaign_id=job.campaign_id, payload={"job_id": job.id, "error_code": WORKER_LOST})
-            failed += 1
-    for job_id in restarted:
-        send("reports.export", job_id=job_id)
-    if restarted or failed:
-        log.warning("reconciler restarted %d and failed %d export(s) whose worker died", len(restarted), failed)
-    return len(restarted), failed
+    async def drop_chunks(s: AsyncSession, job: ExportJob) -> None:
+        await s.execute(delete(ExportChunk).where(ExportChunk.export_id == job.id))
+
+    return await recover_lost(ExportJob, kind="export", task="reports.export", now=now or utcnow(),
+                              max_attempts=MAX_ATTEMPTS, on_fail=drop_chunks)

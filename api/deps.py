@@ -16,8 +16,9 @@ from api import ratelimit
 from api.guard import PRINCIPAL
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with sessionmaker()() as session:
+        request.state.session = session  # api.idempotency stores a POST's answer in this transaction
         try:
             yield session
             await session.commit()

@@ -9,6 +9,12 @@ A record is scoped to the API key that made it (a viewer replaying an admin's ke
 its own request and gets its own 403; the admin after that gets a real answer). A record whose
 request never finished (the server died mid-request) expires after
 ``OVERTURE_IDEMPOTENCY_PENDING_S`` seconds, so the key can be retried.
+
+The answer of a route that writes through the request's session is stored in that same
+transaction (``AnsweringRoute``), so a record is answerless only when the effect
+did not commit either: a server that dies after the commit and before the answer reaches the
+client leaves a record a repeat replays, never a second campaign. Other answers (errors from
+the exception handlers, routes without a session) are stored after the response, as before.
 """
 
 from __future__ import annotations
@@ -16,6 +22,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +39,40 @@ from api.errors import problem
 
 HEADER = b"idempotency-key"
 _KEEP_HEADERS = {"content-type", "location"}
+RECORD = "idempotency_record"  # request state: the record this request answers
+SESSION = "session"  # request state: the request's own session (api.deps.get_session)
+
+
+def _kept(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers
+            if k.decode("latin-1").lower() in _KEEP_HEADERS}
+
+
+def _unanswered(record_id: str):  # noqa: ANN202 (a SQL condition)
+    return (IdempotencyRecord.id == record_id) & IdempotencyRecord.status_code.is_(None)
+
+
+class AnsweringRoute(APIRoute):
+    """A JSON API route whose POST answers are stored in their idempotency record inside the
+    route's own transaction (the session dependency commits after the handler returns and
+    before the answer is sent). Every bearer-authenticated router uses it (a test checks)."""
+
+    def get_route_handler(self):  # noqa: ANN201 - Starlette's handler type
+        handler = super().get_route_handler()
+        return _answering(handler) if "POST" in self.methods else handler
+
+
+def _answering(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        response = await handler(request)
+        record_id = request.scope.get("state", {}).get(RECORD)
+        session = request.scope.get("state", {}).get(SESSION)
+        body = getattr(response, "body", None)
+        if record_id and session is not None and response.status_code < 500 and isinstance(body, bytes):
+            await session.execute(update(IdempotencyRecord).where(_unanswered(record_id)).values(
+                status_code=response.status_code, headers=_kept(response.raw_headers), body=body))
+        return response
+    return run
 
 
 class IdempotencyMiddleware:
@@ -71,6 +115,7 @@ class IdempotencyMiddleware:
         except IntegrityError:
             return await self._replay(principal.workspace_id, key_text, digest, scope, receive, send)
 
+        scope.setdefault("state", {})[RECORD] = record_id
         replayed = False
 
         async def replay_receive() -> Message:
@@ -94,15 +139,7 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture)
         finally:
-            status = start.get("status", 500)
-            async with session_scope() as session:
-                if status >= 500:
-                    await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
-                else:
-                    kept = {k.decode("latin-1"): v.decode("latin-1") for k, v in start.get("headers", [])
-                            if k.decode("latin-1").lower() in _KEEP_HEADERS}
-                    await session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == record_id)
-                                          .values(status_code=status, headers=kept, body=b"".join(chunks)))
+            await _store_answer(record_id, start, b"".join(chunks))
 
     async def _replay(self, workspace_id: str, key: str, digest: str, scope: Scope, receive: Receive,
                       send: Send) -> None:
@@ -124,6 +161,16 @@ class IdempotencyMiddleware:
         await response(scope, receive, send)
 
 
+async def _store_answer(record_id: str, start: Message, body: bytes) -> None:
+    """After the response: keep the answer unless the route's transaction stored it already; a
+    server error frees the key (nothing of that request committed)."""
+    status = start.get("status", 500)
+    async with session_scope() as session:
+        if status >= 500:
+            await session.execute(delete(IdempotencyRecord).where(_unanswered(record_id)))
+        else:
+            await session.execute(update(IdempotencyRecord).where(_unanswered(record_id)).values(
+                status_code=status, headers=_kept(start.get("headers", [])), body=body))
 
 
 async def _expire_pending(workspace_id: str, key: str) -> None:

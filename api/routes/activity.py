@@ -13,8 +13,9 @@ from agent.campaigns import service as campaigns
 from agent.validation import SafeDatetime
 from api.deps import Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 
-router = APIRouter(prefix="/v1/campaigns", tags=["activity"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/campaigns", tags=["activity"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 class EventOut(BaseModel):

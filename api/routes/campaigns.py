@@ -19,8 +19,9 @@ from agent.reports import stats
 from agent.states import CAMPAIGN_TRANSITIONS, CHANNEL_TRANSITIONS, CampaignAction, CampaignStatus, ChannelAction
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES, documented
+from api.idempotency import AnsweringRoute
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 class CampaignPage(BaseModel):

@@ -26,10 +26,11 @@ from agent.states import ContactAction, EnrollmentStatus, GoalResultValue, Outre
 from agent.validation import ANY_CONTROL, InputRefused, SafeStr, SafeText, loads_checked
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 from evaluators import rollup
 from evaluators.rollup import PrimaryGoal
 
-router = APIRouter(tags=["contacts"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["contacts"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 class ContactIn(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.routing import APIRoute
+
 from pydantic import BaseModel
 
 from agent import webhooks
@@ -18,13 +18,14 @@ from agent.voice.conversations import ConversationPage
 from agent.voice.events import CallReport, report_call
 from api.deps import Reader, SessionDep
 from api.errors import ERROR_RESPONSES, PROBLEM, Problem, problem
+from api.idempotency import AnsweringRoute
 from evaluators import corrections
 from evaluators.corrections import ConversationDetail
 
 
 
 
-class SignedRoute(APIRoute):
+class SignedRoute(AnsweringRoute):
     """Checks ``X-Overture-Signature`` over the raw body before FastAPI parses it, so an unsigned
     caller learns nothing about the body's validation (401 comes first, like RequireBearer's)."""
 
@@ -55,7 +56,7 @@ class SignedRoute(APIRoute):
         return signed
 
 
-router = APIRouter(tags=["conversations"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["conversations"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 signed = APIRouter(tags=["conversations"], route_class=SignedRoute,
                    responses={**ERROR_RESPONSES,
                               503: {"model": Problem, "content": {PROBLEM: {}},

@@ -12,10 +12,11 @@ from agent.campaigns import service as campaigns
 from agent.states import GoalResultValue
 from api.deps import Approver, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 from evaluators import corrections, service
 from evaluators.corrections import AnalysisAnswerOut, EvaluationOut, EvaluationQuality, GoalResultOut
 
-router = APIRouter(tags=["evaluations"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["evaluations"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 class EvaluationQueued(BaseModel):

@@ -17,8 +17,9 @@ from agent.reports.export_files import EXTENSION, MEDIA_TYPE, ExportFormat
 from agent.states import JobStatus
 from api.deps import Approver, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 
-router = APIRouter(tags=["exports"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["exports"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 class ExportIn(BaseModel):

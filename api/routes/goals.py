@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 from evaluators import analyses, goals
 from evaluators.schemas import (
     AnalysisCreate,
@@ -23,7 +24,7 @@ from evaluators.schemas import (
     GoalUpdate,
 )
 
-router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1", route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 Archived = Annotated[bool, Query(description="true lists the archived ones instead of the others")]
 
 

@@ -16,13 +16,14 @@ from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES, PROBLEM, Problem, problem
 from api.routes.contacts import ImportOut
 from api.routes.conversations import SignedRoute
+from api.idempotency import AnsweringRoute
 
 
 class SignedMail(SignedRoute):
     max_body = MAX_BYTES
 
 
-router = APIRouter(tags=["inbound"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["inbound"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 signed = APIRouter(tags=["inbound"], route_class=SignedMail,
                    responses={**ERROR_RESPONSES,
                               413: {"model": Problem, "content": {PROBLEM: {}}, "description": "Over 10 MB"},

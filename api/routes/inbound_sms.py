@@ -19,8 +19,9 @@ from agent.settings import get_settings
 from agent.webhooks import SignatureError, WebhooksDisabled
 from api.deps import SessionDep
 from api.errors import ERROR_RESPONSES, problem
+from api.idempotency import AnsweringRoute
 
-router = APIRouter(tags=["inbound"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["inbound"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 INCOMING_PATH, STATUS_PATH = "/v1/inbound/sms", "/v1/inbound/sms/status"
 MAX_BODY = 64_000  # a text is at most 1,600 characters; Twilio's form is a few hundred bytes more
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'

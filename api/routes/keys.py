@@ -8,8 +8,9 @@ from agent.keys import service as keys
 from agent.keys.schemas import KeyCreated, KeyIn, KeyOut, KeyPage
 from api.deps import Admin, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/keys", tags=["keys"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=KeyPage)

@@ -11,9 +11,10 @@ from agent.numbers import service as numbers
 from agent.numbers.schemas import PhoneNumberIn, PhoneNumberList, PhoneNumberOut, PhoneNumberUpdate
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 
 router = APIRouter(prefix="/v1/campaigns/{campaign_id}/phone-numbers", tags=["phone numbers"],
-                   responses=ERROR_RESPONSES)
+                   route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=PhoneNumberList)

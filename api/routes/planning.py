@@ -18,10 +18,11 @@ from agent.states import JOB_FINAL, ExecutionMode
 from agent.errors import InvalidTransition
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 from planner import repository as planner_repo
 from planner import runs
 
-router = APIRouter(tags=["planning"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["planning"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 class RunRequest(BaseModel):

@@ -11,13 +11,14 @@ from agent.filters import parse_statuses
 from agent.states import OutreachStatus
 from api.deps import Approver, Reader, SessionDep
 from api.errors import ERROR_RESPONSES, documented
+from api.idempotency import AnsweringRoute
 from review import service
 from review import settle as settle_service
 from review.schemas import (BulkApproveIn, BulkApproveOut, BulkMatchIn, BulkMatchOut, EditIn, ExecuteOut, InboxItem,
                             InboxPage, OutreachDetail, RejectIn, SettleIn)
 from review.thread import ContactThread, contact_thread
 
-router = APIRouter(tags=["review"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["review"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 IfMatch = Annotated[str | None, Header(description="The outreach version you saw (its ETag)")]
 
 

@@ -14,8 +14,9 @@ from agent.suppressions import service as suppressions
 from agent.suppressions.schemas import SuppressionChannel, SuppressionIn, SuppressionOut, SuppressionPage
 from api.deps import Admin, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 
-router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 def _out(row: Suppression) -> SuppressionOut:

@@ -12,8 +12,9 @@ from agent.tasks import service
 from agent.tasks.schemas import TaskComplete, TaskOut, TaskPage
 from api.deps import Approver, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 
-router = APIRouter(tags=["tasks"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["tasks"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 
 @router.get("/v1/tasks", response_model=TaskPage, summary="The task list")

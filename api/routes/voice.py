@@ -34,10 +34,11 @@ from agent.voice.calls import parse_call
 from api.deps import get_principal
 from api.errors import ERROR_RESPONSES
 from api.guard import PRINCIPAL
+from api.idempotency import AnsweringRoute
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["voice"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["voice"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 END_CALL_TOOL = "endCall"  # Vapi's built-in tool; offered in the request when the assistant may hang up
 
 

@@ -40,10 +40,11 @@ from agent.states import Role
 from agent.voice import engine, retell
 from agent.voice.calls import find_call, record_turns
 from api.errors import ERROR_RESPONSES, problem
+from api.idempotency import AnsweringRoute
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["voice"], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["voice"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 ROLES = (Role.admin, Role.approver)
 POLICY_VIOLATION = 1008  # the refusal when the server cannot send an HTTP denial response

@@ -90,3 +90,41 @@ async def test_a_key_whose_request_never_finished_frees_after_the_pending_window
     assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
     replay = await client.post("/v1/campaigns", json={"name": "A"}, headers=headers)
     assert replay.headers["idempotent-replayed"] == "true" and replay.json() == retried.json()
+
+
+async def test_an_answer_lost_after_the_commit_is_replayed_not_redone(client, admin, settings, monkeypatch):
+    """The server dies after the route's transaction commits and before the answer is stored
+    afterwards (here: that later write never happens). The answer committed with the effect, so
+    a repeat after the pending window replays it instead of creating the campaign again."""
+    from sqlalchemy import update
+
+    from agent.db import utcnow
+    from agent.models import IdempotencyRecord
+    from api import idempotency
+
+    async def died(*_args):
+        return None
+
+    monkeypatch.setattr(idempotency, "_store_answer", died)
+    headers = {**admin, "Idempotency-Key": "died-after-commit"}
+    first = await client.post("/v1/campaigns", json={"name": "A"}, headers=headers)
+    assert first.status_code == 201
+    async with session_scope() as s:
+        await s.execute(update(IdempotencyRecord).values(
+            created_at=utcnow() - dt.timedelta(seconds=settings.idempotency_pending_s + 1)))
+    again = await client.post("/v1/campaigns", json={"name": "A"}, headers=headers)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.headers["content-type"] == first.headers["content-type"]
+    assert await _count_campaigns() == 1
+
+
+async def test_a_refusal_is_stored_after_the_response_and_rolls_back(client, admin, monkeypatch):
+    """An error answer comes from the exception handlers after the route's transaction rolled
+    back; it is stored by the later write, and nothing of the request committed."""
+    headers = {**admin, "Idempotency-Key": "bad-body"}
+    first = await client.post("/v1/campaigns", json={"name": ""}, headers=headers)
+    again = await client.post("/v1/campaigns", json={"name": ""}, headers=headers)
+    assert first.status_code == again.status_code == 422
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
+    assert await _count_campaigns() == 0

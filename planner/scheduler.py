@@ -24,6 +24,7 @@ from agent import executor, recovery
 from agent.contacts.repository import enrollment_priority_rank
 from agent.reports import exports
 from agent.db import session_scope, utcnow
+from agent.lifecycle import campaigns as lifecycle_campaigns
 from agent.models import Campaign, Channel, Enrollment, Outreach, PlanningRun, PlanningRunItem
 from agent.queue import send
 from agent.settings import get_settings
@@ -165,12 +166,19 @@ async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 1000) -> 
 Duty = Callable[[dt.datetime | None], Awaitable[Any]]
 
 
+async def complete_done_channels() -> list[str]:
+    """Channels whose contacts are all done complete, and their campaigns with them."""
+    async with session_scope() as s:
+        return await lifecycle_campaigns.complete_done_channels(s)
+
+
 async def tick(now: dt.datetime | None = None, duties: Sequence[Duty] = ()) -> None:
     """One pass: reconcile, start due runs, hand due outreaches over, then ``duties`` (what the
     packages above the planner need done on a schedule, such as queueing due evaluations)."""
     await reconcile(now)
     await start_due_runs(now)
     await dispatch_due(now)
+    await complete_done_channels()
     for duty in duties:
         await duty(now)
 

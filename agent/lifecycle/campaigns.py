@@ -7,7 +7,7 @@ loses a race (the row changed underneath) raises it too and the caller's transac
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
@@ -16,7 +16,7 @@ from agent.db import utcnow
 from agent.campaigns.repository import get_campaign
 from agent.campaigns.schemas import CampaignBulkOut, CampaignBulkResult
 from agent.errors import Conflict, InvalidTransition, OvertureError
-from agent.models import Campaign, Channel
+from agent.models import Campaign, Channel, ChannelAudience, Enrollment, Outreach
 from agent.settings import get_settings
 from agent.states import (
     CAMPAIGN_CHANNEL_EFFECT,
@@ -28,6 +28,10 @@ from agent.states import (
     CampaignStatus,
     ChannelAction,
     ChannelStatus,
+    ENROLLMENT_FINAL,
+    ExecutionMode,
+    OUTREACH_UPCOMING,
+    OutreachStatus,
     campaign_status_from_channels,
 )
 
@@ -168,3 +172,43 @@ async def bulk_action(session: AsyncSession, workspace_id: str, ids: list[str], 
             results.append(CampaignBulkResult(id=campaign_id, ok=False, status=status, code=exc.code,
                                               detail=exc.detail))
     return CampaignBulkOut(done=sum(r.ok for r in results), results=results)
+
+
+def _done_with(channel: type[Channel] = Channel) -> object:
+    """SQL: every contact of the channel is done with it. Its contacts are its audience (a
+    remarketing channel) or else the campaign's enrollments; done means each enrollment is final
+    and no outreach of the channel is still upcoming or in flight. A channel with no contacts at
+    all is not done (it has not started its work)."""
+    live = ~Enrollment.status.in_(ENROLLMENT_FINAL)
+    has_audience = exists().where(ChannelAudience.channel_id == channel.id)
+    live_in_audience = exists().where(ChannelAudience.channel_id == channel.id,
+                                      ChannelAudience.enrollment_id == Enrollment.id, live)
+    live_in_campaign = exists().where(Enrollment.campaign_id == channel.campaign_id, live)
+    anyone = exists().where(Enrollment.campaign_id == channel.campaign_id)
+    pending = exists().where(Outreach.channel_id == channel.id,
+                             Outreach.status.in_(OUTREACH_UPCOMING | {OutreachStatus.executing}))
+    return and_(anyone, ~pending, or_(and_(has_audience, ~live_in_audience),
+                                      and_(~has_audience, ~live_in_campaign)))
+
+
+async def complete_done_channels(session: AsyncSession) -> list[str]:
+    """Finish every running channel whose contacts are all done with it; the campaign follows
+    (completed once all its channels are). Only campaigns that run on a schedule complete by
+    themselves: a ``manual`` or ``on_contact_added`` one stays active and idle between batches
+    of contacts. Returns the channels finished."""
+    rows = (await session.execute(
+        select(Channel.id, Channel.campaign_id).join(Campaign, Campaign.id == Channel.campaign_id).where(
+            Channel.status == ChannelStatus.running, Campaign.status == CampaignStatus.active,
+            Campaign.execution_mode == ExecutionMode.scheduled, _done_with()))).all()
+    finished = []
+    for channel_id, campaign_id in rows:
+        campaign = (await session.execute(select(Campaign).where(Campaign.id == campaign_id)
+                                          .with_for_update())).scalar_one()
+        # Checked again under the campaign's lock: a contact added since the scan keeps it running.
+        channel = (await session.execute(select(Channel).where(
+            Channel.id == channel_id, Channel.status == ChannelStatus.running, _done_with()))).scalar_one_or_none()
+        if channel is None or CampaignStatus(campaign.status) != CampaignStatus.active:
+            continue
+        await channel_action(session, campaign, channel, ChannelAction.finish, activity.SYSTEM)
+        finished.append(channel_id)
+    return finished

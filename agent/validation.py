@@ -25,6 +25,9 @@ from pydantic import AfterValidator
 # Control characters no name, search or id may hold (tab, newline and CR are for long text bodies).
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 ANY_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A JSON "\ud800" escape without its pair decodes to a lone surrogate: no UTF-8 encodes it, so the
+# database driver would fail on it (a 500) and no mail or SMS could carry it.
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 MAX_DEPTH = 32
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
@@ -38,13 +41,20 @@ class InputRefused(ValueError):
         self.code, self.loc, self.message = code, loc, message
 
 
+def _no_surrogate(value: str) -> None:
+    if SURROGATE.search(value):
+        raise ValueError("a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape) is not a character")
+
+
 def _single_line(value: str) -> str:
+    _no_surrogate(value)
     if ANY_CONTROL.search(value):
         raise ValueError("control characters (including newlines and tabs) are not allowed here")
     return value
 
 
 def _text(value: str) -> str:
+    _no_surrogate(value)
     if CONTROL.search(value):
         raise ValueError("control characters other than tab, newline and carriage return are not allowed")
     return value
@@ -74,6 +84,9 @@ def check_json(value: Any, loc: list[str | int] | None = None, *, max_depth: int
     while stack:
         item, where, depth = stack.pop()
         if isinstance(item, str):
+            if SURROGATE.search(item):
+                raise InputRefused("invalid_unicode", where, "a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+                                   "escape) is not a character")
             if CONTROL.search(item):
                 raise InputRefused("control_character", where, "control characters other than tab, newline and "
                                    "carriage return are not allowed")
@@ -84,6 +97,9 @@ def check_json(value: Any, loc: list[str | int] | None = None, *, max_depth: int
             raise InputRefused("too_deep", where, f"nested more than {max_depth} levels deep")
         if isinstance(item, dict):
             for key, child in item.items():
+                if SURROGATE.search(key):
+                    raise InputRefused("invalid_unicode", [*where, key.encode("unicode_escape").decode()],
+                                       "a lone UTF-16 surrogate is not allowed in keys")
                 if ANY_CONTROL.search(key):
                     raise InputRefused("control_character", [*where, key.encode("unicode_escape").decode()],
                                        "control characters are not allowed in keys")

@@ -1,6 +1,6 @@
 """Every authenticated JSON body is checked by ``agent.validation.check_json`` before a route
 sees it: NUL and other control characters (tab, newline and CR allowed in values) and nesting
-deeper than ``MAX_DEPTH`` answer 422 with ``code`` ``control_character`` or ``too_deep`` and
+deeper than ``MAX_DEPTH`` answer 422 with ``code`` ``control_character``, ``invalid_unicode`` (a lone surrogate escape) or ``too_deep`` and
 the offending field's ``loc`` (``["body", ...]``, as pydantic names it).
 
 Raw ASGI, just inside ``Limits`` (so the body is already capped): the body is read, checked,

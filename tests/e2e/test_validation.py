@@ -114,3 +114,22 @@ async def test_a_deep_or_control_csv_mapping_is_422(client, admin, mapping, code
     r = await client.post(f"/v1/campaigns/{cid}/contacts/import", headers=admin, data={"mapping": mapping},
                           files={"file": ("a.csv", b"name,email\nAnn,ann@example.com\n", "text/csv")})
     assert_problem(r, 422, code)
+
+
+@pytest.mark.parametrize(("body", "loc"), [
+    ('{"name": "Booked \\ud800 call"}', ["body", "name"]),
+    ('{"name": "ok", "brief": "tail \\udfff"}', ["body", "brief"]),
+    ('{"name": "ok", "ai_variables": {"p\\ud83d": "x"}}', ["body", "ai_variables", "p\\ud83d"]),
+])
+async def test_a_lone_surrogate_escape_is_422_not_a_database_error(client, admin, body, loc):
+    """JSON may spell half of a UTF-16 pair ("\\ud800") on its own; Python decodes it to a string
+    no UTF-8 can encode, and PostgreSQL's driver raised on it (a 500 on PATCH /v1/campaigns)."""
+    cid = (await create(client, admin))["id"]
+    headers = {**admin, "content-type": "application/json"}
+    r = await client.patch(f"/v1/campaigns/{cid}", content=body, headers=headers)
+    assert _field(r, "invalid_unicode") == loc
+    created = await client.post("/v1/campaigns", content=body, headers=headers)
+    assert _field(created, "invalid_unicode") == loc
+    # A proper pair (an emoji written as two escapes) is a character like any other.
+    ok = await client.patch(f"/v1/campaigns/{cid}", content='{"name": "Booked \\ud83d\\ude00"}', headers=headers)
+    assert ok.status_code == 200 and ok.json()["name"] == "Booked \U0001F600"

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.campaigns.schemas import CampaignSettings
 from agent.ids import new_id
 from agent.models import Campaign, CampaignVersion
 from agent.pagination import keyset, page
@@ -66,7 +67,9 @@ def snapshot(campaign: Campaign) -> dict[str, Any]:
     for name in FIELDS:
         value = getattr(campaign, name)
         if name == "settings":
-            values.update({f"settings.{k}": v for k, v in (value or {}).items()})
+            # Through the model, so a key an older row lacks reads as its default, not as a change.
+            full = CampaignSettings.model_validate(value or {}).model_dump(mode="json")
+            values.update({f"settings.{k}": v for k, v in full.items()})
         else:
             values[name] = _jsonable(value)
     return values

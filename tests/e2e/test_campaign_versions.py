@@ -4,7 +4,11 @@ changed field's old and new value; outreaches carry the version they were planne
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
+from agent.db import session_scope
 from agent.executor import Outcome, execute
+from agent.models import Campaign
 from agent.states import Role
 from tests.builders import events, key_id, outreach_row
 from tests.conftest import bearer, make_key
@@ -126,3 +130,15 @@ async def test_the_web_create_form_sets_the_campaign_type(client):
         assert r.status_code == 303, r.text
         made[kind] = (await fetch(client, api, r.headers["location"].split("/")[-1].split("?")[0]))["type"]
     assert made == {"one_time": "one_time", "follow_up": "follow_up"}
+
+
+async def test_a_setting_an_older_row_lacks_is_not_reported_as_changed(client, admin):
+    cid = await live_campaign(client, admin)
+    async with session_scope() as s:  # stored before approval_sla_hours existed
+        await s.execute(update(Campaign).where(Campaign.id == cid).values(settings={"max_retry_attempts": 2}))
+    r = await client.patch(f"/v1/campaigns/{cid}", json={"notes": "n", "settings": {"spam_threshold": 5}},
+                           headers=admin)
+    assert r.status_code == 200, r.text
+    [v2] = (await versions(client, admin, cid))["items"]
+    assert v2["changes"] == [{"field": "settings.spam_threshold", "old": 7, "new": 5},
+                             {"field": "notes", "old": "", "new": "n"}]

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import func, select, update
 
 from agent.db import session_scope
 from agent.executor import Outcome, execute
 from agent.models import Enrollment, Outreach
+from tests import builders
 from tests.builders import enrollment_row, outreach_row
-from tests.flows import approved_and_queued, run_plan
+from tests.flows import approved_and_queued, run_plan, voice_campaign
 
 
 async def _outreaches_of(enrollment_id: str) -> int:
@@ -84,3 +86,21 @@ async def test_a_one_time_send_that_failed_is_no_touch_and_is_retried(client, ad
     assert run["planned"] == 1, run
     assert await _outreaches_of(enrollment_id) == 2
     assert (await enrollment_row(enrollment_id)).status == "awaiting_approval"
+
+
+@pytest.mark.parametrize("answer, ends", [("human", ("finished", "max_attempts")), ("machine", None)])
+async def test_a_one_time_call_is_its_touch_only_when_a_person_answered(client, admin, answer, ends):
+    campaign = await voice_campaign(client, admin, type="one_time", goals=())
+    contact = next(iter(campaign.contacts.values()))
+    enrollment_id = contact["enrollment_id"]
+    await builders.add_conversation(campaign.id, enrollment_id=enrollment_id, contact_id=contact["id"],
+                                    answer_status=answer, turns=[(0, "assistant", "Hello"), (1, "user", "Hi")])
+    last = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    await builders.set_enrollments(Enrollment.id == enrollment_id, status="waiting", substatus=None, attempts=1,
+                                   last_attempt_at=last, next_attempt_at=None)
+    await run_plan(client, admin, campaign.id, {"contact_ids": [contact["id"]]})
+    enrollment = await enrollment_row(enrollment_id)
+    if ends is None:  # a voicemail is no touch: the retry is planned
+        assert await _outreaches_of(enrollment_id) == 1 and enrollment.status == "awaiting_approval"
+    else:
+        assert (enrollment.status, enrollment.substatus) == ends and await _outreaches_of(enrollment_id) == 0

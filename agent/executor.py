@@ -50,6 +50,7 @@ from agent.voice.outbound import call_placed
 from agent.states import (
     ENROLLMENT_SUBSTATUSES,
     PRIORITY_ORDER,
+    CampaignType,
     EnrollmentAction,
     EnrollmentStatus,
     OutreachAction,
@@ -322,9 +323,10 @@ async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, campaign: 
         if await move_outreach(s, outreach.id, OutreachAction.reopen, version=outreach.version, values={
                 "approved_by": None, "approved_at": None, "brief_hash": current, "error": found.reason}) is None:
             return Outcome.not_ready
-        _event(s, outreach, contact.id, "outreach.reopened", {"reason": "brief_changed"})
+        versions = {"planned_under_version": outreach.settings_version, "settings_version": campaign.settings_version}
+        _event(s, outreach, contact.id, "outreach.reopened", {"reason": "brief_changed", **versions})
         await move_enrollment(s, enrollment, EnrollmentAction.reopen, now=now, outreach_id=outreach.id,
-                              payload={"reason": "brief_changed"})
+                              payload={"reason": "brief_changed", **versions})
         return Outcome.reopened
     if found.decision == Decision.fail:
         if await move_outreach(s, outreach.id, OutreachAction.fail, version=outreach.version,
@@ -444,10 +446,14 @@ async def _late_result(s: AsyncSession, o: Outreach, contact_id: str, claimed: i
 async def _after_attempts(s: AsyncSession, sent: list[_Claimed], now: dt.datetime) -> None:
     """Count each attempt; wait for the retry interval, or finish when attempts are used up.
 
+    A one-time campaign's message that went out is its one touch: the enrollment waits (no
+    substatus) for the contact completion timeout, the window for a reply, and the planner then
+    finishes it (``planner.rules.one_touch``) instead of planning a follow-up.
+
     Each enrollment is compared-and-set against the row the claim left (``executing`` at the
     claim's version): one that moved while its message was out is not counted."""
     counted = {"attempts": Enrollment.attempts + 1, "last_attempt_at": now}
-    groups: dict[tuple[str, bool], list[Enrollment]] = {}
+    groups: dict[tuple[str, str], list[Enrollment]] = {}
     settings_of: dict[str, CampaignSettings] = {}
     for c in sent:
         if c.enrollment.status != EnrollmentStatus.executing:
@@ -455,14 +461,23 @@ async def _after_attempts(s: AsyncSession, sent: list[_Claimed], now: dt.datetim
         settings = settings_of.get(c.campaign.id)
         if settings is None:
             settings = settings_of[c.campaign.id] = CampaignSettings.model_validate(c.campaign.settings or {})
-        groups.setdefault((c.campaign.id, c.enrollment.attempts + 1 >= settings.max_attempts), []).append(c.enrollment)
+        if c.campaign.type == CampaignType.one_time:
+            after = "touched"
+        else:
+            after = "last" if c.enrollment.attempts + 1 >= settings.max_attempts else "retry"
+        groups.setdefault((c.campaign.id, after), []).append(c.enrollment)
     moved: set[str] = set()
-    for (campaign_id, last), rows in groups.items():
-        if last:
+    for (campaign_id, after), rows in groups.items():
+        settings = settings_of[campaign_id]
+        if after == "last":
             done = await move_seen_enrollments(s, rows, EnrollmentAction.finish, substatus=Substatus.max_attempts,
                                                now=now, values={**counted, "next_attempt_at": None})
+        elif after == "touched":
+            window = dt.timedelta(seconds=settings.contact_completion_timeout.seconds)
+            done = await move_seen_enrollments(s, rows, EnrollmentAction.wait, now=now,
+                                               values={**counted, "next_attempt_at": now + window})
         else:
-            wait = dt.timedelta(seconds=settings_of[campaign_id].retry_interval.seconds)
+            wait = dt.timedelta(seconds=settings.retry_interval.seconds)
             done = await move_seen_enrollments(s, rows, EnrollmentAction.wait, substatus=Substatus.retry, now=now,
                                                values={**counted, "next_attempt_at": now + wait})
         moved.update(m.enrollment_id for m in done)

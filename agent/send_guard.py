@@ -91,6 +91,14 @@ def _address_problem(kind: str, contact: Contact) -> Verdict | None:
     return None
 
 
+def reopen_reason(outreach: Outreach, campaign: Campaign) -> str:
+    """The mark on a draft sent back to review: the settings version it was planned under, by number."""
+    if outreach.settings_version is None:  # planned before versions were recorded
+        return "planned under an earlier brief; the approval covered that one"
+    return (f"planned under settings version {outreach.settings_version}, an earlier brief or AI variables (now "
+            f"version {campaign.settings_version}); the approval covered that one")
+
+
 async def verdict(s: AsyncSession, outreach: Outreach, campaign: Campaign, contact: Contact,
                   enrollment: Enrollment, channel: Channel | None, now: dt.datetime, *,
                   suppressed: bool | None = None) -> Verdict:
@@ -116,7 +124,7 @@ async def verdict(s: AsyncSession, outreach: Outreach, campaign: Campaign, conta
         return Verdict(Decision.hold, f"the campaign is {campaign.status} and the channel {channel.status}")
     if (outreach.approved_by is not None and outreach.brief_hash is not None
             and outreach.brief_hash != brief_hash(campaign.brief, campaign.ai_variables)):
-        return Verdict(Decision.reopen, "planned under an earlier brief; the approval covered that one")
+        return Verdict(Decision.reopen, reopen_reason(outreach, campaign))
     problem = _address_problem(outreach.channel, contact)
     if problem is not None:
         return problem

@@ -9,8 +9,10 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.lookup import get_in_workspace
-from agent.models import Conversation, Evaluation, Goal, GoalResult, InboundMessage, PlanningRun, PlanningRunItem
-from agent.states import ConversationStatus, GoalResultValue, InboundKind
+from agent.voice.calls import OUTBOUND
+from agent.models import (Conversation, Evaluation, Goal, GoalResult, InboundMessage, Outreach, PlanningRun,
+                          PlanningRunItem)
+from agent.states import OUTREACH_SENT, AnswerStatus, ChannelKind, ConversationStatus, GoalResultValue, InboundKind
 from planner.state import GoalOutcome, PastReply
 
 # A conversation whose evaluation has not come this long after it was due no longer holds the
@@ -61,3 +63,16 @@ async def awaiting_evaluation(session: AsyncSession, enrollment_id: str, now: dt
         Conversation.enrollment_id == enrollment_id, Conversation.status == ConversationStatus.closed,
         Conversation.evaluate_after.is_not(None), Conversation.evaluated_at.is_(None),
         Conversation.evaluate_after > now - EVALUATION_GRACE, ~current)))).scalar())
+
+
+async def touch_of(session: AsyncSession, enrollment_id: str) -> str | None:
+    """A one-time campaign's one touch: "call" when an outbound call of the enrollment reached a
+    person, "message" when a message (email, text, task) was taken by its provider and not
+    failed since (a bounce after the send undoes it), None when neither happened yet (a failed
+    send, a voicemail, no answer or a declined call leave the retries open)."""
+    call = exists().where(Conversation.enrollment_id == enrollment_id, Conversation.direction == OUTBOUND,
+                          Conversation.answer_status == AnswerStatus.human)
+    message = exists().where(Outreach.enrollment_id == enrollment_id, Outreach.channel != ChannelKind.voice,
+                             Outreach.status.in_(OUTREACH_SENT))
+    called, messaged = (await session.execute(select(call, message))).one()
+    return "call" if called else "message" if messaged else None

@@ -6,7 +6,7 @@ import datetime as dt
 
 from agent.campaigns.schemas import CampaignSettings
 from agent.scheduling import Window, earliest_attempt, next_allowed
-from agent.states import CampaignStatus, ChannelKind, ChannelStatus, EnrollmentStatus, Substatus
+from agent.states import CampaignStatus, CampaignType, ChannelKind, ChannelStatus, EnrollmentStatus, Substatus
 from planner.state import ChannelFacts, Outcome, PlanContext
 
 # A contact the planner cannot place in its hours now is looked at again after this long.
@@ -31,6 +31,9 @@ def eligibility(ctx: PlanContext) -> Outcome | None:
                        "the last conversation is not evaluated yet; its result decides what comes next",
                        next_attempt_at=ctx.now + EVALUATION_RECHECK)
     settings = CampaignSettings.model_validate(ctx.settings)
+    touched = one_touch(ctx, settings)
+    if touched is not None:
+        return touched
     if ctx.attempts >= settings.max_attempts:
         return Outcome(EnrollmentStatus.finished, Substatus.max_attempts,
                        f"{ctx.attempts} of {settings.max_attempts} attempts used")
@@ -44,6 +47,29 @@ def eligibility(ctx: PlanContext) -> Outcome | None:
             return Outcome(EnrollmentStatus.campaign_paused, None, "every channel is paused")
         return Outcome(EnrollmentStatus.not_started, None, "no channel is running")
     return None
+
+
+def one_touch(ctx: PlanContext, settings: CampaignSettings) -> Outcome | None:
+    """A one-time campaign stops after its one touch (docs/campaigns.md): the contact waits out the
+    contact completion timeout after it (a reply in that window makes it ``replied``), then
+    finishes, ``finished/no_response`` after a message, ``finished/max_attempts`` after a call a
+    person answered (the one touch was used; an achieved goal would have completed it above).
+    Before the touch, failed sends and unanswered calls are retried per the retry settings."""
+    if CampaignType(ctx.campaign_type) != CampaignType.one_time or ctx.touch is None:
+        return None
+    if ctx.last_attempt_at is not None:
+        window_end = ctx.last_attempt_at + dt.timedelta(seconds=settings.contact_completion_timeout.seconds)
+        if window_end.tzinfo is None:
+            window_end = window_end.replace(tzinfo=dt.UTC)  # SQLite hands datetimes back naive (they are UTC)
+        if ctx.now < window_end:
+            return Outcome(EnrollmentStatus.waiting, Substatus.scheduled,
+                           "one-time campaign: the contact completion timeout after the touch has not passed",
+                           next_attempt_at=window_end)
+    if ctx.touch == "call":
+        return Outcome(EnrollmentStatus.finished, Substatus.max_attempts,
+                       "one-time campaign: the call reached the contact, the one touch is used")
+    return Outcome(EnrollmentStatus.finished, Substatus.no_response,
+                   "one-time campaign: the message went out and the contact did not reply")
 
 
 def choose_channel(ctx: PlanContext) -> ChannelFacts | Outcome:

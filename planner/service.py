@@ -28,6 +28,7 @@ from agent.lifecycle.enrollments import move_enrollment, renew_lease
 from agent.states import (
     ENROLLMENT_PLANNABLE,
     PLANNER_REST,
+    CampaignType,
     EnrollmentAction,
     EnrollmentStatus,
     OutreachStatus,
@@ -141,7 +142,8 @@ async def _read_facts(s: AsyncSession, enrollment: Enrollment, campaign: Campaig
                                               email_key=contact.email_key),
             "replies": await repository.replies_of(s, enrollment.id),
             "goal_outcomes": await repository.goal_outcomes(s, enrollment.id),
-            "awaiting_evaluation": await repository.awaiting_evaluation(s, enrollment.id, now)}
+            "awaiting_evaluation": await repository.awaiting_evaluation(s, enrollment.id, now),
+            "touch": await repository.touch_of(s, enrollment.id) if campaign.type == CampaignType.one_time else None}
 
 
 def _context(enrollment: Enrollment, campaign: Campaign, contact: Contact, facts: dict, version: int,
@@ -163,6 +165,8 @@ def _context(enrollment: Enrollment, campaign: Campaign, contact: Contact, facts
         history=[PastOutreach(o.channel, o.status, o.scheduled_at, o.subject, o.body) for o in past],
         replies=facts["replies"], goal_outcomes=facts["goal_outcomes"],
         awaiting_evaluation=facts["awaiting_evaluation"],
+        campaign_type=CampaignType(campaign.type).value, touch=facts["touch"],
+        settings_version=campaign.settings_version or 1,
         instruction=instruction,
         # A regenerated draft points at the one it replaces (the latest superseded draft).
         supersedes_id=next((o.id for o in reversed(past) if o.status == OutreachStatus.superseded), None)
@@ -211,14 +215,15 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
             prompt_version=state["prompt_version"], input_tokens=state.get("input_tokens", 0),
             output_tokens=state.get("output_tokens", 0), cost_usd=state.get("cost_usd", 0.0),
             idempotency_key=new_id("idk"), unsubscribe_token=secrets.token_urlsafe(24),
-            brief_hash=brief_hash(ctx.brief, ctx.ai_variables))
+            brief_hash=brief_hash(ctx.brief, ctx.ai_variables), settings_version=ctx.settings_version)
         s.add(outreach)
         await s.flush()
         activity.record(s, workspace_id=workspace_id, actor=activity.SYSTEM, kind="outreach.planned",
                         campaign_id=ctx.campaign_id, contact_id=ctx.contact.id, enrollment_id=ctx.enrollment_id,
                         outreach_id=outreach.id,
                         payload={"channel": channel.kind, "step": state["step"], "status": outreach.status,
-                                 "scheduled_at": state["scheduled_at"].isoformat(), "model": state["model"]})
+                                 "scheduled_at": state["scheduled_at"].isoformat(), "model": state["model"],
+                                 "settings_version": ctx.settings_version})
         item = runs.ItemResult.planned
     else:
         activity.record(s, workspace_id=workspace_id, actor=activity.SYSTEM, kind="enrollment.planned_no_outreach",

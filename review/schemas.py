@@ -45,6 +45,9 @@ class InboxItem(BaseModel):
     sent_at: dt.datetime | None = Field(None, description="When the provider took it")
     sent_to: str | None = Field(None, description="The address or number it went to")
     provider: str | None = Field(None, description="The provider that sent it (sandbox, smtp, twilio...)")
+    settings_version: int | None = Field(None, description=(
+        "The campaign's settings_version it was planned under; a later edit of the campaign leaves it as it is "
+        "(null: planned before versions were recorded)"))
 
 
 class InboxPage(BaseModel):

@@ -88,7 +88,7 @@ def contact_brief(c: Contact) -> ContactBrief:
 # The outreach's part of an inbox item, as columns (a page or a move's RETURNING reads these, not whole rows).
 ITEM_COLUMNS = (Outreach.id, Outreach.status, Outreach.channel, Outreach.subject, Outreach.body, Outreach.scheduled_at,
                 Outreach.campaign_id, Outreach.enrollment_id, Outreach.model, Outreach.version,
-                Outreach.created_at, Outreach.sent_at)
+                Outreach.created_at, Outreach.sent_at, Outreach.settings_version)
 
 
 def inbox_item(o: Outreach | Row, c: Contact, *, sla_hours: int | None = None, now: dt.datetime | None = None,
@@ -102,7 +102,7 @@ def inbox_item(o: Outreach | Row, c: Contact, *, sla_hours: int | None = None, n
                      model=o.model, version=o.version, contact=contact_brief(c), created_at=o.created_at,
                      approval_age_s=age, approval_sla_hours=sla_hours,
                      approval_overdue=age is not None and sla_hours is not None and age > sla_hours * 3600,
-                     sent_at=o.sent_at, **extra)
+                     sent_at=o.sent_at, settings_version=o.settings_version, **extra)
 
 
 def approval_sla(campaign: Campaign) -> int:

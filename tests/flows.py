@@ -76,8 +76,9 @@ async def events(client, headers, cid, params=None):
 
 async def live_campaign(client, headers, *, channels=("email",), manual_review=True, contacts=(), **extra) -> str:
     """A campaign with ``contacts`` enrolled, gone live; its id. ``channels`` are kinds, or whole
-    channel bodies (kind and configuration)."""
-    body = {"name": "Spring webinar", "brief": BRIEF,
+    channel bodies (kind and configuration). A ``follow_up`` campaign (the sequence with its
+    retries, which these journeys exercise) unless ``type="one_time"``."""
+    body = {"name": "Spring webinar", "brief": BRIEF, "type": "follow_up",
             "channels": [{"kind": k} if isinstance(k, str) else k for k in channels],
             "manual_review": manual_review, "timezone": "America/New_York", **extra}
     cid = (await client.post("/v1/campaigns", json=body, headers=headers)).json()["id"]
@@ -198,7 +199,7 @@ async def voice_campaign(client, headers, *, people=PEOPLE, caller_number: str |
                          goals=VOICE_GOALS, live: bool = True, **fields: Any) -> VoiceCampaign:
     """A voice campaign (live unless ``live=False``) with ``people`` enrolled, goals and a caller
     number. Caller numbers and goals have no endpoint yet, so they come from the builders."""
-    body = {"name": "Check-up calls", "brief": VOICE_BRIEF, "channels": [{"kind": "voice"}],
+    body = {"name": "Check-up calls", "brief": VOICE_BRIEF, "channels": [{"kind": "voice"}], "type": "follow_up",
             "timezone": "America/Chicago", "inbound_prompt": INBOUND_PROMPT, **fields}
     r = await client.post("/v1/campaigns", json=body, headers=headers)
     assert r.status_code == 201, r.text
@@ -368,7 +369,7 @@ class Setup:
 async def evaluation_campaign(client, headers, *, questions=QUESTIONS, goals=EVALUATION_GOALS,
                               people=("Maria",)) -> Setup:
     """A draft voice campaign with ``people`` enrolled, goals and one question of each type."""
-    r = await client.post("/v1/campaigns", json={"name": "Check-ups", "brief": EVALUATION_BRIEF,
+    r = await client.post("/v1/campaigns", json={"name": "Check-ups", "brief": EVALUATION_BRIEF, "type": "follow_up",
                                                  "channels": [{"kind": "voice"}]}, headers=headers)
     assert r.status_code == 201, r.text
     cid = r.json()["id"]

@@ -254,6 +254,9 @@ class CampaignOut(BaseModel):
     contacts_count: int
     duplicated_from_id: str | None
     went_live_at: dt.datetime | None
+    settings_version: int = Field(description=(
+        "The settings in force: 1 as the campaign went live, one more for every edit of it while active or "
+        "paused (GET /v1/campaigns/{id}/versions lists them); outreaches carry the version they were planned under"))
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
+from agent.campaigns import versions
 # The scoped lookups live in the repository; ``campaigns.get`` stays the name callers know.
 from agent.campaigns.repository import get_campaign as get  # noqa: F401 - re-exported
 from agent.campaigns.repository import get_channel  # noqa: F401 - re-exported
@@ -68,6 +69,7 @@ async def update(session: AsyncSession, campaign: Campaign, data: CampaignUpdate
                        errors=[{"loc": ["body", f], "message": "locked after go-live"} for f in sorted(structural)])
     for key in ("channels", "type", "schedule", "settings"):
         fields.pop(key, None)
+    before = versions.before_edit(campaign)
     if data.type is not None:
         campaign.type = data.type.value
     if "schedule" in data.model_fields_set:
@@ -89,9 +91,13 @@ async def update(session: AsyncSession, campaign: Campaign, data: CampaignUpdate
         await session.execute(delete(Channel).where(Channel.campaign_id == campaign.id))
         session.add_all(_channel_rows(campaign.id, data.channels))
     campaign.updated_at = utcnow()
+    number = versions.record(session, campaign, before, actor)
     await session.flush()
+    payload: dict[str, Any] = {"fields": sorted(data.model_fields_set)}
+    if number is not None:
+        payload["settings_version"] = number
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="campaign.updated",
-                    campaign_id=campaign.id, payload={"fields": sorted(data.model_fields_set)})
+                    campaign_id=campaign.id, payload=payload)
     return campaign
 
 
@@ -168,7 +174,8 @@ async def to_out(session: AsyncSession, campaign: Campaign, contacts_count: int 
         notes=campaign.notes, add_inbound_contacts=campaign.add_inbound_contacts,
         inbound_rules=campaign.inbound_rules, inbound_prompt=campaign.inbound_prompt, channels=channel_out,
         contacts_count=contacts_count, duplicated_from_id=campaign.duplicated_from_id,
-        went_live_at=campaign.went_live_at, created_at=campaign.created_at, updated_at=campaign.updated_at,
+        went_live_at=campaign.went_live_at, settings_version=campaign.settings_version or 1,
+        created_at=campaign.created_at, updated_at=campaign.updated_at,
     )
 
 

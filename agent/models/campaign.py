@@ -37,8 +37,24 @@ class Campaign(Base):
     duplicated_from_id: Mapped[str | None] = mapped_column(String(40))
     went_live_at: Mapped[dt.datetime | None]
     last_call_at: Mapped[dt.datetime | None]  # the call interval's compare-and-set (agent/numbers/pacing.py)
+    # Bumped by every edit of the live campaign (a CampaignVersion row each); 1 as it went live.
+    settings_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[dt.datetime] = created_column()
     updated_at: Mapped[dt.datetime] = updated_column()
+
+
+class CampaignVersion(Base):
+    """One edit of a live campaign: who, when, and each changed field with its old and new value."""
+
+    __tablename__ = "campaign_versions"
+    __table_args__ = (UniqueConstraint("campaign_id", "number"),)
+    id: Mapped[str] = id_column()
+    campaign_id: Mapped[str] = fk("campaigns.id", index=False)
+    number: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(40))
+    # [{"field": "settings.retry_interval", "old": ..., "new": ...}], in field order.
+    changes: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = created_column()
 
 
 class Channel(Base):

@@ -35,6 +35,8 @@ class Outreach(Base):
     # The campaign brief and AI variables it was drafted under (agent.campaigns.brief_hash): an
     # approval covers that brief, so a send after the brief changed goes back to review.
     brief_hash: Mapped[str | None] = mapped_column(String(64))
+    # The campaign's settings_version when it was planned: an edit applies to later plans only.
+    settings_version: Mapped[int | None] = mapped_column(Integer)
     # Sends tried and refused for now (transient provider errors); bounded by the executor.
     send_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)

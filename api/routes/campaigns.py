@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from agent.campaigns import service as campaigns
-from agent.campaigns import remarketing
+from agent.campaigns import remarketing, versions
 from agent.campaigns.remarketing import RemarketingIn
 from agent.campaigns.schemas import (CampaignBulkIn, CampaignBulkOut, CampaignCreate, CampaignOut, CampaignUpdate,
                                      ChannelOut)
@@ -134,6 +134,18 @@ for _action in (ChannelAction.start, ChannelAction.pause, ChannelAction.resume, 
 async def campaign_stats(campaign_id: str, session: SessionDep, who: Reader) -> dict:
     """The campaign's figures (formulas in agent/reports/stats.py and docs/reports.md); every role reads them."""
     return await stats.campaign_stats(session, await campaigns.get(session, who.workspace_id, campaign_id))
+
+
+@router.get("/{campaign_id}/versions", response_model=versions.CampaignVersionPage)
+async def list_campaign_versions(campaign_id: str, session: SessionDep, who: Reader,
+                                 limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                                 cursor: str | None = None) -> versions.CampaignVersionPage:
+    """The campaign's settings versions, newest first: one per edit made while it was active or paused,
+    with who made it, when, and each changed field's old and new value (settings as `settings.<key>`).
+    An edit applies to outreaches planned after it; each outreach carries the `settings_version` it was
+    planned under. A draft's edits make no versions, so a campaign never edited live lists none."""
+    campaign = await campaigns.get(session, who.workspace_id, campaign_id)
+    return await versions.list_versions(session, campaign, cursor=cursor, limit=limit)
 
 
 class RemarketingOut(ChannelOut):

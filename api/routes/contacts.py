@@ -161,6 +161,7 @@ class OutreachBrief(BaseModel):
     subject: str | None
     body: str
     sent_at: dt.datetime | None
+    settings_version: int | None = Field(None, description="The campaign's settings_version it was planned under")
 
 
 class EnrollmentDetail(EnrollmentOut):

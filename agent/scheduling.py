@@ -24,7 +24,8 @@ from agent.campaigns.schemas import Schedule
 if TYPE_CHECKING:
     from agent.models import Campaign, Contact
 
-__all__ = ["Window", "contact_window", "is_allowed", "next_allowed", "earliest_attempt", "timing_reason"]
+__all__ = ["Window", "contact_window", "is_allowed", "next_allowed", "earliest_attempt", "timing_reason",
+           "hours_status"]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Span = tuple[time, time]
@@ -54,8 +55,9 @@ class Window:
     """The hours one contact may be reached in one campaign.
 
     ``business_hours`` maps "mon".."sun" to local spans in ``campaign_tz``; a missing day is closed,
-    ``{}`` is never open, ``None`` means no business-hours limit. Quiet hours apply in
-    ``contact_tz``, or in ``campaign_tz`` when the contact has no zone.
+    ``{}`` is never open, ``None`` means no business-hours limit. ``holidays`` are local dates in
+    ``campaign_tz`` closed all day (a window belongs to the day it starts on). Quiet hours apply
+    in ``contact_tz``, or in ``campaign_tz`` when the contact has no zone.
     """
 
     contact_tz: str | None
@@ -66,6 +68,7 @@ class Window:
     # Further zones whose quiet hours hold too: a contact with no zone of their own whose number
     # maps to several (the allowed hours are then the intersection).
     also_zones: tuple[str, ...] = ()
+    holidays: frozenset[date] = frozenset()
 
     def __post_init__(self) -> None:
         _zone(self.campaign_tz)
@@ -87,15 +90,18 @@ class Window:
         ``schedule=None`` means the campaign set no business hours (quiet hours only). The
         schedule's own ``timezone`` wins over the campaign's for business hours, and is also the
         fallback zone for quiet hours of a contact without one. An empty ``contact_tz`` is none.
+        A campaign linked to a reusable schedule passes ``Campaign.hours``, the same shape.
         """
         business: dict[str, list[Span]] | None = None
         zone = campaign_timezone
+        holidays: frozenset[date] = frozenset()
         if schedule is not None:
             parsed = Schedule.model_validate(schedule)
             zone = parsed.timezone or campaign_timezone
             business = {day: [(_parse_hhmm(w.start), _parse_hhmm(w.end)) for w in spans]
                         for day, spans in parsed.business_hours.items()}
-        return cls(contact_tz=contact_tz or None, campaign_tz=zone, business_hours=business)
+            holidays = frozenset(h.date for h in parsed.holidays)
+        return cls(contact_tz=contact_tz or None, campaign_tz=zone, business_hours=business, holidays=holidays)
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -117,6 +123,8 @@ def is_allowed(instant: datetime, window: Window) -> bool:
     if window.business_hours is None:
         return True
     local = instant.astimezone(_zone(window.campaign_tz))
+    if local.date() in window.holidays:
+        return False
     return _inside(local.time(), window.business_hours.get(DAYS[local.weekday()], []))
 
 
@@ -148,15 +156,17 @@ def _segments(zone: ZoneInfo, lo: datetime, hi: datetime) -> list[tuple[datetime
     return out
 
 
-def _local_spans(zone: ZoneInfo, lo: datetime, hi: datetime, spans_for: dict[str, list[Span]]) -> list[Interval]:
-    """UTC intervals within [lo, hi) whose local wall time falls in that weekday's spans."""
+def _local_spans(zone: ZoneInfo, lo: datetime, hi: datetime, spans_for: dict[str, list[Span]],
+                 closed: frozenset[date] = frozenset()) -> list[Interval]:
+    """UTC intervals within [lo, hi) whose local wall time falls in that weekday's spans, on
+    days not in ``closed``."""
     found: list[Interval] = []
     for a, b, off in _segments(zone, lo, hi):
         # Within a segment wall = utc + off exactly, so a wall-clock span maps to one UTC span;
         # gap times belong to no segment and repeated times to two, which is the rule we want.
         day: date = (a + off).date()
         while datetime.combine(day, time(0)) < b + off:
-            for start, end in spans_for.get(DAYS[day.weekday()], []):
+            for start, end in [] if day in closed else spans_for.get(DAYS[day.weekday()], []):
                 ws = datetime.combine(day, start)
                 we = datetime.combine(day + timedelta(days=1) if end == time(0) else day, end)
                 s, e = max(a, ws - off), min(b, we - off)
@@ -228,9 +238,33 @@ def next_allowed(earliest: datetime, window: Window, *, not_after: datetime | No
     if window.business_hours is None:
         business = [(lo, hi)]
     else:
-        business = _local_spans(_zone(window.campaign_tz), lo, hi, window.business_hours)
+        business = _local_spans(_zone(window.campaign_tz), lo, hi, window.business_hours, window.holidays)
     found = _first_overlap(quiet, business)
     return None if found is None else found.replace(tzinfo=UTC)
+
+
+def hours_status(now: datetime, window: Window) -> tuple[bool, datetime | None]:
+    """Whether the window's business hours (holidays closed, quiet hours aside) are open at
+    ``now``, and the next instant that flips (UTC), or None when it does not within about a year.
+
+    Windows that touch (a day ending at 24:00 and the next starting at 00:00) are one opening,
+    so midnight is no change; a DST transition inside a window is none either.
+    """
+    if window.business_hours is None:
+        return True, None
+    lo = _utc(now, "now").replace(tzinfo=None)
+    zone = _zone(window.campaign_tz)
+    open_now = False
+    # A week answers almost every schedule; the year is for ones closed or open for long stretches.
+    for days in (8, 400):
+        hi = lo + timedelta(days=days)
+        spans = _local_spans(zone, lo, hi, window.business_hours, window.holidays)
+        open_now = bool(spans) and spans[0][0] <= lo
+        if open_now and spans[0][1] < hi:
+            return True, spans[0][1].replace(tzinfo=UTC)
+        if not open_now and spans:
+            return False, spans[0][0].replace(tzinfo=UTC)
+    return open_now, None
 
 
 def earliest_attempt(now: datetime, *, start_at: datetime | None, last_attempt_at: datetime | None,
@@ -271,7 +305,7 @@ def contact_window(campaign: Campaign, contact: Contact) -> Window:
     contact's zone (or every zone their number's area code covers, when they have none), ending
     at 20:00 where the contact's state has the stricter rule (``agent.compliance``)."""
     window = Window.for_campaign(contact_tz=contact.timezone, campaign_timezone=campaign.timezone,
-                                 schedule=campaign.schedule)
+                                 schedule=campaign.hours)
     zones = () if contact.timezone else compliance.number_zones(contact.phone)
     strict = compliance.strict_state(contact) is not None
     if not zones and not strict:

@@ -28,6 +28,7 @@ from api.routes import (activity, campaigns, contacts, conversations, evaluation
                         web, web_campaigns)
 from api.routes import inbound_sms, unsubscribe
 from api.routes import keys as keys_routes
+from api.routes import schedules as schedules_routes
 from api import docs, observability
 from agent import logs
 from evaluators import service as evaluations_service
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                    inbound_email, exports):
         app.include_router(module.router)
     app.include_router(keys_routes.router)
+    app.include_router(schedules_routes.router)
     app.include_router(observability.router)
     docs.install(app)
     app.mount("/inbox/static", StaticFiles(directory=web.STATIC_DIR), name="inbox-static")

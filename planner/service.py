@@ -153,7 +153,7 @@ def _context(enrollment: Enrollment, campaign: Campaign, contact: Contact, facts
         now=now, enrollment_id=enrollment.id, enrollment_status=enrollment.status, enrollment_version=version,
         attempts=enrollment.attempts, last_attempt_at=enrollment.last_attempt_at, campaign_id=campaign.id,
         campaign_name=campaign.name, campaign_status=campaign.status, campaign_timezone=campaign.timezone,
-        brief=campaign.brief, ai_variables=dict(campaign.ai_variables or {}), schedule=campaign.schedule,
+        brief=campaign.brief, ai_variables=dict(campaign.ai_variables or {}), schedule=campaign.hours,
         settings=dict(campaign.settings), start_at=campaign.start_at, end_at=campaign.end_at,
         manual_review=campaign.manual_review,
         goals=[{"name": g.name, "description": g.description, "primary": "yes" if g.is_primary else "no"}

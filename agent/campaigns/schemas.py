@@ -85,11 +85,38 @@ class TimeWindow(BaseModel):
             if not _HHMM.match(v):
                 raise ValueError(f"{v!r} is not a time like '09:00'")
         if self.start >= self.end:
-            raise ValueError("start must be before end")
+            # Windows stay within one day; the day's weekday and holiday rules then apply to all of it.
+            raise ValueError("start must be before end (a window may not span midnight: split it into "
+                             "one ending at 24:00 and one starting at 00:00 the next day)")
         return self
 
 
-def _weekdays() -> dict[str, list[TimeWindow]]:
+def holidays_in(value: Any) -> Any:
+    """Bare dates (text or values) in a holidays list as the {date} objects holidays are."""
+    if not isinstance(value, list):
+        return value
+    return [{"date": h} if isinstance(h, str | dt.date) else h for h in value]
+
+
+class Holiday(BaseModel):
+    """A day closed all day in the schedule's time zone; ``"2026-12-25"`` alone is accepted too."""
+
+    model_config = ConfigDict(extra="forbid")
+    date: dt.date = Field(description="ISO date, e.g. 2026-12-25")
+    name: SafeStr = Field("", max_length=200)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso(cls, v: Any) -> Any:
+        # Only YYYY-MM-DD: pydantic would also take a number of seconds since 1970.
+        if isinstance(v, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            raise ValueError(f"{v[:40]!r} is not an ISO date like '2026-12-25'")
+        if not isinstance(v, str | dt.date):
+            raise ValueError("a holiday's date is an ISO date like '2026-12-25'")
+        return v
+
+
+def default_business_hours() -> dict[str, list[TimeWindow]]:
     return {d: [TimeWindow(start="09:00", end="17:00")] for d in ("mon", "tue", "wed", "thu", "fri")}
 
 
@@ -98,9 +125,12 @@ class Schedule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     timezone: str | None = None
-    business_hours: dict[Weekday, list[TimeWindow]] = Field(default_factory=_weekdays)
+    business_hours: dict[Weekday, list[TimeWindow]] = Field(default_factory=default_business_hours)
+    holidays: list[Holiday] = Field(default_factory=list, max_length=1000,
+                                    description="Days closed all day (a date, or {date, name})")
 
     _tz = field_validator("timezone")(lambda v: v if v is None else check_timezone(v))
+    _days = field_validator("holidays", mode="before")(holidays_in)
 
 
 Provider = Literal["sandbox", "smtp", "twilio", "vapi", "retell", "tasks"]
@@ -188,7 +218,12 @@ class _CampaignFields(BaseModel):
     start_at: SafeDatetime | None = None
     end_at: SafeDatetime | None = None
     timezone: str | None = None
-    schedule: Schedule | None = None
+    schedule: Schedule | None = Field(None, description=(
+        "Inline business hours. Setting them unlinks any schedule_id; giving both non-null answers 422 "
+        "schedule_conflict."))
+    schedule_id: str | None = Field(None, max_length=40, description=(
+        "A reusable schedule of the workspace (GET /v1/schedules) whose hours the campaign follows, edits "
+        "included; linking it clears the inline schedule, null unlinks it."))
     settings: CampaignSettings | None = None
     ai_variables: dict[SafeStr, SafeText] | None = None
     notes: SafeText | None = Field(None, max_length=20_000)
@@ -232,6 +267,25 @@ class ChannelOut(BaseModel):
     config: dict[str, Any]
 
 
+class HoursStatus(BaseModel):
+    open_now: bool = Field(description="Whether the business hours are open at this instant (holidays closed)")
+    next_change_at: dt.datetime | None = Field(description=(
+        "When open_now next flips (UTC); null when it never does within about a year"))
+
+
+class EffectiveSchedule(HoursStatus):
+    """The business hours a campaign follows, whichever way they were set. The contact's own quiet
+    hours (08:00-21:00 in their zone) apply on top and are not part of this."""
+
+    source: Literal["schedule", "campaign", "none"] = Field(description=(
+        "schedule: the linked schedule_id; campaign: the inline schedule; none: no business-hours limit"))
+    schedule_id: str | None
+    name: str | None = Field(description="The linked schedule's name")
+    timezone: str = Field(description="The zone the hours are read in")
+    business_hours: dict[Weekday, list[TimeWindow]] | None
+    holidays: list[Holiday]
+
+
 class CampaignOut(BaseModel):
     id: str
     name: str
@@ -243,7 +297,9 @@ class CampaignOut(BaseModel):
     start_at: dt.datetime | None
     end_at: dt.datetime | None
     timezone: str
-    schedule: Schedule | None
+    schedule: Schedule | None = Field(description="The inline hours, when set (null when a schedule is linked)")
+    schedule_id: str | None = Field(description="The linked reusable schedule, when one is")
+    effective_schedule: EffectiveSchedule
     settings: CampaignSettings
     ai_variables: dict[str, str]
     notes: str

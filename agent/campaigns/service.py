@@ -19,6 +19,7 @@ from agent.errors import Conflict, ValidationFailed
 from agent.ids import new_id
 from agent.models import Analysis, Campaign, Channel, Enrollment, Goal
 from agent.pagination import keyset, page
+from agent.schedules import service as schedules
 from agent.states import CAMPAIGN_READ_ONLY, CampaignStatus, ChannelStatus, EnrollmentStatus
 
 def _channel_rows(campaign_id: str, channels: list[ChannelIn]) -> list[Channel]:
@@ -27,12 +28,23 @@ def _channel_rows(campaign_id: str, channels: list[ChannelIn]) -> list[Channel]:
             for i, c in enumerate(channels)]
 
 
+def _refuse_two_schedules(data: CampaignCreate | CampaignUpdate) -> None:
+    if data.schedule is not None and data.schedule_id is not None:
+        raise ValidationFailed("give either schedule (inline hours) or schedule_id (a reusable schedule), not both",
+                               code="schedule_conflict",
+                               errors=[{"loc": ["body", f], "message": "only one of schedule and schedule_id"}
+                                       for f in ("schedule", "schedule_id")])
+
+
 async def create(session: AsyncSession, workspace_id: str, data: CampaignCreate, actor: str) -> Campaign:
+    _refuse_two_schedules(data)
+    linked = await schedules.link_target(session, workspace_id, data.schedule_id) if data.schedule_id else None
     campaign = Campaign(
         id=new_id("cmp"), workspace_id=workspace_id, name=data.name, type=data.type.value,
         status=CampaignStatus.draft, execution_mode=data.execution_mode.value,
         manual_review=data.manual_review, brief=data.brief, start_at=data.start_at, end_at=data.end_at,
-        timezone=data.timezone, schedule=data.schedule.model_dump() if data.schedule else None,
+        timezone=data.timezone, schedule=data.schedule.model_dump(mode="json") if data.schedule else None,
+        schedule_id=linked.id if linked else None, linked_schedule=linked,
         settings=(data.settings or CampaignSettings()).model_dump(), ai_variables=data.ai_variables or {},
         notes=data.notes or "", add_inbound_contacts=bool(data.add_inbound_contacts),
         inbound_rules=data.inbound_rules, inbound_prompt=data.inbound_prompt or "",
@@ -60,6 +72,7 @@ async def writable_campaign(session: AsyncSession, workspace_id: str, campaign_i
 
 async def update(session: AsyncSession, campaign: Campaign, data: CampaignUpdate, actor: str) -> Campaign:
     refuse_read_only(campaign)
+    _refuse_two_schedules(data)
     fields = data.model_dump(exclude_unset=True)
     structural = {"channels", "type"} & fields.keys()
     if structural and campaign.status != CampaignStatus.draft:
@@ -67,13 +80,21 @@ async def update(session: AsyncSession, campaign: Campaign, data: CampaignUpdate
         raise Conflict("the campaign's channels and type are locked once it has gone live",
                        code="campaign_locked",
                        errors=[{"loc": ["body", f], "message": "locked after go-live"} for f in sorted(structural)])
-    for key in ("channels", "type", "schedule", "settings"):
+    for key in ("channels", "type", "schedule", "schedule_id", "settings"):
         fields.pop(key, None)
     before = versions.before_edit(campaign)
     if data.type is not None:
         campaign.type = data.type.value
+    # One source of hours at a time: whichever the request sets replaces the other.
     if "schedule" in data.model_fields_set:
-        campaign.schedule = data.schedule.model_dump() if data.schedule else None
+        campaign.schedule = data.schedule.model_dump(mode="json") if data.schedule else None
+        if data.schedule is not None:
+            campaign.link_schedule(None)
+    if "schedule_id" in data.model_fields_set:
+        campaign.link_schedule(await schedules.link_target(session, campaign.workspace_id, data.schedule_id)
+                               if data.schedule_id else None)
+        if data.schedule_id is not None:
+            campaign.schedule = None
     if data.settings is not None:
         # PATCH merges: settings the request does not name keep their values.
         given = data.settings.model_dump(exclude_unset=True)
@@ -107,7 +128,9 @@ async def duplicate(session: AsyncSession, source: Campaign, actor: str) -> Camp
         id=new_id("cmp"), workspace_id=source.workspace_id, name=f"{source.name} (copy)"[:200], type=source.type,
         status=CampaignStatus.draft, execution_mode=source.execution_mode,
         manual_review=source.manual_review, brief=source.brief, start_at=source.start_at, end_at=source.end_at,
-        timezone=source.timezone, schedule=source.schedule, settings=dict(source.settings),
+        timezone=source.timezone, schedule=source.schedule, schedule_id=source.schedule_id,
+        linked_schedule=source.linked_schedule,
+        settings=dict(source.settings),
         ai_variables=dict(source.ai_variables), notes=source.notes, add_inbound_contacts=source.add_inbound_contacts,
         inbound_rules=source.inbound_rules, inbound_prompt=source.inbound_prompt, duplicated_from_id=source.id,
     )
@@ -169,7 +192,8 @@ async def to_out(session: AsyncSession, campaign: Campaign, contacts_count: int 
         id=campaign.id, name=campaign.name, type=campaign.type, status=campaign.status,
         execution_mode=campaign.execution_mode, manual_review=campaign.manual_review, brief=campaign.brief,
         start_at=_utc(campaign.start_at), end_at=_utc(campaign.end_at), timezone=campaign.timezone,
-        schedule=campaign.schedule,
+        schedule=campaign.schedule, schedule_id=campaign.schedule_id,
+        effective_schedule=schedules.effective(campaign),
         settings=CampaignSettings.model_validate(campaign.settings), ai_variables=campaign.ai_variables,
         notes=campaign.notes, add_inbound_contacts=campaign.add_inbound_contacts,
         inbound_rules=campaign.inbound_rules, inbound_prompt=campaign.inbound_prompt, channels=channel_out,

@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Boolean, Float, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agent.models.base import Base, StrEnumType, created_column, enum_check, fk, id_column, updated_column
+from agent.models.schedule import Schedule
 from agent.states import CallerNumberStatus, CampaignStatus, CampaignType, ChannelStatus, ExecutionMode
 
 
@@ -27,7 +28,14 @@ class Campaign(Base):
     start_at: Mapped[dt.datetime | None]
     end_at: Mapped[dt.datetime | None]
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    schedule: Mapped[dict[str, Any] | None]
+    schedule: Mapped[dict[str, Any] | None]  # inline hours; at most one of this and schedule_id is set
+    schedule_id: Mapped[str | None] = fk("schedules.id", ondelete="SET NULL", nullable=True)
+    # Loaded with every campaign (one batched query, none when no campaign in the batch links one):
+    # every reader of the hours must see a linked schedule, and a forgotten explicit load would
+    # silently fall back to the inline hours. View-only: a relationship that writes would take part
+    # in the flush's ordering and change the order other rows are inserted in (channels before
+    # their campaign); ``link_schedule`` writes the column and keeps this in step.
+    linked_schedule: Mapped[Schedule | None] = relationship(lazy="selectin", viewonly=True)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ai_variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
@@ -41,6 +49,18 @@ class Campaign(Base):
     settings_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[dt.datetime] = created_column()
     updated_at: Mapped[dt.datetime] = updated_column()
+
+    def link_schedule(self, schedule: Schedule | None) -> None:
+        """Follow ``schedule`` (None: no linked schedule)."""
+        self.schedule_id = schedule.id if schedule is not None else None
+        self.linked_schedule = schedule
+
+    @property
+    def hours(self) -> dict[str, Any] | None:
+        """The business hours in force: the linked schedule's (edits to it apply at once), else the
+        inline ``schedule``; None means no business-hours limit."""
+        linked = self.linked_schedule
+        return linked.hours() if linked is not None else self.schedule
 
 
 class CampaignVersion(Base):

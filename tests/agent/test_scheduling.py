@@ -331,3 +331,24 @@ def test_property_first_allowed_instant_in_random_worlds():
             assert got.second == 0 and got.microsecond == 0, (window, earliest, got)
         assert _no_allowed_minute(earliest, got, window), (window, earliest, got)
     assert min(seen.values()) >= 20, seen  # the generator reaches every kind of outcome
+
+
+# --- holidays -----------------------------------------------------------------------------------
+
+def test_a_holiday_closes_business_hours_all_day_in_the_schedules_zone():
+    # Inline hours carry holidays too; a bare date is a holiday without a name.
+    window = Window.for_campaign(contact_tz="America/Los_Angeles", campaign_timezone="America/New_York",
+                                 schedule={**WEEKDAYS_9_17, "holidays": ["2026-12-25"]})
+    assert not is_allowed(ny(2026, 12, 25, 12), window)
+    assert is_allowed(ny(2026, 12, 24, 12), window)
+    # Thursday 17:00 in New York closes; Friday is the holiday, so Monday 11:00 (08:00 in Los Angeles).
+    assert next_allowed(ny(2026, 12, 24, 17), window) == ny(2026, 12, 28, 11)
+
+
+def test_hours_status_on_a_schedule_without_business_hours_is_always_open():
+    from agent.scheduling import hours_status
+    window = Window.for_campaign(contact_tz=None, campaign_timezone="UTC", schedule=None)
+    assert hours_status(utc(2026, 12, 24, 3), window) == (True, None)
+    always = Window(contact_tz=None, campaign_tz="UTC", business_hours=dict.fromkeys(
+        ("mon", "tue", "wed", "thu", "fri", "sat", "sun"), [ALL_DAY]), holidays=frozenset({datetime(2027, 1, 1).date()}))
+    assert hours_status(utc(2026, 12, 24, 3), always) == (True, utc(2027, 1, 1))

@@ -1,0 +1,1 @@
+"""Reusable business-hours schedules: CRUD per workspace, their open/closed status, campaigns' links."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import case, select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, metrics
@@ -37,6 +37,7 @@ from agent.channels import (
 from agent.channels.rules import check_message
 from agent.db import session_scope, utcnow
 from agent.contacts.repository import suppressed_in, suppressions_of
+from agent.lifecycle import rows_as_seen
 from agent.lifecycle.enrollments import move_enrollment, move_seen_enrollments
 from agent.lifecycle.outreaches import move_outreach, move_outreaches
 from agent.models import Campaign, Channel, Contact, Enrollment, Outreach
@@ -146,7 +147,8 @@ async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dic
                          channel: OutboundChannel | None, now: dt.datetime) -> list[_Claimed]:
     """The claim's transaction: the guard over every loaded row, the refusals applied one by one,
     the sends that may go claimed together."""
-    loaded = await find_outreaches(s, outreach_ids, status=O.awaiting_execution)
+    # The session is the batch's own and new: nothing in it is stale (see find_outreaches).
+    loaded = await find_outreaches(s, outreach_ids, status=O.awaiting_execution, refresh=False)
     # High-priority contacts first: they take the caller numbers' daily caps before the others.
     loaded.sort(key=lambda item: PRIORITY_ORDER.index(Priority(item.contact.priority)))
     channel_ids = {item.outreach.channel_id for item in loaded if item.outreach.channel_id}
@@ -164,8 +166,8 @@ async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dic
             ready.append((item, channel_row, refused))
     if not ready:
         return []
-    moved = await move_outreaches(s, OutreachAction.claim, tuple_(Outreach.id, Outreach.version).in_(
-        [(item.outreach.id, item.outreach.version) for item, _, _ in ready]))
+    moved = await move_outreaches(s, OutreachAction.claim, rows_as_seen(Outreach.id, (Outreach.version,), [
+        (item.outreach.id, item.outreach.version) for item, _, _ in ready]))
     version_of = {r.id: r.version for r in moved}  # the others: another worker holds them
     ready = [(item, row, slot) for item, row, slot in ready if item.outreach.id in version_of]
     await move_seen_enrollments(s, [item.enrollment for item, _, _ in ready], EnrollmentAction.execute, now=now,
@@ -283,11 +285,15 @@ async def _record(s: AsyncSession, claimed: list[_Claimed], results: list[SendRe
         outcomes[outreach.id] = Outcome.failed
     if not delivered:
         return
-    provider_id = {c.outreach.id: r.provider_message_id for c, r in delivered}
-    done = {r.id for r in await move_outreaches(
-        s, OutreachAction.send, tuple_(Outreach.id, Outreach.version).in_([(c.outreach.id, c.version)
-                                                                           for c, _ in delivered]),
-        values={"provider_message_id": case(provider_id, value=Outreach.id), "sent_at": now})}
+    moved = await move_outreaches(s, OutreachAction.send, rows_as_seen(
+        Outreach.id, (Outreach.version,), [(c.outreach.id, c.version) for c, _ in delivered]), values={"sent_at": now})
+    done = {r.id: r.version for r in moved}
+    # Each row's provider id by one executemany against the version the move just gave it (a CASE
+    # with an arm per row costs more to build than the whole UPDATE costs to run).
+    provider_ids = [{"b_id": c.outreach.id, "b_version": done[c.outreach.id], "b_provider_id": r.provider_message_id}
+                    for c, r in delivered if c.outreach.id in done]
+    if provider_ids:
+        await s.execute(_SET_PROVIDER_ID, provider_ids)
     events = []
     for c, result in delivered:
         o, contact_id, message = c.outreach, c.contact.id, c.message
@@ -304,6 +310,12 @@ async def _record(s: AsyncSession, claimed: list[_Claimed], results: list[SendRe
         outcomes[o.id] = Outcome.sent
     await activity.record_all(s, events)
     await _after_attempts(s, [c for c, _ in delivered if c.outreach.id in done], now)
+
+
+_SET_PROVIDER_ID = (update(Outreach.__table__)
+                    .where(Outreach.__table__.c.id == bindparam("b_id"),
+                           Outreach.__table__.c.version == bindparam("b_version"))
+                    .values(provider_message_id=bindparam("b_provider_id")))
 
 
 async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, campaign: Campaign, contact: Contact,

@@ -72,11 +72,13 @@ UNKNOWN_REASON = "the worker stopped while sending; check the provider before re
 MAX_SEND_TRIES = 5
 RETRY_BASE_S = 30.0
 RETRY_MAX_S = 3600.0
-# Outreaches handed to one ``executor.send_outreaches`` batch: one claim transaction and one
-# result transaction for them all (review's execute-all and the scheduler hand over this many).
-# Small on purpose: a worker that dies mid-batch leaves the whole batch ``unknown`` for a person
-# to settle, so the batch bounds what one crash can cost (100 lost 400 sends per kill at 4 threads).
-SEND_BATCH = 10
+def send_batch() -> int:
+    """Outreaches handed to one ``executor.send_outreaches`` batch (``OVERTURE_SEND_BATCH``): one
+    claim transaction for them all (review's execute-all and the scheduler hand over this many).
+    Small by default: a worker that dies mid-batch leaves the batch's unrecorded sends ``unknown``
+    for a person to settle, so the batch bounds what one crash can cost (results are recorded in
+    groups as they land, which shortens that tail but not the claimed sends not yet attempted)."""
+    return get_settings().send_batch
 
 
 class Outcome(StrEnum):
@@ -121,26 +123,50 @@ class _Claimed:
 
 
 async def execute_many(outreach_ids: list[str], *, now: dt.datetime | None = None,
-                       channel: OutboundChannel | None = None) -> dict[str, Outcome]:
+                       channel: OutboundChannel | None = None,
+                       result_group: int | None = None) -> dict[str, Outcome]:
     """Send a batch of outreaches: each one's outcome, by id.
 
     The same three steps as one send, done for the batch: one transaction loads the outreaches
     with their rows, asks the guard about each against the world as it is now, and claims the
     ones that may go in one compare-and-set; the sends run concurrently (the adapters' pools bound
-    them) outside any transaction; one transaction records the results. A batch handed over
-    twice claims nothing the second time.
+    them) outside any transaction; the results are recorded as they land, ``result_group`` at a
+    time (default ``OVERTURE_SEND_RESULT_GROUP``), each group in its own transaction while the
+    other sends go on. A worker killed mid-batch so leaves ``executing`` (then ``unknown``) only
+    the sends whose group was not yet written. A batch handed over twice claims nothing the
+    second time.
     """
     now = now or utcnow()
     outcomes = dict.fromkeys(outreach_ids, Outcome.not_ready)
     async with session_scope() as s:
         claimed = await _vet_and_claim(s, outreach_ids, outcomes, channel, now)
     if claimed:
-        results = await asyncio.gather(*(_send(c) for c in claimed))
-        async with session_scope() as s:
-            await _record(s, claimed, results, outcomes, now)
+        await _send_and_record(claimed, outcomes, now, result_group or get_settings().send_result_group)
     for outcome in outcomes.values():
         metrics.SENDS.labels(outcome.value).inc()
     return outcomes
+
+
+async def _send_and_record(claimed: list[_Claimed], outcomes: dict[str, Outcome], now: dt.datetime,
+                           group: int) -> None:
+    """Every claimed send at once; each ``group`` of answers recorded as soon as it is complete."""
+
+    async def one(c: _Claimed) -> tuple[_Claimed, SendResult | Exception]:
+        return c, await _send(c)
+
+    tasks = [asyncio.ensure_future(one(c)) for c in claimed]
+    landed: list[tuple[_Claimed, SendResult | Exception]] = []
+    try:
+        for i, next_done in enumerate(asyncio.as_completed(tasks), 1):
+            landed.append(await next_done)
+            if len(landed) >= group or i == len(tasks):
+                async with session_scope() as s:
+                    await _record(s, [c for c, _ in landed], [r for _, r in landed], outcomes, now)
+                landed = []
+    finally:
+        # A result transaction that failed leaves the other sends to finish (they are handed over
+        # already; cancelling one mid-DATA would only make it ambiguous) and their rows executing.
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dict[str, Outcome],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import sqlite3
 from typing import Any
 
@@ -23,6 +24,18 @@ from agent.models.base import StrEnumType, UTCDateTime
 _SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
 
 
+def _same_instant_once(convert: Any) -> Any:
+    """``convert`` that reuses its last answer for the same value: a batch's rows mostly share
+    one timestamp (``now``), and formatting it is most of a row's cost."""
+    last: list[Any] = [object(), None]
+
+    def once(v: Any) -> Any:
+        if v is not last[0]:
+            last[0], last[1] = v, convert(v)
+        return last[1]
+    return once
+
+
 def _converters(table: Table, columns: list[str], sqlite: bool) -> list[Any]:
     out = []
     for name in columns:
@@ -30,8 +43,8 @@ def _converters(table: Table, columns: list[str], sqlite: bool) -> list[Any]:
         if isinstance(col_type, UTCDateTime):
             # The exact text SQLAlchemy's SQLite DateTime writes (microseconds always present), so
             # string comparisons in queries order these rows like any other.
-            out.append((lambda v: v.astimezone(dt.UTC).strftime(_SQLITE_DT) if v else v)
-                       if sqlite else (lambda v: v.astimezone(dt.UTC) if v else v))
+            out.append(_same_instant_once((lambda v: v.astimezone(dt.UTC).strftime(_SQLITE_DT) if v else v)
+                                          if sqlite else (lambda v: v.astimezone(dt.UTC) if v else v)))
         elif isinstance(col_type, JSON):
             out.append(lambda v: None if v is None else json.dumps(v))
         elif isinstance(col_type, StrEnumType):
@@ -42,6 +55,23 @@ def _converters(table: Table, columns: list[str], sqlite: bool) -> list[Any]:
     return out
 
 
+def _records(rows: list[dict[str, Any]], columns: list[str], conv: list[Any]) -> list[tuple[Any, ...]]:
+    """The rows as the driver's tuples: a row's plain values taken at once, only the columns that
+    need it converted (the executor writes events several times a send; this is their cost)."""
+    take = operator.itemgetter(*columns)
+    converted = [(i, c) for i, c in enumerate(conv) if c is not None]
+    raw = [take(r) for r in rows] if len(columns) > 1 else [(take(r),) for r in rows]
+    if not converted:
+        return raw
+    out = []
+    for values in raw:
+        row = list(values)
+        for i, c in converted:
+            row[i] = c(row[i])
+        out.append(tuple(row))
+    return out
+
+
 async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's open transaction."""
     if not rows:
@@ -49,8 +79,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, 
     columns = list(rows[0])
     conn = await session.connection()
     sqlite = conn.dialect.name == "sqlite"
-    conv = _converters(table, columns, sqlite)
-    records = [tuple(c(r[k]) if c else r[k] for k, c in zip(columns, conv, strict=True)) for r in rows]
+    records = _records(rows, columns, _converters(table, columns, sqlite))
     raw = (await conn.get_raw_connection()).driver_connection
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     try:

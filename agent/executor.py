@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import case, select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, metrics
@@ -37,6 +37,7 @@ from agent.channels import (
 from agent.channels.rules import check_message
 from agent.db import session_scope, utcnow
 from agent.contacts.repository import suppressed_in, suppressions_of
+from agent.lifecycle import rows_as_seen
 from agent.lifecycle.enrollments import move_enrollment, move_seen_enrollments
 from agent.lifecycle.outreaches import move_outreach, move_outreaches
 from agent.models import Campaign, Channel, Contact, Enrollment, Outreach
@@ -72,11 +73,13 @@ UNKNOWN_REASON = "the worker stopped while sending; check the provider before re
 MAX_SEND_TRIES = 5
 RETRY_BASE_S = 30.0
 RETRY_MAX_S = 3600.0
-# Outreaches handed to one ``executor.send_outreaches`` batch: one claim transaction and one
-# result transaction for them all (review's execute-all and the scheduler hand over this many).
-# Small on purpose: a worker that dies mid-batch leaves the whole batch ``unknown`` for a person
-# to settle, so the batch bounds what one crash can cost (100 lost 400 sends per kill at 4 threads).
-SEND_BATCH = 10
+def send_batch() -> int:
+    """Outreaches handed to one ``executor.send_outreaches`` batch (``OVERTURE_SEND_BATCH``): one
+    claim transaction for them all (review's execute-all and the scheduler hand over this many).
+    Small by default: a worker that dies mid-batch leaves the batch's unrecorded sends ``unknown``
+    for a person to settle, so the batch bounds what one crash can cost (results are recorded in
+    groups as they land, which shortens that tail but not the claimed sends not yet attempted)."""
+    return get_settings().send_batch
 
 
 class Outcome(StrEnum):
@@ -121,33 +124,58 @@ class _Claimed:
 
 
 async def execute_many(outreach_ids: list[str], *, now: dt.datetime | None = None,
-                       channel: OutboundChannel | None = None) -> dict[str, Outcome]:
+                       channel: OutboundChannel | None = None,
+                       result_group: int | None = None) -> dict[str, Outcome]:
     """Send a batch of outreaches: each one's outcome, by id.
 
     The same three steps as one send, done for the batch: one transaction loads the outreaches
     with their rows, asks the guard about each against the world as it is now, and claims the
     ones that may go in one compare-and-set; the sends run concurrently (the adapters' pools bound
-    them) outside any transaction; one transaction records the results. A batch handed over
-    twice claims nothing the second time.
+    them) outside any transaction; the results are recorded as they land, ``result_group`` at a
+    time (default ``OVERTURE_SEND_RESULT_GROUP``), each group in its own transaction while the
+    other sends go on. A worker killed mid-batch so leaves ``executing`` (then ``unknown``) only
+    the sends whose group was not yet written. A batch handed over twice claims nothing the
+    second time.
     """
     now = now or utcnow()
     outcomes = dict.fromkeys(outreach_ids, Outcome.not_ready)
     async with session_scope() as s:
         claimed = await _vet_and_claim(s, outreach_ids, outcomes, channel, now)
     if claimed:
-        results = await asyncio.gather(*(_send(c) for c in claimed))
-        async with session_scope() as s:
-            await _record(s, claimed, results, outcomes, now)
+        await _send_and_record(claimed, outcomes, now, result_group or get_settings().send_result_group)
     for outcome in outcomes.values():
         metrics.SENDS.labels(outcome.value).inc()
     return outcomes
+
+
+async def _send_and_record(claimed: list[_Claimed], outcomes: dict[str, Outcome], now: dt.datetime,
+                           group: int) -> None:
+    """Every claimed send at once; each ``group`` of answers recorded as soon as it is complete."""
+
+    async def one(c: _Claimed) -> tuple[_Claimed, SendResult | Exception]:
+        return c, await _send(c)
+
+    tasks = [asyncio.ensure_future(one(c)) for c in claimed]
+    landed: list[tuple[_Claimed, SendResult | Exception]] = []
+    try:
+        for i, next_done in enumerate(asyncio.as_completed(tasks), 1):
+            landed.append(await next_done)
+            if len(landed) >= group or i == len(tasks):
+                async with session_scope() as s:
+                    await _record(s, [c for c, _ in landed], [r for _, r in landed], outcomes, now)
+                landed = []
+    finally:
+        # A result transaction that failed leaves the other sends to finish (they are handed over
+        # already; cancelling one mid-DATA would only make it ambiguous) and their rows executing.
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dict[str, Outcome],
                          channel: OutboundChannel | None, now: dt.datetime) -> list[_Claimed]:
     """The claim's transaction: the guard over every loaded row, the refusals applied one by one,
     the sends that may go claimed together."""
-    loaded = await find_outreaches(s, outreach_ids, status=O.awaiting_execution)
+    # The session is the batch's own and new: nothing in it is stale (see find_outreaches).
+    loaded = await find_outreaches(s, outreach_ids, status=O.awaiting_execution, refresh=False)
     # High-priority contacts first: they take the caller numbers' daily caps before the others.
     loaded.sort(key=lambda item: PRIORITY_ORDER.index(Priority(item.contact.priority)))
     channel_ids = {item.outreach.channel_id for item in loaded if item.outreach.channel_id}
@@ -165,8 +193,8 @@ async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dic
             ready.append((item, channel_row, refused))
     if not ready:
         return []
-    moved = await move_outreaches(s, OutreachAction.claim, tuple_(Outreach.id, Outreach.version).in_(
-        [(item.outreach.id, item.outreach.version) for item, _, _ in ready]))
+    moved = await move_outreaches(s, OutreachAction.claim, rows_as_seen(Outreach.id, (Outreach.version,), [
+        (item.outreach.id, item.outreach.version) for item, _, _ in ready]))
     version_of = {r.id: r.version for r in moved}  # the others: another worker holds them
     ready = [(item, row, slot) for item, row, slot in ready if item.outreach.id in version_of]
     await move_seen_enrollments(s, [item.enrollment for item, _, _ in ready], EnrollmentAction.execute, now=now,
@@ -284,11 +312,15 @@ async def _record(s: AsyncSession, claimed: list[_Claimed], results: list[SendRe
         outcomes[outreach.id] = Outcome.failed
     if not delivered:
         return
-    provider_id = {c.outreach.id: r.provider_message_id for c, r in delivered}
-    done = {r.id for r in await move_outreaches(
-        s, OutreachAction.send, tuple_(Outreach.id, Outreach.version).in_([(c.outreach.id, c.version)
-                                                                           for c, _ in delivered]),
-        values={"provider_message_id": case(provider_id, value=Outreach.id), "sent_at": now})}
+    moved = await move_outreaches(s, OutreachAction.send, rows_as_seen(
+        Outreach.id, (Outreach.version,), [(c.outreach.id, c.version) for c, _ in delivered]), values={"sent_at": now})
+    done = {r.id: r.version for r in moved}
+    # Each row's provider id by one executemany against the version the move just gave it (a CASE
+    # with an arm per row costs more to build than the whole UPDATE costs to run).
+    provider_ids = [{"b_id": c.outreach.id, "b_version": done[c.outreach.id], "b_provider_id": r.provider_message_id}
+                    for c, r in delivered if c.outreach.id in done]
+    if provider_ids:
+        await s.execute(_SET_PROVIDER_ID, provider_ids)
     events = []
     for c, result in delivered:
         o, contact_id, message = c.outreach, c.contact.id, c.message
@@ -305,6 +337,12 @@ async def _record(s: AsyncSession, claimed: list[_Claimed], results: list[SendRe
         outcomes[o.id] = Outcome.sent
     await activity.record_all(s, events)
     await _after_attempts(s, [c for c, _ in delivered if c.outreach.id in done], now)
+
+
+_SET_PROVIDER_ID = (update(Outreach.__table__)
+                    .where(Outreach.__table__.c.id == bindparam("b_id"),
+                           Outreach.__table__.c.version == bindparam("b_version"))
+                    .values(provider_message_id=bindparam("b_provider_id")))
 
 
 async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, campaign: Campaign, contact: Contact,

@@ -11,12 +11,18 @@ _lock = threading.Lock()
 _last = (0, 0)
 
 
+# Two digits per lookup: an id is written on every event, several per send.
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+
+
 def _b32(value: int, length: int) -> str:
+    """The low ``5 * length`` bits of ``value`` as ``length`` digits, most significant first."""
     out = []
-    for _ in range(length):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+    if length & 1:
+        out.append(_ALPHABET[(value >> (5 * (length - 1))) & 31])
+    for shift in range(5 * (length - 2 - (length & 1)), -1, -10):
+        out.append(_PAIRS[(value >> shift) & 1023])
+    return "".join(out)
 
 
 def new_id(prefix: str) -> str:

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     default_region: str = Field(default="US", description="Phone region for numbers written without '+'.")
     worker_threads: int = Field(default=4, ge=1, le=64)
+    send_batch: int = Field(default=10, ge=1, le=500, description="Outreaches one send actor claims together "
+                            "(one claim transaction): larger sends faster, but a worker killed mid-batch leaves "
+                            "more sends unknown.")
+    send_result_group: int = Field(default=5, ge=1, le=500, description="Send results recorded per transaction, "
+                                   "as they arrive: smaller leaves fewer sends unknown after a crash, larger "
+                                   "costs less CPU per send.")
     public_url: str | None = Field(default=None, description="Base URL printed for the inbox.")
     inbound_domain: str | None = Field(default=None, description="The domain whose mail reaches Overture "
                                        "(campaigns' import addresses live there).")

@@ -158,8 +158,9 @@ async def dispatch_due(now: dt.datetime | None = None, *, limit: int = 1000) -> 
                    or_(Channel.status.is_(None), Channel.status != ChannelStatus.paused))
             .order_by(enrollment_priority_rank(Outreach.enrollment_id), Outreach.scheduled_at)
             .limit(limit))).scalars().all()
-    for i in range(0, len(due), executor.SEND_BATCH):  # one claim and one result transaction per batch
-        send("executor.send_outreaches", outreach_ids=list(due[i:i + executor.SEND_BATCH]))
+    batch = executor.send_batch()
+    for i in range(0, len(due), batch):  # one claim transaction per batch
+        send("executor.send_outreaches", outreach_ids=list(due[i:i + batch]))
     return len(due)
 
 

@@ -23,7 +23,7 @@ from agent.channels.rules import check_message
 from agent.contacts import service as contacts
 from agent.contacts.repository import suppressed_in, suppressions_of
 from agent.db import utcnow
-from agent.executor import SEND_BATCH
+from agent.executor import send_batch
 from agent.errors import Conflict, InvalidTransition, NotFound, OvertureError, ValidationFailed
 from agent.lifecycle.enrollments import move_enrollment, move_enrollments
 from agent.lifecycle.outreaches import allowed_from, move_outreach, move_outreach_returning, move_outreaches
@@ -524,6 +524,7 @@ async def execute_approved(session: AsyncSession, who: Principal, campaign_id: s
         activity.record(session, workspace_id=campaign.workspace_id, actor=who.key_id, kind="outreach.queued",
                         campaign_id=campaign.id, contact_id=contact_of.get(r.enrollment_id),
                         enrollment_id=r.enrollment_id, outreach_id=r.id, payload={"version": r.version})
-    for i in range(0, len(rows), SEND_BATCH):
-        enqueue(session, EXECUTOR_TASK, outreach_ids=[r.id for r in rows[i:i + SEND_BATCH]])
+    batch = send_batch()
+    for i in range(0, len(rows), batch):
+        enqueue(session, EXECUTOR_TASK, outreach_ids=[r.id for r in rows[i:i + batch]])
     return len(rows)

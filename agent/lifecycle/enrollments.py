@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
@@ -23,6 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from agent import activity
 from agent.db import utcnow
 from agent.ids import new_id
+from agent.lifecycle import rows_as_seen
 from agent.models import ActivityEvent, Enrollment
 from agent.states import ENROLLMENT_TRANSITIONS, EnrollmentAction, EnrollmentStatus, Substatus
 
@@ -158,8 +159,8 @@ async def move_seen_enrollments(session: AsyncSession, enrollments: list[Enrollm
     for i in range(0, len(pending), _CHUNK):
         chunk = pending[i:i + _CHUNK]
         rows = (await session.execute(
-            update(Enrollment).where(tuple_(Enrollment.id, Enrollment.status, Enrollment.version).in_(
-                [(e.id, e.status, e.version) for e in chunk]))
+            update(Enrollment).where(rows_as_seen(Enrollment.id, (Enrollment.status, Enrollment.version),
+                                                  [(e.id, e.status, e.version) for e in chunk]))
             .values(**(values or {}), status=move.target, substatus=substatus, version=Enrollment.version + 1,
                     updated_at=now)
             .returning(Enrollment.id, Enrollment.version).execution_options(synchronize_session=False))).all()

@@ -46,14 +46,20 @@ async def find_outreach(session: AsyncSession, outreach_id: str, *, workspace_id
 
 
 async def find_outreaches(session: AsyncSession, outreach_ids: list[str], *,
-                          status: str | None = None) -> list[OutreachInContext]:
+                          status: str | None = None, refresh: bool = True) -> list[OutreachInContext]:
     """:func:`find_outreach` for a batch (read fresh, in one query per chunk), optionally only
-    those in ``status``; in the order of ``outreach_ids``, the missing ones left out."""
+    those in ``status``; in the order of ``outreach_ids``, the missing ones left out.
+
+    ``refresh=False`` is for a session that holds none of these rows yet (the executor's claim
+    opens one per batch): the rows are fresh anyway, and a campaign repeated on every row is then
+    built once instead of re-populated (its JSON decoded again) for each."""
     found: dict[str, OutreachInContext] = {}
     for i in range(0, len(outreach_ids), 500):
         q = (with_contact(Outreach, Campaign, Contact, Enrollment)
              .join(Campaign, Campaign.id == Outreach.campaign_id)
-             .where(Outreach.id.in_(outreach_ids[i:i + 500])).execution_options(populate_existing=True))
+             .where(Outreach.id.in_(outreach_ids[i:i + 500])))
+        if refresh:
+            q = q.execution_options(populate_existing=True)
         if status is not None:
             q = q.where(Outreach.status == status)
         found.update((row[0].id, OutreachInContext(*row)) for row in (await session.execute(q)).all())

@@ -4,6 +4,7 @@ already have it)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -138,3 +139,39 @@ async def test_a_result_that_arrives_after_the_lease_is_kept_for_the_person_sett
     [late] = await events(oid, "outreach.late_result")
     assert late.payload == {"result": "sent", "provider": "slow", "provider_message_id": "prov-123"}
     assert await events(oid, "outreach.sent") == []
+
+
+class DeliversThenDies:
+    """The first ``delivered`` sends go out; the others wait until those are recorded as sent,
+    then the worker dies (a kill mid-batch, after part of it was handed over)."""
+
+    name = "half"
+
+    def __init__(self, delivered: int, ids: list[str]) -> None:
+        self.delivered, self.ids, self.calls = delivered, ids, 0
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.calls += 1
+        if self.calls <= self.delivered:
+            return SendResult(provider="half", provider_message_id=f"prov-{message.outreach_id}")
+        deadline = utcnow() + dt.timedelta(seconds=20)
+        while sum([(await outreach_row(i)).status == "sent" for i in self.ids]) < self.delivered:
+            assert utcnow() < deadline, "the delivered sends were never recorded"
+            await asyncio.sleep(0.01)
+        raise WorkerDied
+
+
+async def test_results_are_recorded_as_they_land_so_a_kill_mid_batch_loses_only_the_rest(client, admin):
+    _, items = await queue_with_drafts(client, admin, 4, manual_review=False)
+    ids = [i["id"] for i in items]
+    with pytest.raises(WorkerDied):
+        await executor.execute_many(ids, now=ny_noon_tomorrow(), channel=DeliversThenDies(2, ids), result_group=2)
+    statuses = sorted([(await outreach_row(i)).status for i in ids])
+    # The two handed over before the kill are on record; only the two unfinished ones await a person.
+    assert statuses == ["executing", "executing", "sent", "sent"]
+    for i in ids:
+        row = await outreach_row(i)
+        if row.status == "sent":
+            assert row.provider_message_id == f"prov-{i}"
+            assert (await enrollment_row(row.enrollment_id)).attempts == 1
+            assert len(await events(i, "outreach.sent")) == 1

@@ -25,7 +25,7 @@ from api.limits import Limits
 from api.validation import BodyCheck
 from api.routes import (activity, campaigns, contacts, conversations, evaluations, exports, goals, health,
                         inbound_email, phone_numbers, planning, review, suppressions, tasks, voice, voice_retell,
-                        web, web_campaigns)
+                        web, web_campaigns, web_settings)
 from api.routes import inbound_sms, unsubscribe
 from api.routes import keys as keys_routes
 from api.routes import schedules as schedules_routes
@@ -127,8 +127,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.add_middleware(errors.Unhandled)  # a 500 that leaves the connection open for the next request
     app.add_middleware(observability.RequestContext)  # outermost: every answer, 401s included, gets an id
     for module in (health, campaigns, contacts, activity, planning, review, voice, voice_retell, conversations, goals,
-                   evaluations, phone_numbers, suppressions, tasks, web, web_campaigns, inbound_sms, unsubscribe,
-                   inbound_email, exports):
+                   evaluations, phone_numbers, suppressions, tasks, web, web_campaigns, web_settings, inbound_sms,
+                   unsubscribe, inbound_email, exports):
         app.include_router(module.router)
     app.include_router(keys_routes.router)
     app.include_router(schedules_routes.router)

@@ -16,24 +16,22 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
 from agent.campaigns import service as campaigns
 from agent.campaigns.schemas import CampaignCreate, CampaignSettings, CampaignUpdate
-from agent.channels.readiness import provider_configured
 from agent.contacts import repository as contact_repo
 from agent.errors import ValidationFailed
 from agent.filters import parse_statuses
 from agent.lifecycle import campaigns as lifecycle
-from agent.numbers import service as numbers
 from agent.reports import exports, stats
 from agent.reports.export_files import ExportFormat
-from agent.settings import get_settings
 from agent.states import (CAMPAIGN_TRANSITIONS, CampaignAction, CampaignStatus, ChannelKind, EnrollmentStatus, JobStatus,
                           OutreachStatus)
-from evaluators import analyses, goals, rollup
+from api import campaign_settings as forms
+from api.campaign_settings import validated as _validated
+from evaluators import goals, rollup
 from review.thread import enrollment_entries
 from review import views
 from review.web import charts
@@ -207,14 +205,9 @@ async def activity_tab(session: AsyncSession, workspace_id: str, campaign: Any, 
 
 
 async def settings_tab(session: AsyncSession, workspace_id: str, campaign: Any) -> dict[str, Any]:
-    settings = get_settings()
-    channels = [{"channel": c, "missing": provider_configured(c.kind, c.config, settings)}
-                for c in await campaigns.channels_of(session, campaign.id)]
-    return {"channels": channels, "numbers": await numbers.list_numbers(session, workspace_id, campaign.id),
-            "goals": await goals.list_goals(session, workspace_id, campaign.id, archived=False),
-            "analyses": await analyses.list_analyses(session, workspace_id, campaign.id, archived=False),
+    return {**await forms.tab_data(session, workspace_id, campaign),
             "call_settings": CampaignSettings.model_validate(campaign.settings).model_dump(),
-            "hours": hours_text(campaign.schedule), "call_fields": CALL_FIELDS, "weekdays": WEEKDAYS}
+            "hours": hours_text(campaign.schedule), "weekdays": WEEKDAYS}
 
 
 EXPORT_FORMATS = ((ExportFormat.csv, "CSV (comma)"), (ExportFormat.csv_semicolon, "CSV (semicolon, decimal comma)"),
@@ -280,15 +273,6 @@ def parse_variables(text: str) -> dict[str, str]:
     return out
 
 
-def _validated(model: type, data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors())
-        raise ValidationFailed(detail, errors=errors) from None
-
-
 async def create_from_form(session: AsyncSession, workspace_id: str, form: dict[str, Any], kinds: list[str],
                            actor: str) -> str:
     zone = form.get("timezone") or "UTC"
@@ -304,9 +288,8 @@ async def create_from_form(session: AsyncSession, workspace_id: str, form: dict[
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CALL_FIELDS = ("max_retry_attempts", "call_interval", "ring_timeout", "spam_threshold", "max_calls_per_number_per_day")
 SETTINGS_FORM_FIELDS = ("name", "brief", "notes", "timezone", "manual_review", "ai_variables", "start_at",
-                        *(f"hours_{d}" for d in WEEKDAYS), *CALL_FIELDS)
+                        *(f"hours_{d}" for d in WEEKDAYS), *forms.CALL_FORM_FIELDS)
 
 
 def hours_text(schedule: dict[str, Any] | None) -> dict[str, str]:
@@ -340,9 +323,9 @@ async def update_from_form(session: AsyncSession, workspace_id: str, campaign_id
     if any(f"hours_{d}" in form and form[f"hours_{d}"].strip() != shown[d] for d in WEEKDAYS):
         data["schedule"] = {"timezone": (campaign.schedule or {}).get("timezone"),
                             "business_hours": {d: parse_hours(form.get(f"hours_{d}", "")) for d in WEEKDAYS}}
-    if any(form.get(k) for k in CALL_FIELDS):
-        # The other settings (retry interval, AMD, rotation...) stay as they are.
-        data["settings"] = {**campaign.settings, **{k: form[k] for k in CALL_FIELDS if form.get(k)}}
+    if call := forms.call_settings_from_form(form):
+        # The settings the form leaves empty stay as they are.
+        data["settings"] = {**campaign.settings, **call}
     await campaigns.update(session, campaign, _validated(CampaignUpdate, data), actor)
 
 

@@ -21,6 +21,7 @@ from agent.auth import WebLogin
 from agent.errors import OvertureError
 from agent.states import Role
 from api import campaign_pages as pages
+from api import campaign_settings as forms
 from api.deps import SessionDep
 from api.routes.exports import file_response
 from api.routes.web import _csrf_ok, _login, _render, _to_signin
@@ -32,6 +33,12 @@ NOTICES = {
     "moved": "Done: the campaign is now {status}.",
     "bulk": "{n} moved; {failed} could not be (their status does not allow it).",
     "export": "Export queued; its status below updates until the file is ready.",
+    "channel_added": "Channel added.", "channel_saved": "Channel saved.", "channel_removed": "Channel removed.",
+    "channel_moved": "Done: the channel moved.", "number_added": "Number added.", "number_saved": "Number saved.",
+    "number_removed": "Number removed.", "goal_added": "Goal added.", "goal_saved": "Goal saved.",
+    "goal_archived": "Goal archived.", "goal_restored": "Goal restored.", "analysis_added": "Analysis added.",
+    "analysis_saved": "Analysis saved.", "analysis_archived": "Analysis archived.",
+    "analysis_restored": "Analysis restored.",
 }
 STATUS_WORDS = {"draft", "active", "paused", "completed", "cancelled", "archived"}
 
@@ -163,7 +170,10 @@ async def campaign_page(campaign_id: str, request: Request, session: SessionDep)
 
 async def _campaign_page(session: SessionDep, login: WebLogin, campaign_id: str, tab: str, query: Any, *,
                          notice: str | None = None, error: str | None = None, status: int = 200,
-                         values: dict[str, str] | None = None) -> Response:
+                         values: dict[str, str] | None = None, failed: str | None = None,
+                         field_errors: dict[str, str] | None = None) -> Response:
+    """The tab; after a refused form, ``failed`` names that form, which shows ``values`` and
+    ``field_errors`` (a message per input) instead of the stored ones."""
     try:
         view = await pages.campaign_view(session, login.principal.workspace_id, campaign_id, tab, query)
     except OvertureError as exc:
@@ -173,7 +183,7 @@ async def _campaign_page(session: SessionDep, login: WebLogin, campaign_id: str,
         view = await pages.campaign_view(session, login.principal.workspace_id, campaign_id, tab, {})
         error, status = exc.detail, exc.status
     return _render("campaign.html", status, login=login, can_edit=_can_edit(login), notice=notice, error=error,
-                   values=values or {}, url=_url, base=BASE, **view)
+                   values=values or {}, failed=failed, field_errors=field_errors or {}, url=_url, base=BASE, **view)
 
 
 def _missing(login: WebLogin) -> Response:
@@ -217,14 +227,14 @@ async def save_settings(campaign_id: str, request: Request, session: SessionDep)
     values = {k: str(form[k]) for k in pages.SETTINGS_FORM_FIELDS if k in form}
     if refused:
         return await _campaign_page(session, login, campaign_id, "settings", {}, error=refused, status=status,
-                                    values=values)
+                                    values=values, failed="settings-form")
     try:
         await pages.update_from_form(session, login.principal.workspace_id, campaign_id, values,
                                      login.principal.key_id)
     except OvertureError as exc:
         await session.rollback()
         return await _campaign_page(session, login, campaign_id, "settings", {}, error=exc.detail, status=exc.status,
-                                    values=values)
+                                    values=values, failed="settings-form", field_errors=forms.field_errors(exc))
     return RedirectResponse(_url(f"{BASE}/{campaign_id}", {"tab": "settings", "notice": "saved"}), status_code=303)
 
 

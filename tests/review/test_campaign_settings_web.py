@@ -1,0 +1,226 @@
+"""The Settings tab's forms over HTTP: channels with their providers and moves, caller numbers,
+goals and analyses, and the typed call settings; each change checked against what the API then
+reports, each refusal shown on the page with the API's status and the field it is about."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from agent.states import EnrollmentStatus, Role
+from tests.conftest import bearer, make_key
+from tests.flows import create, fetch, live_campaign, people
+from tests.review.test_inbox_web import signed_in
+
+
+async def _admin(client) -> tuple[dict[str, str], str]:
+    key = await make_key(Role.admin)
+    return bearer(key), await signed_in(client, key)
+
+
+def _settings_section(html: str) -> str:
+    return html[html.index('<section id="settings"'):html.index("</section>", html.index('<section id="settings"'))]
+
+
+async def _get(client, api, path):
+    r = await client.get(path, headers=api)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_channels_are_added_edited_moved_and_removed_with_the_apis_rules(client):
+    api, csrf = await _admin(client)
+    cid = (await create(client, api, name="Channels", channels=[{"kind": "email"}]))["id"]
+    base = f"/inbox/campaigns/{cid}"
+    r = await client.post(f"{base}/channels", data={"csrf": csrf, "kind": "sms", "provider": "twilio",
+                                                    "from_number": "+14155552671"})
+    assert r.status_code == 303 and "notice=channel_added" in r.headers["location"], r.text
+    channels = (await fetch(client, api, cid))["channels"]
+    assert [(c["kind"], c["config"]) for c in channels] == [
+        ("email", {"provider": "sandbox"}), ("sms", {"provider": "twilio", "from_number": "+14155552671"})]
+    page = (await client.get(r.headers["location"])).text
+    assert "Channel added." in page
+    sms = re.search(rf'<li class="item" id="channel-{channels[1]["id"]}".*?</li>', page, re.S).group(0)
+    assert 'data-configured="false"' in sms and "set OVERTURE_TWILIO_ACCOUNT_SID" in sms
+    assert 'data-configured="true"' in page  # the sandbox email channel needs nothing
+
+    # A field the provider needs, missing: 422, the field named beside its input, the typing kept.
+    bad = await client.post(f"{base}/channels", data={"csrf": csrf, "kind": "email", "provider": "smtp",
+                                                      "postal_address": "1 Main St, Springfield"})
+    assert bad.status_code == 422 and "from_address" in bad.text
+    assert 'id="channels-add-email-from_address-error"' in bad.text
+    assert 'value="1 Main St, Springfield"' in bad.text and 'id="channels-add-email-box" open' in bad.text
+    assert len((await fetch(client, api, cid))["channels"]) == 2
+
+    # Edit the email channel's provider and fields.
+    email_id = channels[0]["id"]
+    r = await client.post(f"{base}/channels/{email_id}/edit", data={
+        "csrf": csrf, "provider": "smtp", "from_address": "clinic@example.com", "from_name": "The clinic",
+        "postal_address": "1 Main St, Springfield"})
+    assert r.status_code == 303, r.text
+    email = (await fetch(client, api, cid))["channels"][0]
+    assert email["config"] == {"provider": "smtp", "from_address": "clinic@example.com", "from_name": "The clinic",
+                               "postal_address": "1 Main St, Springfield"}
+
+    # Starting the twilio channel without its credentials: the lifecycle's refusal, on the page.
+    sms_id = (await fetch(client, api, cid))["channels"][1]["id"]
+    refused = await client.post(f"{base}/channels/{sms_id}/start", data={"csrf": csrf})
+    assert refused.status_code == 409 and "OVERTURE_TWILIO_ACCOUNT_SID" in refused.text
+    assert (await fetch(client, api, cid))["channels"][1]["status"] == "ready"
+    r = await client.post(f"{base}/channels/{sms_id}/remove", data={"csrf": csrf})
+    assert r.status_code == 303
+    assert [c["kind"] for c in (await fetch(client, api, cid))["channels"]] == ["email"]
+
+
+async def test_a_live_campaigns_channels_pause_resume_and_take_a_remarketing_step(client):
+    api, csrf = await _admin(client)
+    cid = await live_campaign(client, api, contacts=people(2))
+    base = f"/inbox/campaigns/{cid}"
+    email_id = (await fetch(client, api, cid))["channels"][0]["id"]
+    page = (await client.get(base, params={"tab": "settings"})).text
+    assert f'id="ch-{email_id}-pause"' in page and f'id="ch-{email_id}-start"' not in page
+    assert f'id="channels-{email_id}"' not in page  # no edit form once live
+    assert (await client.post(f"{base}/channels/{email_id}/pause", data={"csrf": csrf})).status_code == 303
+    assert (await fetch(client, api, cid))["channels"][0]["status"] == "paused"
+    assert (await client.post(f"{base}/channels/{email_id}/resume", data={"csrf": csrf})).status_code == 303
+    assert (await fetch(client, api, cid))["channels"][0]["status"] == "running"
+    # The API's rule: the structure is locked once live.
+    locked = await client.post(f"{base}/channels/{email_id}/edit", data={"csrf": csrf, "provider": "sandbox"})
+    assert locked.status_code == 409 and "locked once it has gone live" in locked.text
+    # Adding on a live campaign is remarketing: the audience is required, then the channel starts ready.
+    empty = await client.post(f"{base}/channels", data={"csrf": csrf, "kind": "sms"})
+    assert empty.status_code == 422 and "audience" in empty.text
+    r = await client.post(f"{base}/channels", data={"csrf": csrf, "kind": "sms",
+                                                    "audience_statuses": [s.value for s in EnrollmentStatus]})
+    assert r.status_code == 303, r.text
+    channels = (await fetch(client, api, cid))["channels"]
+    assert [(c["kind"], c["status"]) for c in channels] == [("email", "running"), ("sms", "ready")]
+    unknown = await client.post(f"{base}/channels/{email_id}/explode", data={"csrf": csrf})
+    assert unknown.status_code == 422
+
+
+async def test_numbers_are_added_edited_and_removed(client):
+    api, csrf = await _admin(client)
+    cid = (await create(client, api, name="Numbers", channels=[{"kind": "voice"}]))["id"]
+    base = f"/inbox/campaigns/{cid}"
+    numbers = f"/v1/campaigns/{cid}/phone-numbers"
+    r = await client.post(f"{base}/numbers", data={"csrf": csrf, "number": "+1 415 555 2671", "friendly_name": "Main",
+                                                   "status": "active", "spam_score": "0", "weight": "1"})
+    assert r.status_code == 303, r.text
+    [row] = (await _get(client, api, numbers))["items"]
+    assert (row["number"], row["friendly_name"], row["status"]) == ("+14155552671", "Main", "active")
+    again = await client.post(f"{base}/numbers", data={"csrf": csrf, "number": "+14155552671"})
+    assert again.status_code == 409 and "already" in again.text.lower()
+    bad = await client.post(f"{base}/numbers", data={"csrf": csrf, "number": "12"})
+    assert bad.status_code == 422 and 'id="numbers-add-number-error"' in bad.text and 'value="12"' in bad.text
+    r = await client.post(f"{base}/numbers/{row['id']}/edit", data={
+        "csrf": csrf, "status": "disabled", "spam_score": "12.5", "weight": "3", "friendly_name": "Main",
+        "provider_number_id": ""})
+    assert r.status_code == 303, r.text
+    [row] = (await _get(client, api, numbers))["items"]
+    assert (row["status"], row["spam_score"], row["weight"]) == ("disabled", 12.5, 3)
+    too_spammy = await client.post(f"{base}/numbers/{row['id']}/edit", data={"csrf": csrf, "spam_score": "200"})
+    assert too_spammy.status_code == 422 and f'id="numbers-{row["id"]}-spam-error"' in too_spammy.text
+    assert (await _get(client, api, numbers))["items"][0]["spam_score"] == 12.5
+    assert (await client.post(f"{base}/numbers/{row['id']}/remove", data={"csrf": csrf})).status_code == 303
+    assert (await _get(client, api, numbers))["items"] == []
+    gone = await client.post(f"{base}/numbers/{row['id']}/remove", data={"csrf": csrf})
+    assert gone.status_code == 404
+
+
+async def test_goals_and_analyses_are_added_edited_archived_and_restored(client):
+    api, csrf = await _admin(client)
+    cid = (await create(client, api, name="Goals"))["id"]
+    base = f"/inbox/campaigns/{cid}"
+    for name in ("Booked a visit", "Asked for a call back"):
+        r = await client.post(f"{base}/goals", data={"csrf": csrf, "name": name, "description": "d"})
+        assert r.status_code == 303, r.text
+    goals = {g["name"]: g for g in (await _get(client, api, f"/v1/campaigns/{cid}/goals"))["items"]}
+    first, second = goals["Booked a visit"], goals["Asked for a call back"]
+    assert first["is_primary"] and not second["is_primary"]
+    twin = await client.post(f"{base}/goals", data={"csrf": csrf, "name": "Booked a visit"})
+    assert twin.status_code == 409
+    r = await client.post(f"{base}/goals/{second['id']}/edit", data={"csrf": csrf, "name": "Called back",
+                                                                    "description": "", "is_primary": "on"})
+    assert r.status_code == 303
+    assert (await client.post(f"{base}/goals/{first['id']}/archive", data={"csrf": csrf})).status_code == 303
+    active = (await _get(client, api, f"/v1/campaigns/{cid}/goals"))["items"]
+    assert [(g["name"], g["is_primary"]) for g in active] == [("Called back", True)]
+    page = (await client.get(base, params={"tab": "settings"})).text
+    assert 'id="archived-goals"' in page and f'id="goals-{first["id"]}-restore"' in page
+    assert (await client.post(f"{base}/goals/{first['id']}/restore", data={"csrf": csrf})).status_code == 303
+    assert len((await _get(client, api, f"/v1/campaigns/{cid}/goals"))["items"]) == 2
+    # Another campaign's goal is not this page's to change.
+    other = (await create(client, api, name="Other"))["id"]
+    assert (await client.post(f"/inbox/campaigns/{other}/goals/{first['id']}/archive",
+                              data={"csrf": csrf})).status_code == 404
+
+    no_options = await client.post(f"{base}/analyses", data={"csrf": csrf, "name": "Preferred day",
+                                                             "type": "single_choice", "options": "Monday"})
+    assert no_options.status_code == 422 and 'id="analyses-add-options-error"' in no_options.text
+    r = await client.post(f"{base}/analyses", data={"csrf": csrf, "name": "Preferred day", "type": "single_choice",
+                                                    "options": "Monday\nTuesday\n", "active": "on",
+                                                    "scale_min": "1"})  # a rating field of another type is dropped
+    assert r.status_code == 303, r.text
+    [made] = (await _get(client, api, f"/v1/campaigns/{cid}/analyses"))["items"]
+    assert (made["type"], made["options"], made["active"]) == ("single_choice", ["Monday", "Tuesday"], True)
+    r = await client.post(f"{base}/analyses/{made['id']}/edit", data={
+        "csrf": csrf, "name": "Satisfaction", "type": "rating", "scale_min": "1", "scale_max": "5",
+        "options": "Monday\nTuesday"})
+    assert r.status_code == 303, r.text
+    [edited] = (await _get(client, api, f"/v1/campaigns/{cid}/analyses"))["items"]
+    assert (edited["type"], edited["scale_min"], edited["scale_max"], edited["options"], edited["active"]) == (
+        "rating", 1, 5, None, False)
+    assert (await client.post(f"{base}/analyses/{made['id']}/archive", data={"csrf": csrf})).status_code == 303
+    assert (await _get(client, api, f"/v1/campaigns/{cid}/analyses"))["items"] == []
+    assert (await client.post(f"{base}/analyses/{made['id']}/restore", data={"csrf": csrf})).status_code == 303
+    assert len((await _get(client, api, f"/v1/campaigns/{cid}/analyses"))["items"]) == 1
+
+
+async def test_every_call_setting_is_a_typed_input_and_a_bad_one_is_named(client):
+    api, csrf = await _admin(client)
+    cid = (await create(client, api, name="Calls"))["id"]
+    base = f"/inbox/campaigns/{cid}"
+    page = (await client.get(base, params={"tab": "settings"})).text
+    for select in ("amd_mode", "rotation_strategy", "call_interval", "ring_timeout", "retry_interval_unit",
+                   "contact_completion_timeout_unit"):
+        assert f'<select id="cs-{select}"' in page, select
+    for number in ("max_retry_attempts", "spam_threshold", "approval_sla_hours", "retry_interval_value"):
+        assert re.search(rf'<input id="cs-{number}"[^>]*type="number"', page, re.S), number
+    form = {"csrf": csrf, "name": "Calls", "timezone": "UTC", "retry_interval_value": "3",
+            "retry_interval_unit": "hours", "amd_mode": "ml", "rotation_strategy": "weighted",
+            "approval_sla_hours": "48"}
+    r = await client.post(f"{base}/settings", data=form)
+    assert r.status_code == 303, r.text
+    got = (await fetch(client, api, cid))["settings"]
+    assert (got["retry_interval"], got["amd_mode"], got["rotation_strategy"], got["approval_sla_hours"]) == (
+        {"value": 3, "unit": "hours"}, "ml", "weighted", 48)
+    assert got["max_retry_attempts"] == 2  # not in the form: kept
+    bad = await client.post(f"{base}/settings", data={**form, "amd_mode": "loud", "retry_interval_unit": "weeks"})
+    assert bad.status_code == 422
+    assert 'id="cs-amd_mode-error"' in bad.text and 'id="cs-retry_interval_unit-error"' in bad.text
+    assert (await fetch(client, api, cid))["settings"]["amd_mode"] == "ml"
+
+
+async def test_forms_need_the_csrf_token_and_an_admin_and_others_see_no_forms(client):
+    api, csrf = await _admin(client)
+    cid = (await create(client, api, name="Guarded", channels=[{"kind": "email"}]))["id"]
+    base = f"/inbox/campaigns/{cid}"
+    for path, data in ((f"{base}/goals", {"name": "Forged"}), (f"{base}/numbers", {"number": "+14155552671"}),
+                       (f"{base}/channels", {"kind": "sms"})):
+        r = await client.post(path, data=data)
+        assert r.status_code == 403 and "CSRF" in r.text, path
+    assert (await _get(client, api, f"/v1/campaigns/{cid}/goals"))["items"] == []
+    assert len((await fetch(client, api, cid))["channels"]) == 1
+    admin_page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    assert admin_page.count("<form") > 5
+    for role in (Role.viewer, Role.approver):
+        async with httpx.AsyncClient(transport=client._transport, base_url="http://overture.test") as other:
+            their_csrf = await signed_in(other, await make_key(role))
+            page = await other.get(base, params={"tab": "settings"})
+            assert page.status_code == 200 and "<form" not in _settings_section(page.text), role
+            assert 'id="channel-table"' in page.text  # read-only, not hidden
+            r = await other.post(f"{base}/goals", data={"csrf": their_csrf, "name": "Sneaky"})
+            assert r.status_code == 403 and "may look but not" in r.text
+    assert (await _get(client, api, f"/v1/campaigns/{cid}/goals"))["items"] == []

@@ -11,8 +11,9 @@ from agent.schedules.schemas import ScheduleIn, ScheduleOut, SchedulePage, Sched
 from agent.validation import SafeDatetime
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES
+from api.idempotency import AnsweringRoute
 
-router = APIRouter(prefix="/v1/schedules", tags=["schedules"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/schedules", tags=["schedules"], route_class=AnsweringRoute, responses=ERROR_RESPONSES)
 
 At = Annotated[SafeDatetime | None, Query(description=(
     "Compute open_now and next_change_at as of this instant (ISO 8601 with an offset) instead of now"))]

@@ -89,8 +89,8 @@ def field_errors(exc: OvertureError) -> dict[str, str]:
     for error in exc.errors or []:
         parts = [str(p) for p in error.get("loc", []) if isinstance(p, str) and p not in ("body", "settings",
                                                                                               "channels")]
-        if parts:
-            out.setdefault("_".join(parts), str(error.get("message", "")))
+        # A rule across fields (a vapi channel needs phone_number_id) has no loc: it is the form's.
+        out.setdefault("_".join(parts) or "form", str(error.get("message", "")))
     return out
 
 

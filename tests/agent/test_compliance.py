@@ -31,7 +31,7 @@ def test_the_contacts_own_state_wins_over_the_area_code():
 
 def test_a_number_spanning_two_zones_is_held_to_both_quiet_hours():
     assert compliance.number_zones("+12085550100") == ("America/Boise", "America/Los_Angeles")
-    campaign = SimpleNamespace(timezone="America/New_York", schedule=None)
+    campaign = SimpleNamespace(timezone="America/New_York", schedule=None, hours=None)  # Campaign.hours: none linked
     window = contact_window(campaign, contact("+12085550100"))
     boise = ZoneInfo("America/Boise")
     at_830_boise = dt.datetime(2026, 12, 7, 8, 30, tzinfo=boise)  # 07:30 in Los Angeles: still quiet there
@@ -45,7 +45,7 @@ def test_a_number_spanning_two_zones_is_held_to_both_quiet_hours():
 
 
 def test_the_stricter_states_close_at_eight_in_the_evening():
-    campaign = SimpleNamespace(timezone="America/New_York", schedule=None)
+    campaign = SimpleNamespace(timezone="America/New_York", schedule=None, hours=None)  # Campaign.hours: none linked
     ny = ZoneInfo("America/New_York")
     florida = contact_window(campaign, contact("+13055550100", timezone="America/New_York"))
     new_york = contact_window(campaign, contact("+12125550100", timezone="America/New_York"))

@@ -201,12 +201,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def model_server(request: pytest.FixtureRequest):
     """The scripted local OpenAI-compatible server (tests/llm_server.py) as the configured model,
     through litellm's real ``openai/`` path. ``@pytest.mark.model_server(model="openai/judge-model",
-    default=ok("Sure."))`` on a test or a module names the model and what an empty script answers."""
+    default=ok("Sure."))`` on a test or a module names the model and what an empty script answers.
+    The timeout is roomy (20 s) so a loaded CI machine never turns a scripted answer into a 503;
+    tests about timeouts set their own."""
     marker = request.node.get_closest_marker("model_server")
     options = dict(marker.kwargs) if marker else {}
     model = options.pop("model", "openai/test-model")
     with LLMServer(**options) as server:
-        use_config(LLMConfig(model=model, api_base=server.api_base, api_key="test", timeout=5,
+        use_config(LLMConfig(model=model, api_base=server.api_base, api_key="test", timeout=20,
                              retries=0, backoff=0.01, backoff_max=0.02))
         yield server
     use_config(None)

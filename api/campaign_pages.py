@@ -27,6 +27,7 @@ from agent.filters import parse_statuses
 from agent.lifecycle import campaigns as lifecycle
 from agent.reports import exports, stats
 from agent.reports.export_files import ExportFormat
+from agent.schedules import repository as schedule_repository
 from agent.states import (CAMPAIGN_TRANSITIONS, CampaignAction, CampaignStatus, ChannelKind, EnrollmentStatus, JobStatus,
                           OutreachStatus)
 from api import campaign_settings as forms
@@ -205,9 +206,11 @@ async def activity_tab(session: AsyncSession, workspace_id: str, campaign: Any, 
 
 
 async def settings_tab(session: AsyncSession, workspace_id: str, campaign: Any) -> dict[str, Any]:
+    # A linked schedule's hours are shown (read-only) where the campaign's own would be.
     return {**await forms.tab_data(session, workspace_id, campaign),
             "call_settings": CampaignSettings.model_validate(campaign.settings).model_dump(),
-            "hours": hours_text(campaign.schedule), "weekdays": WEEKDAYS}
+            "hours": hours_text(campaign.hours), "weekdays": WEEKDAYS,
+            "schedules": await schedule_repository.list_schedules(session, workspace_id)}
 
 
 EXPORT_FORMATS = ((ExportFormat.csv, "CSV (comma)"), (ExportFormat.csv_semicolon, "CSV (semicolon, decimal comma)"),
@@ -288,7 +291,7 @@ async def create_from_form(session: AsyncSession, workspace_id: str, form: dict[
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-SETTINGS_FORM_FIELDS = ("name", "brief", "notes", "timezone", "manual_review", "ai_variables", "start_at",
+SETTINGS_FORM_FIELDS = ("name", "brief", "notes", "timezone", "manual_review", "ai_variables", "start_at", "schedule_id",
                         *(f"hours_{d}" for d in WEEKDAYS), *forms.CALL_FORM_FIELDS)
 
 
@@ -318,15 +321,34 @@ async def update_from_form(session: AsyncSession, workspace_id: str, campaign_id
                             "manual_review": form.get("manual_review") == "on",
                             "ai_variables": parse_variables(form.get("ai_variables", "")),
                             "start_at": _local_time(form.get("start_at", ""), zone)}
-    shown = hours_text(campaign.schedule)
-    # Only hours someone changed write a schedule: an untouched form leaves "none set" alone.
-    if any(f"hours_{d}" in form and form[f"hours_{d}"].strip() != shown[d] for d in WEEKDAYS):
-        data["schedule"] = {"timezone": (campaign.schedule or {}).get("timezone"),
-                            "business_hours": {d: parse_hours(form.get(f"hours_{d}", "")) for d in WEEKDAYS}}
+    data.update(_hours_from_form(campaign, form))
     if call := forms.call_settings_from_form(form):
         # The settings the form leaves empty stay as they are.
         data["settings"] = {**campaign.settings, **call}
     await campaigns.update(session, campaign, _validated(CampaignUpdate, data), actor)
+
+
+def _hours_from_form(campaign: Any, form: dict[str, Any]) -> dict[str, Any]:
+    """The hours part of a Settings save: ``schedule_id`` links a saved schedule (its hours inputs
+    are read-only then, so none are sent); choosing the campaign's own hours again starts them from
+    the schedule it followed; otherwise only hours someone changed write the inline schedule (an
+    untouched form leaves "none set" alone)."""
+    chosen = form.get("schedule_id", campaign.schedule_id or "") or None
+    if chosen != campaign.schedule_id:
+        if chosen is not None:
+            return {"schedule_id": chosen}
+        followed = campaign.hours or {}
+        return {"schedule_id": None, "schedule": {
+            "timezone": followed.get("timezone"), "holidays": followed.get("holidays") or [],
+            "business_hours": followed.get("business_hours") or {}}}
+    if chosen is not None:
+        return {}
+    shown = hours_text(campaign.schedule)
+    if any(f"hours_{d}" in form and form[f"hours_{d}"].strip() != shown[d] for d in WEEKDAYS):
+        return {"schedule": {"timezone": (campaign.schedule or {}).get("timezone"),
+                             "holidays": (campaign.schedule or {}).get("holidays") or [],
+                             "business_hours": {d: parse_hours(form.get(f"hours_{d}", "")) for d in WEEKDAYS}}}
+    return {}
 
 
 async def act(session: AsyncSession, workspace_id: str, campaign_id: str, action: str, actor: str) -> str:

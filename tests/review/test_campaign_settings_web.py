@@ -224,3 +224,51 @@ async def test_forms_need_the_csrf_token_and_an_admin_and_others_see_no_forms(cl
             r = await other.post(f"{base}/goals", data={"csrf": their_csrf, "name": "Sneaky"})
             assert r.status_code == 403 and "may look but not" in r.text
     assert (await _get(client, api, f"/v1/campaigns/{cid}/goals"))["items"] == []
+
+
+async def test_the_schedule_card_links_a_saved_schedule_says_open_or_closed_and_unlinks_to_own_hours(client):
+    """Hours from a saved schedule (``/v1/schedules``) or the campaign's own, chosen on the tab; the
+    card says whether sending hours are open now and when that changes, as the API computes it."""
+    api, csrf = await _admin(client)
+    cid = (await create(client, api, name="Linked"))["id"]
+    base = f"/inbox/campaigns/{cid}"
+    always = {d: [{"start": "00:00", "end": "23:59"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    saved = (await client.post("/v1/schedules", headers=api, json={
+        "name": "Front desk", "timezone": "Asia/Kolkata", "business_hours": always})).json()
+    never = (await client.post("/v1/schedules", headers=api, json={
+        "name": "Closed desk", "timezone": "UTC", "business_hours": {}})).json()
+    page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    assert '<select id="s-schedule" name="schedule_id"' in page
+    assert f'<option value="{saved["id"]}"' in page and "Front desk (Asia/Kolkata)" in page
+
+    form = {"csrf": csrf, "name": "Linked", "timezone": "UTC", "schedule_id": saved["id"]}
+    assert (await client.post(f"{base}/settings", data=form)).status_code == 303
+    got = await fetch(client, api, cid)
+    assert (got["schedule_id"], got["effective_schedule"]["source"]) == (saved["id"], "schedule")
+    page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    assert re.search(rf'<option value="{saved["id"]}"\s+selected', page)
+    state = re.search(r'<p id="schedule-state"[^>]*>(.*?)</p>', page, re.S).group(1)
+    assert "Open now" in state and "Front desk" in state
+    # The linked schedule's hours are shown, read-only: they are edited on the schedule itself.
+    assert re.search(r'<input id="h-mon" name="hours_mon"[^>]*value="00:00-23:59"[^>]*disabled', page)
+
+    assert (await client.post(f"{base}/settings", data={**form, "schedule_id": never["id"]})).status_code == 303
+    page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    state = re.search(r'<p id="schedule-state"[^>]*>(.*?)</p>', page, re.S).group(1)
+    assert "Closed now" in state and "never opens" in state
+
+    # Back to its own hours: it starts from the schedule it followed, now editable.
+    assert (await client.post(f"{base}/settings", data={**form, "schedule_id": ""})).status_code == 303
+    got = await fetch(client, api, cid)
+    assert got["schedule_id"] is None and got["effective_schedule"]["source"] == "campaign"
+    r = await client.post(f"{base}/settings", data={**form, "schedule_id": "", "hours_mon": "09:00-17:00"})
+    assert r.status_code == 303
+    got = await fetch(client, api, cid)
+    assert got["schedule"]["business_hours"]["mon"] == [{"start": "09:00", "end": "17:00"}]
+    page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    assert re.search(r'<input id="h-mon" name="hours_mon"[^>]*value="09:00-17:00"', page)
+    assert not re.search(r'<input id="h-mon"[^>]*disabled', page)
+
+    gone = await client.post(f"{base}/settings", data={**form, "schedule_id": "sch_nope"})
+    assert gone.status_code in (404, 422) and "schedule" in gone.text.lower()
+    assert (await fetch(client, api, cid))["schedule_id"] is None

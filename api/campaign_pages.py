@@ -26,6 +26,7 @@ from agent.errors import ValidationFailed
 from agent.filters import parse_statuses
 from agent.lifecycle import campaigns as lifecycle
 from agent.reports import exports, stats
+from agent.numbers import repository as number_repository
 from agent.reports.export_files import ExportFormat
 from agent.schedules import repository as schedule_repository
 from agent.states import (CAMPAIGN_TRANSITIONS, CampaignAction, CampaignStatus, ChannelKind, EnrollmentStatus, JobStatus,
@@ -83,7 +84,9 @@ async def list_view(session: AsyncSession, workspace_id: str, query: Any) -> dic
         q=filters.get("q", "")[:200] or None, sort=filters.get("sort", "-created_at"), cursor=filters.get("cursor"),
         limit=PAGE)
     return {"items": items, "next_cursor": next_cursor, "filters": filters, "sorts": LIST_SORTS,
-            "statuses": LIST_STATUSES, "bulk_actions": BULK_ACTIONS}
+            "statuses": LIST_STATUSES, "bulk_actions": BULK_ACTIONS, "allowed_actions": allowed_actions,
+            "action_labels": ACTION_LABELS,
+            "numbers": await number_repository.numbers_by_campaign(session, [c.id for c in items])}
 
 
 async def bulk(session: AsyncSession, workspace_id: str, action: str, ids: list[str], actor: str) -> tuple[int, int]:

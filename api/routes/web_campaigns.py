@@ -10,6 +10,7 @@ reason and the status the API would answer, never a 500.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -136,8 +137,10 @@ async def create_campaign(request: Request, session: SessionDep) -> Response:
     return RedirectResponse(_url(f"{BASE}/{campaign_id}", {"tab": "settings", "notice": "created"}), status_code=303)
 
 
-@router.post(BASE + "/bulk")
-async def bulk_action(request: Request, session: SessionDep) -> Response:
+async def _on_list(request: Request, session: SessionDep,
+                   move: Callable[[WebLogin, FormData], Awaitable[dict[str, Any]]]) -> Response:
+    """A form posted from the list: ``move`` (which answers the notice to show), then the list again
+    with the filters it was on; a refused move is the list with the reason and nothing changed."""
     login, form, refused, status = await _acting(request, session)
     if login is None:
         return _to_signin()
@@ -145,11 +148,32 @@ async def bulk_action(request: Request, session: SessionDep) -> Response:
     if refused:
         return await _list_page(session, login, back, error=refused, status=status)
     try:
+        notice = await move(login, form)
+    except OvertureError as exc:
+        await session.rollback()
+        return await _list_page(session, login, back, error=exc.detail, status=exc.status)
+    return RedirectResponse(_url(BASE, {**back, **notice}), status_code=303)
+
+
+@router.post(BASE + "/bulk")
+async def bulk_action(request: Request, session: SessionDep) -> Response:
+    async def move(login: WebLogin, form: FormData) -> dict[str, Any]:
         moved, failed = await pages.bulk(session, login.principal.workspace_id, str(form.get("action", "")),
                                          [str(i) for i in form.getlist("ids")], login.principal.key_id)
-    except OvertureError as exc:
-        return await _list_page(session, login, back, error=exc.detail, status=exc.status)
-    return RedirectResponse(_url(BASE, {**back, "notice": "bulk", "n": moved, "failed": failed}), status_code=303)
+        return {"notice": "bulk", "n": moved, "failed": failed}
+
+    return await _on_list(request, session, move)
+
+
+@router.post(BASE + "/{campaign_id}/status")
+async def list_status_move(campaign_id: str, request: Request, session: SessionDep) -> Response:
+    """A row's status menu on the list: one lifecycle move, the form's ``action``."""
+    async def move(login: WebLogin, form: FormData) -> dict[str, Any]:
+        now = await pages.act(session, login.principal.workspace_id, campaign_id, str(form.get("action", "")),
+                              login.principal.key_id)
+        return {"notice": "moved", "status_now": now}
+
+    return await _on_list(request, session, move)
 
 
 def _back(form: FormData) -> dict[str, str]:

@@ -84,6 +84,16 @@ def test_campaign_list_searches_sorts_and_opens_a_campaign(page: Page, live: Liv
     assert status_of(live, key, ids["draft"]) == "archived"
     page.goto("/inbox/campaigns")
     expect(rows).to_have_count(1)
+    # The row's own status menu: pause the live campaign from the list, then resume it.
+    page.get_by_label("Change the status of Spring clinic reminders").select_option(label="Pause")
+    page.click(f"#status-go-{ids['live']}")
+    expect(page.locator("#notice")).to_have_text("Done: the campaign is now paused.")
+    expect(rows.first.locator(".chip").first).to_have_text("paused")
+    assert status_of(live, key, ids["live"]) == "paused"
+    page.select_option(f"#status-{ids['live']}", "resume")
+    page.click(f"#status-go-{ids['live']}")
+    expect(rows.first.locator(".chip").first).to_have_text("active")
+    shot(page, "01b_campaign_list_status_menu_1440")
     page.get_by_role("link", name="Spring clinic reminders").click()
     expect(page).to_have_url(re.compile(rf"/inbox/campaigns/{ids['live']}$"))
     expect(page.locator("#campaign-name")).to_contain_text("Spring clinic reminders")

@@ -189,3 +189,49 @@ async def test_activity_filters_by_channel_and_step_and_the_inbox_links_to_the_p
     assert f'href="{base}/contacts/{contact}"' in inbox.text and f'href="{base}"' in inbox.text
     page = await client.get(f"{base}/contacts/{contact}")
     assert page.status_code == 200 and 'id="next-outreach"' in page.text and "awaiting approval" in page.text
+
+
+async def test_the_list_shows_numbers_and_schedule_and_each_rows_status_menu_moves_it(client):
+    """Seed 003's list columns: phone numbers with their count, the linked schedule with a live
+    open/closed indicator, and a status menu per row offering only the moves its status allows."""
+    api, csrf = await _admin_session(client)
+    live = await live_campaign(client, api)
+    always = {d: [{"start": "00:00", "end": "23:59"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    desk = (await client.post("/v1/schedules", headers=api, json={
+        "name": "Front desk", "timezone": "UTC", "business_hours": always})).json()
+    assert (await client.patch(f"/v1/campaigns/{live}", headers=api, json={"schedule_id": desk["id"]})).status_code == 200
+    for number in ("+14155550101", "+14155550102"):
+        r = await client.post(f"/v1/campaigns/{live}/phone-numbers", headers=api, json={"number": number})
+        assert r.status_code == 201, r.text
+    draft = (await create(client, api, name="Still a draft"))["id"]
+    page = (await client.get("/inbox/campaigns", params={"sort": "name"})).text
+    row = re.search(rf'<tr data-id="{live}">(.*?)</tr>', page, re.S).group(1)
+    assert re.search(r'class="numbers"[^>]*>\s*2 numbers', row)
+    assert "Front desk" in row and "Open now" in row
+    menu = re.search(rf'<select id="status-{live}" name="action" form="status-form-{live}"[^>]*>(.*?)</select>',
+                     row, re.S).group(1)
+    assert re.findall(r'<option value="([\w-]+)"', menu) == ["pause", "complete", "cancel", "archive"]
+    draft_row = re.search(rf'<tr data-id="{draft}">(.*?)</tr>', page, re.S).group(1)
+    assert '<option value="go-live"' in draft_row and 'value="pause"' not in draft_row
+    assert "none" in re.search(r'class="numbers"[^>]*>(.*?)</td>', draft_row, re.S).group(1)
+
+    r = await client.post(f"/inbox/campaigns/{live}/status", data={"csrf": csrf, "action": "pause",
+                                                                   "back": "sort=name"})
+    assert r.status_code == 303 and "sort=name" in r.headers["location"]
+    assert "the campaign is now paused" in (await client.get(r.headers["location"])).text
+    assert (await fetch(client, api, live))["status"] == "paused"
+    # A move its status no longer allows is a message on the list, not a 500; nothing changes.
+    again = await client.post(f"/inbox/campaigns/{live}/status", data={"csrf": csrf, "action": "pause"})
+    assert again.status_code == 409 and "Campaigns" in again.text
+    assert (await client.post(f"/inbox/campaigns/{live}/status",
+                              data={"csrf": csrf, "action": "explode"})).status_code == 422
+    assert (await client.post(f"/inbox/campaigns/{live}/status",
+                              data={"csrf": "forged", "action": "resume"})).status_code == 403
+    assert (await fetch(client, api, live))["status"] == "paused"
+    # A viewer sees the status, not the menu, and cannot post a move.
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://overture.test") as viewer:
+        viewer_csrf = await signed_in(viewer, await make_key(Role.viewer))
+        page = (await viewer.get("/inbox/campaigns")).text
+        assert f'id="status-{live}"' not in page and "paused" in page
+        r = await viewer.post(f"/inbox/campaigns/{live}/status", data={"csrf": viewer_csrf, "action": "resume"})
+    assert r.status_code == 403 and (await fetch(client, api, live))["status"] == "paused"

@@ -354,6 +354,24 @@ def _hours_from_form(campaign: Any, form: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+async def duplicate(session: AsyncSession, workspace_id: str, campaign_id: str, actor: str) -> str:
+    """A new draft with the campaign's configuration (``POST /v1/campaigns/{id}/duplicate``); its id."""
+    source = await campaigns.get(session, workspace_id, campaign_id)
+    return (await campaigns.duplicate(session, source, actor)).id
+
+
+async def delete_confirmed(session: AsyncSession, workspace_id: str, campaign_id: str, typed: str,
+                           actor: str) -> None:
+    """Delete the campaign for good once the name typed matches it: the page's form of the API's
+    ``?confirm=true`` (a slip of the mouse never deletes)."""
+    campaign = await campaigns.get(session, workspace_id, campaign_id, for_update=True)
+    if typed.strip() != campaign.name:
+        raise ValidationFailed("type the campaign's name exactly to delete it (or archive it instead)",
+                               code="confirmation_required",
+                               errors=[{"loc": ["confirm_name"], "message": "does not match the campaign's name"}])
+    await campaigns.remove(session, campaign, actor)
+
+
 async def act(session: AsyncSession, workspace_id: str, campaign_id: str, action: str, actor: str) -> str:
     """One lifecycle move through the same service as the API; the new status."""
     try:

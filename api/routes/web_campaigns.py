@@ -31,6 +31,7 @@ router = APIRouter(include_in_schema=False)
 BASE = "/inbox/campaigns"
 NOTICES = {
     "created": "Campaign created as a draft.", "saved": "Settings saved.",
+    "duplicated": "Campaign duplicated: this is the new draft (no contacts yet).", "deleted": "Campaign deleted.",
     "moved": "Done: the campaign is now {status}.",
     "bulk": "{n} moved; {failed} could not be (their status does not allow it).",
     "export": "Export queued; its status below updates until the file is ready.",
@@ -241,6 +242,38 @@ async def campaign_action(campaign_id: str, action: str, request: Request, sessi
         return await _campaign_page(session, login, campaign_id, tab, {}, error=exc.detail, status=exc.status)
     return RedirectResponse(_url(f"{BASE}/{campaign_id}", {"tab": tab, "notice": "moved", "status_now": now}),
                             status_code=303)
+
+
+@router.post(BASE + "/{campaign_id}/duplicate")
+async def duplicate_campaign(campaign_id: str, request: Request, session: SessionDep) -> Response:
+    login, form, refused, status = await _acting(request, session)
+    if login is None:
+        return _to_signin()
+    if refused:
+        return await _campaign_page(session, login, campaign_id, "settings", {}, error=refused, status=status)
+    try:
+        copy_id = await pages.duplicate(session, login.principal.workspace_id, campaign_id, login.principal.key_id)
+    except OvertureError:
+        return _missing(login)
+    return RedirectResponse(_url(f"{BASE}/{copy_id}", {"tab": "settings", "notice": "duplicated"}), status_code=303)
+
+
+@router.post(BASE + "/{campaign_id}/delete")
+async def delete_campaign(campaign_id: str, request: Request, session: SessionDep) -> Response:
+    login, form, refused, status = await _acting(request, session)
+    if login is None:
+        return _to_signin()
+    typed = str(form.get("confirm_name", ""))[:200]
+    if refused:
+        return await _campaign_page(session, login, campaign_id, "settings", {}, error=refused, status=status)
+    try:
+        await pages.delete_confirmed(session, login.principal.workspace_id, campaign_id, typed, login.principal.key_id)
+    except OvertureError as exc:
+        await session.rollback()
+        return await _campaign_page(session, login, campaign_id, "settings", {}, error=exc.detail, status=exc.status,
+                                    values={"confirm_name": typed}, failed="delete-form",
+                                    field_errors=forms.field_errors(exc))
+    return RedirectResponse(_url(BASE, {"notice": "deleted"}), status_code=303)
 
 
 @router.post(BASE + "/{campaign_id}/settings")

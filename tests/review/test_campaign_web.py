@@ -235,3 +235,40 @@ async def test_the_list_shows_numbers_and_schedule_and_each_rows_status_menu_mov
         assert f'id="status-{live}"' not in page and "paused" in page
         r = await viewer.post(f"/inbox/campaigns/{live}/status", data={"csrf": viewer_csrf, "action": "resume"})
     assert r.status_code == 403 and (await fetch(client, api, live))["status"] == "paused"
+
+
+async def test_duplicate_and_delete_from_the_settings_tab_delete_asks_for_the_name(client):
+    """Seed 002: duplicate a campaign into a new draft; delete it for good only after typing its
+    name (the API's ``?confirm=true``), archive being the suggested alternative."""
+    api, csrf = await _admin_session(client)
+    cid = await live_campaign(client, api, contacts=people(2), name="Spring clinic")
+    base = f"/inbox/campaigns/{cid}"
+    page = (await client.get(base, params={"tab": "settings"})).text
+    assert 'id="duplicate-campaign"' in page and 'id="delete-confirm-name"' in page and "Archive" in page
+
+    r = await client.post(f"{base}/duplicate", data={"csrf": csrf})
+    assert r.status_code == 303
+    copy_id = re.search(r"/inbox/campaigns/(cmp_[^?/]+)", r.headers["location"]).group(1)
+    copy = await fetch(client, api, copy_id)
+    assert (copy["name"], copy["status"], copy["contacts_count"]) == ("Spring clinic (copy)", "draft", 0)
+    assert "Campaign duplicated" in (await client.get(r.headers["location"])).text
+
+    wrong = await client.post(f"{base}/delete", data={"csrf": csrf, "confirm_name": "spring"})
+    assert wrong.status_code == 422 and 'id="s-confirm_name-error"' in wrong.text
+    assert (await client.get(f"/v1/campaigns/{cid}", headers=api)).status_code == 200
+    stale = await client.post(f"{base}/delete", data={"csrf": "forged", "confirm_name": "Spring clinic"})
+    assert stale.status_code == 403 and (await client.get(f"/v1/campaigns/{cid}", headers=api)).status_code == 200
+
+    r = await client.post(f"{base}/delete", data={"csrf": csrf, "confirm_name": "Spring clinic"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/inbox/campaigns?")
+    assert "Campaign deleted" in (await client.get(r.headers["location"])).text
+    assert (await client.get(f"/v1/campaigns/{cid}", headers=api)).status_code == 404
+    assert (await client.get(f"/v1/campaigns/{copy_id}", headers=api)).status_code == 200
+
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://overture.test") as viewer:
+        viewer_csrf = await signed_in(viewer, await make_key(Role.viewer))
+        page = (await viewer.get(f"/inbox/campaigns/{copy_id}", params={"tab": "settings"})).text
+        assert 'id="delete-confirm-name"' not in page and 'id="duplicate-campaign"' not in page
+        r = await viewer.post(f"/inbox/campaigns/{copy_id}/delete", data={"csrf": viewer_csrf,
+                                                                           "confirm_name": "Spring clinic (copy)"})
+    assert r.status_code == 403 and (await client.get(f"/v1/campaigns/{copy_id}", headers=api)).status_code == 200

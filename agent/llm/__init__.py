@@ -62,6 +62,7 @@ __all__ = [
     "is_warm",
     "preload",
     "register_offline_responder",
+    "rehearse",
     "stream",
     "unregister_offline_responder",
     "use_config",

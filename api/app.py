@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         # server takes requests, so no first call (a live caller's first turn) waits for it.
         await llm.warm()
         await asyncio.to_thread(voice_engine.warm)
+        await voice_engine.warm_reads()
         stop = asyncio.Event()
         ticker = asyncio.create_task(_schedule_once(settings, stop)) if run_scheduler else None
         try:

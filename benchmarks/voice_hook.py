@@ -25,7 +25,9 @@ Modes (``--mode``, several may be given; default all three):
             ``/readyz`` first answers 200 and with no warm-up: a first turn that pays a cold start
             shows here. The same schedule is first played against the model server directly
             (the floor), then through the hook; "added" is hook minus direct per percentile,
-            for first turns and for later turns apart.
+            for first turns and for later turns apart. Also the hook's CPU per turn (all its
+            processes, from /proc) beside this client's own CPU per turn in the direct pass (the
+            OpenAI SDK reading the same streams): on a loaded machine wall times swing, CPU less.
   capacity  open-loop turns at rising rates (a quarter first turns of new calls, the rest later
             turns of open calls), ``--step-s`` seconds a step, direct then through the hook at the
             same rate; the figure is the highest rate whose added p99 stays under 50 ms, per hook
@@ -219,6 +221,23 @@ def _meta(call_id: str, to: str) -> dict[str, Any]:
     return {"metadata": {"call_id": call_id, "from": OUR_NUMBER, "to": to}}
 
 
+def hook_cpu_s(hook: Any) -> float:
+    """CPU seconds (user + system) the hook has used so far: every process of its session
+    (``overture serve``'s workers with it), or the one ``--inproc`` child."""
+    group = hook.pid
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        pid, pgrp = int(stat.parent.name), int(fields[2])
+        if pgrp == group or pid == group:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def paced(ai: Any, schedule: list[list[float]], phones: list[str], prefix: str,
                 hook: bool) -> tuple[list[float], list[float]]:
     """Play ``schedule`` (per call, the seconds from now of each turn); (first turns, later turns)."""
@@ -325,10 +344,16 @@ async def run_backend(url: str, tmp: Path, model_base: str, args: argparse.Names
             if "paced" in args.mode:
                 # Right after /readyz (and the seeding): no warm-up of any kind on either side.
                 schedule = paced_schedule(args.paced_calls, args.paced_turns)
+                client_cpu = time.process_time()
                 d_first, d_later = await paced(direct, schedule, phones, "direct", hook=False)
+                client_cpu = time.process_time() - client_cpu
+                cpu = hook_cpu_s(hook)
                 h_first, h_later = await paced(via_hook, schedule, phones, "paced", hook=True)
+                await asyncio.sleep(0.5)  # what the hook does after [DONE] counts too
+                turns = len(h_first) + len(h_later)
                 out["paced"] = {"direct, first": d_first, "direct, later": d_later,
-                                "hook, first": h_first, "hook, later": h_later}
+                                "hook, first": h_first, "hook, later": h_later,
+                                "cpu": ((hook_cpu_s(hook) - cpu) / turns, client_cpu / turns)}
                 report(args.backend_now, out, args, "paced")
             if "burst" in args.mode:
                 warm, rest = phones[:args.concurrency], phones[args.concurrency:args.concurrency + args.calls]
@@ -390,6 +415,9 @@ def report(backend: str, results: dict[str, Any], args: argparse.Namespace, part
             print(_line(f"hook, {kind}", r[f"hook, {kind}"], floor))
             worst = max(worst, pct(r[f"hook, {kind}"], 0.99) - floor[0.99])
         print(f"  paced added p99 (worse of first and later turns): {worst * 1000:.1f} ms (goal: at most 15 ms)")
+        hook_cpu, client_cpu = r["cpu"]
+        print(f"  CPU per turn: hook {hook_cpu * 1000:.1f} ms (all its processes, the hook pass) vs "
+              f"{client_cpu * 1000:.1f} ms for this client's OpenAI SDK reading the same streams (the direct pass)")
     if part == "burst":
         r = results["burst"]
         # The floor for each percentile: the better of the two direct passes (before and after).

@@ -20,7 +20,7 @@ runtime.set_local_switches()
 from agent.llm.calls import LLMResult  # noqa: E402
 from agent.llm.client import complete  # noqa: E402
 from agent.llm.config import OFFLINE_MODEL, LLMConfig, get_config, use_config  # noqa: E402
-from agent.llm.streaming import LLMStream, stream  # noqa: E402
+from agent.llm.streaming import LLMStream, rehearse, stream  # noqa: E402
 from agent.llm.errors import LLMError, LLMOutputInvalid, LLMRequestRejected, LLMUnavailable  # noqa: E402
 from agent.llm.offline import (  # noqa: E402
     example_for_schema,
@@ -35,8 +35,12 @@ def preload() -> None:
 
 
 async def warm() -> None:
-    """``preload`` off the loop, then one mock stream through the voice model's litellm path."""
-    await runtime.warm(get_config().model_for("voice"))
+    """``preload`` off the loop, one mock stream through the voice model's litellm path, and
+    a rehearsal of its first real stream (``streaming.rehearse``)."""
+    config = get_config()
+    model = config.model_for("voice")
+    await runtime.warm(model)
+    await rehearse(model, config)
 
 
 def is_warm() -> bool:
@@ -58,6 +62,7 @@ __all__ = [
     "is_warm",
     "preload",
     "register_offline_responder",
+    "rehearse",
     "stream",
     "unregister_offline_responder",
     "use_config",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -57,6 +58,82 @@ def stream(task: str, messages: Messages, *, model: str | None = None, api_base:
     return LLMStream(lambda holder: _deltas(holder, task, models, list(messages), config, endpoint, params))
 
 
+_REHEARSAL = [{"role": "assistant", "content": ""}, {"content": "ok"}, {}]
+
+
+async def rehearse(model: str, config: LLMConfig) -> None:
+    """``prepare`` (off the loop), then, for a model litellm reads through the OpenAI SDK, one
+    real stream of it through ``stream`` against a loopback stand-in speaking OpenAI's SSE: the
+    provider's request building, its client, the SDK's chunk types and this module's reader all
+    run once before the first caller (a first turn after ``/readyz`` paid ~40 ms of CPU for them
+    even after the mock stream of ``runtime.warm``). Sends nothing off this machine."""
+    await asyncio.to_thread(prepare, model)
+    if model == OFFLINE_MODEL or provider_of(runtime.litellm(), model) not in _OPENAI_COMPATIBLE:
+        return
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        base = {"id": "rehearsal", "object": "chat.completion.chunk", "created": 0, "model": model}
+        events = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": "stop" if not d else None}]}
+                  for d in _REHEARSAL]
+        events.append({**base, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1,
+                                                         "total_tokens": 2}})
+        body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        stand_in = config.model_copy(update={"retries": 0, "fallbacks": [], "timeout": 10.0})
+        async with stream("rehearsal", [{"role": "user", "content": "warm-up"}], model=model, config=stand_in,
+                          api_base=f"http://127.0.0.1:{port}/v1", api_key="rehearsal") as s:
+            async for _ in s:
+                pass
+    except Exception:  # noqa: BLE001 - a provider that will not stream here still streams (or fails) for real
+        pass
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def prepare(model: str) -> None:
+    """Do now (at start-up, blocking) what the first stream of ``model`` would otherwise do on
+    its way to the first token: look up whether it takes ``stream_options``, give a model
+    litellm's price map does not know its price of nothing, and load the tokenizer litellm
+    counts the prompt with as it opens a stream (o200k_base: over a second of CPU, paid by the
+    first caller after ``/readyz`` before this)."""
+    lm = runtime.litellm()
+    _takes_stream_options(lm, model)
+    _price_unknown(lm, model)
+    try:
+        lm.token_counter(model=model, messages=[{"role": "user", "content": "warm-up"}])
+    except Exception:  # noqa: BLE001 - a model litellm cannot count for fails on its first call, with its reason
+        pass
+
+
+@functools.lru_cache(maxsize=256)
+def _price_unknown(lm: Any, model: str) -> None:
+    """Put a model missing from litellm's price map (a local OpenAI-compatible server's) in it at
+    no cost, once a process. litellm prices every stream as it opens it, and for an unknown model
+    that raised and formatted its error on every voice turn; the cost was 0 all the same."""
+    if model == OFFLINE_MODEL:
+        return  # provider.register priced it
+    try:
+        lm.get_model_info(model=model)
+        return
+    except Exception:  # noqa: BLE001 - not in the price map
+        pass
+    lm.register_model({model: {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "mode": "chat",
+                               "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0,
+                               "litellm_provider": provider_of(lm, model) or "openai"}})
+
+
 def _usage_option(lm: Any, model: str) -> dict[str, Any]:
     """Ask for usage in the last chunk where the provider takes OpenAI's ``stream_options``."""
     return {"stream_options": {"include_usage": True}} if _takes_stream_options(lm, model) else {}
@@ -75,6 +152,48 @@ def _takes_stream_options(lm: Any, model: str) -> bool:
     return True
 
 
+# OpenAI-compatible providers, which take ``api_base`` and so can be rehearsed on loopback.
+_OPENAI_COMPATIBLE = {"openai", "hosted_vllm", "openai_like", "lm_studio", "llamafile", "deepseek", "groq",
+                      "together_ai", "fireworks_ai", "openrouter"}
+
+
+def _sdk_stream(response: Any) -> Any:
+    """The OpenAI SDK's own stream under litellm's ``CustomStreamWrapper``, when that is what it
+    wraps (the ``openai/`` provider and every OpenAI-compatible one), else None."""
+    raw = getattr(response, "completion_stream", None)
+    if raw is None or type(raw).__name__ != "AsyncStream":
+        return None
+    from openai import AsyncStream  # loaded with litellm by now
+
+    return raw if isinstance(raw, AsyncStream) else None
+
+
+async def _provider_chunks(lm: Any, model: str, response: Any) -> AsyncIterator[Any]:
+    """The stream's chunks, each with ``choices[0].delta.content`` and maybe ``usage``.
+
+    litellm asks the model (request building, auth, the provider's client), but reading its
+    wrapper costs about twice the OpenAI SDK's own CPU per turn: every chunk rebuilt as litellm's
+    type and kept, and at the end the whole answer rebuilt, priced (twice, raising for a local
+    server's unpriced model) and handed to its success logging, all on the event loop the other
+    live calls wait on. Voice needs only the text and the usage, which the SDK's chunks carry
+    as they are, so where the wrapper holds an SDK stream this reads that stream itself; other
+    providers (the offline model among them) go through the wrapper. Errors are mapped the way
+    the wrapper maps them, so retries and fallbacks see litellm's exception types either way."""
+    raw = _sdk_stream(response)
+    if raw is None:
+        async for chunk in response:
+            yield chunk
+        return
+    try:
+        async for chunk in raw:
+            yield chunk
+    except Exception as exc:  # noqa: BLE001 - mapped, then raised
+        from litellm.litellm_core_utils.exception_mapping_utils import exception_type
+
+        raise exception_type(model=model, original_exception=exc,
+                             custom_llm_provider=getattr(response, "custom_llm_provider", None)) from exc
+
+
 async def _deltas(holder: LLMStream, task: str, models: list[str], messages: Messages, config: LLMConfig,
                   endpoint: Endpoint, params: dict[str, Any]) -> AsyncIterator[str]:
     lm = runtime.litellm()
@@ -82,6 +201,7 @@ async def _deltas(holder: LLMStream, task: str, models: list[str], messages: Mes
     chain = Chain(lm, config, models, tally, task)
     slots = semaphore(config.concurrency)
     for model, attempt in chain.attempts():
+        _price_unknown(lm, model)
         tally.attempts += 1
         parts: list[str] = []
         usage = None
@@ -90,7 +210,7 @@ async def _deltas(holder: LLMStream, task: str, models: list[str], messages: Mes
                 response = await request(lm, model, messages, config, endpoint,
                                          {**_usage_option(lm, model), **params}, stream=True)
                 try:
-                    chunks = response.__aiter__()
+                    chunks = _provider_chunks(lm, model, response)
                     while True:
                         try:
                             # A stalled stream counts as a timeout, chunk by chunk.

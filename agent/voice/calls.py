@@ -273,6 +273,22 @@ async def resolve_call(session: AsyncSession, workspace_id: str, call: CallInfo,
     return Opening(context=context, row=row, campaign=campaign, admit_number=other)
 
 
+async def rehearse_resolve(session: AsyncSession, ctx: CallContext) -> CallInfo:
+    """``resolve_call``'s reads for ``ctx``'s (absent) rows, each once: a call naming no
+    campaign, one naming ``ctx.campaign_id``, and the enrollment and campaign look-ups they
+    lead to for a stored caller (``engine.warm_reads``). The call read; nothing matches."""
+    call = CallInfo(call_id="warm-up", from_number="+12125550199", to_number="+13125550100", campaign_id=None,
+                    direction=None)
+    for attempt in (call, replace(call, campaign_id=ctx.campaign_id)):
+        try:
+            await resolve_call(session, ctx.workspace_id, attempt)
+        except NotFound:
+            pass
+    await _enrollment(session, [str(ctx.campaign_id)], ctx.contact_id)
+    await session.execute(select(Campaign).where(Campaign.id == ctx.campaign_id))
+    return call
+
+
 async def claim_call(session: AsyncSession, opening: Opening, call: CallInfo) -> CallContext:
     """Store a resolved call (idempotent per call id, see the module docstring). The caller commits."""
     claimed = await insert_ignoring_conflicts(session, Conversation.__table__, [opening.row],

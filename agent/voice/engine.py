@@ -39,7 +39,7 @@ from agent.models import Campaign, Contact, Conversation, Goal, Outreach
 from agent.prompting import default_prompts, render
 from agent.states import OUTREACH_SENT
 from agent.voice.calls import (INBOUND, CallContext, CallInfo, Opening, claim_call, normalize_number,
-                              record_turns, resolve_call)
+                              record_turns, rehearse_resolve, resolve_call)
 from agent.voice.marker import EndCallMarker
 from agent.voice.offline import voice_reply
 
@@ -300,6 +300,24 @@ def warm() -> None:
                       "platform_instructions": []})
 
 
+async def warm_reads() -> None:
+    """Run a first turn's reads once, for a call and rows that do not exist (nothing matches,
+    nothing is written), so each query is compiled and the pool holds a connection before the
+    first caller: the first turns after start-up paid both before the model was asked."""
+    ctx = CallContext(conversation_id="cnv_warm", workspace_id="ws_warm", campaign_id="cmp_warm",
+                      contact_id="ct_warm", enrollment_id="enr_warm", direction="outbound", known_contact=True,
+                      created=False)
+    try:
+        async with session_scope() as session:
+            call = await rehearse_resolve(session, ctx)
+            await call_facts(session, ctx, call)
+            await _goals(session, ctx.campaign_id)
+            await _history(session, ctx)
+            await session.rollback()
+    except Exception as exc:  # noqa: BLE001 - a database not there yet is /readyz's to report, not start-up's
+        log.warning("could not rehearse the first turn's reads: %s", type(exc).__name__)
+
+
 # -- what the prompt needs -------------------------------------------------------------------
 
 def _excerpt(text: str | None) -> str | None:
@@ -322,12 +340,7 @@ async def call_facts(session: AsyncSession, ctx: CallContext, call: CallInfo) ->
     # session.get: open_call usually loaded the campaign into this session already.
     campaign = await session.get(Campaign, ctx.campaign_id) if ctx.campaign_id else None
     contact = await session.get(Contact, ctx.contact_id) if ctx.contact_id else None
-    goals = []
-    if campaign is not None:
-        goals = list((await session.execute(
-            select(Goal.name, Goal.description, Goal.is_primary)
-            .where(Goal.campaign_id == campaign.id, Goal.archived_at.is_(None))
-            .order_by(Goal.is_primary.desc(), Goal.created_at, Goal.id))).all())
+    goals = await _goals(session, campaign.id) if campaign is not None else []
     caller_number = call.from_number if ctx.direction == INBOUND else call.to_number
     return {
         "campaign_name": campaign.name if campaign else "",
@@ -344,6 +357,13 @@ async def call_facts(session: AsyncSession, ctx: CallContext, call: CallInfo) ->
         "history": await _history(session, ctx) if contact is not None else [],
         "call_timezone": (contact.timezone if contact else None) or (campaign.timezone if campaign else None),
     }
+
+
+async def _goals(session: AsyncSession, campaign_id: str) -> list[Any]:
+    return list((await session.execute(
+        select(Goal.name, Goal.description, Goal.is_primary)
+        .where(Goal.campaign_id == campaign_id, Goal.archived_at.is_(None))
+        .order_by(Goal.is_primary.desc(), Goal.created_at, Goal.id))).all())
 
 
 def _call_facts(ctx: CallContext, facts: dict[str, Any]) -> dict[str, Any]:

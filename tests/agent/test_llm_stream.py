@@ -1,0 +1,131 @@
+"""``stream`` over litellm's ``openai/`` provider reads the OpenAI SDK's stream itself (see
+``agent.llm.streaming._provider_chunks``): retries, errors, usage and prices must come out as they
+did through litellm's wrapper, and the start-up rehearsal must stay on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent.llm import LLMConfig, LLMUnavailable, rehearse, stream
+from agent.llm import runtime
+from tests import llm_server
+from tests.llm_server import LLMServer, ok
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
+
+USER = [{"role": "user", "content": "Is Tuesday free?"}]
+
+
+@pytest.fixture
+def server():
+    with LLMServer() as srv:
+        yield srv
+
+
+def config(server: LLMServer, **overrides) -> LLMConfig:
+    values = dict(model="openai/test-model", timeout=5.0, retries=0, backoff=0.01, backoff_max=0.02,
+                  api_base=server.api_base, api_key="test")
+    return LLMConfig(**{**values, **overrides})
+
+
+def breaking(monkeypatch, words: list[str], times: int) -> None:
+    """The next ``times`` streams send ``words`` and then an error event, as an overloaded provider does."""
+    original, left = llm_server._Handler._stream, [times]
+
+    def stream_then_fail(self, body, text, first_delay):
+        if left[0] <= 0:
+            return original(self, body, text, first_delay)
+        left[0] -= 1
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        base = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+        for delta in [{"role": "assistant", "content": ""}, *({"content": w} for w in words)]:
+            self._event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        self._event({"error": {"message": "overloaded", "type": "server_error", "code": "overloaded"}})
+
+    monkeypatch.setattr(llm_server._Handler, "_stream", stream_then_fail)
+
+
+async def test_an_error_event_before_the_first_words_is_retried(server, monkeypatch):
+    breaking(monkeypatch, [], times=1)
+    server.script(ok("overloaded once"), ok("Tuesday works"))
+    async with stream("voice", USER, config=config(server, retries=1)) as s:
+        text = "".join([d async for d in s])
+    assert text == "Tuesday works" and s.result.attempts == 2 and len(server.requests) == 2
+
+
+async def test_an_error_event_after_words_ends_the_stream_as_unavailable(server, monkeypatch):
+    breaking(monkeypatch, ["Sure,", " one"], times=1)
+    said = []
+    with pytest.raises(LLMUnavailable, match="broke after 2 deltas"):
+        async for delta in stream("voice", USER, config=config(server, retries=2)):
+            said.append(delta)
+    assert said == ["Sure,", " one"] and len(server.requests) == 1  # nothing said is taken back or retried
+
+
+async def test_the_last_chunks_usage_is_counted_and_an_unpriced_model_costs_nothing(server):
+    server.script(ok("Tuesday at ten works"))
+    async with stream("voice", USER, config=config(server, model="openai/local-unpriced")) as s:
+        assert "".join([d async for d in s]) == "Tuesday at ten works"
+    assert (s.result.input_tokens, s.result.output_tokens, s.result.cost_usd) == (3, 4, 0.0)
+    assert server.requests[0]["stream_options"] == {"include_usage": True}
+    # Priced at nothing once, so litellm no longer fails to price it on every stream.
+    assert runtime.litellm().get_model_info(model="openai/local-unpriced")["input_cost_per_token"] == 0.0
+
+
+async def test_a_priced_models_stream_keeps_its_price(server):
+    server.script(ok("Tuesday at ten works"))
+    async with stream("voice", USER, config=config(server, model="openai/gpt-4o-mini")) as s:
+        [d async for d in s]
+    lm = runtime.litellm()
+    prompt, completion = lm.cost_per_token(model="gpt-4o-mini", prompt_tokens=3, completion_tokens=4)
+    assert s.result.cost_usd == pytest.approx(prompt + completion) and s.result.cost_usd > 0
+
+
+async def test_litellms_end_of_stream_logging_does_not_run_for_an_sdk_stream(server):
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class Counting(CustomLogger):
+        calls = 0
+
+        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+            Counting.calls += 1
+
+    lm = runtime.litellm()
+
+    async def through_the_wrapper(expected: int) -> None:
+        """The same request read through litellm's wrapper, which logs it (from a task of its own)."""
+        response = await lm.acompletion(model="openai/test-model", messages=USER, api_base=server.api_base,
+                                        api_key="test", stream=True)
+        [c async for c in response]
+        for _ in range(200):
+            if Counting.calls >= expected:
+                return
+            await asyncio.sleep(0.02)
+
+    counting = Counting()
+    lm.callbacks.append(counting)
+    try:
+        await through_the_wrapper(1)
+        async with stream("voice", USER, config=config(server)) as s:
+            [d async for d in s]
+        await through_the_wrapper(2)  # had the voice stream been logged, this would be its third log
+        await asyncio.sleep(0.1)
+    finally:
+        lm.callbacks.remove(counting)
+    assert s.result.text and Counting.calls == 2
+
+
+async def test_the_rehearsal_streams_on_loopback_only(server):
+    cfg = config(server, model="openai/rehearsed-model")
+    await rehearse("openai/rehearsed-model", cfg)
+    assert server.requests == []  # the configured server was never asked
+    assert runtime.litellm().get_model_info(model="openai/rehearsed-model")["output_cost_per_token"] == 0.0
+    async with stream("voice", USER, config=cfg) as s:
+        assert [d async for d in s]
+    assert len(server.requests) == 1

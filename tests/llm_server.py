@@ -252,6 +252,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
 
+    def _open_events(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Send a stream's headers (the body ends when the connection closes); the fields every
+        chunk of it carries."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        return {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+
+    def _stream_then_error(self, body: dict[str, Any], words: list[str]) -> None:
+        """Stream ``words`` as deltas, then an error event instead of an end, as an overloaded
+        provider does mid-answer (subclasses and patches of ``_stream`` call it)."""
+        base = self._open_events(body)
+        for delta in [{"role": "assistant", "content": ""}, *({"content": w} for w in words)]:
+            self._event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        self._event({"error": {"message": "overloaded", "type": "server_error", "code": "overloaded"}})
+
     def _event(self, payload: dict[str, Any]) -> None:
         self.wfile.write(b"data: " + jsonlib.dumps(payload).encode() + b"\n\n")
         self.wfile.flush()

@@ -38,15 +38,7 @@ def breaking(monkeypatch, words: list[str], times: int) -> None:
         if left[0] <= 0:
             return original(self, body, text, first_delay)
         left[0] -= 1
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        base = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
-        for delta in [{"role": "assistant", "content": ""}, *({"content": w} for w in words)]:
-            self._event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-        self._event({"error": {"message": "overloaded", "type": "server_error", "code": "overloaded"}})
+        self._stream_then_error(body, words)
 
     monkeypatch.setattr(llm_server._Handler, "_stream", stream_then_fail)
 

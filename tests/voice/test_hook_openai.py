@@ -298,15 +298,7 @@ class _BreakingHandler(llm_server._Handler):
     """Streams two deltas, then an error event, as an overloaded provider does mid-answer."""
 
     def _stream(self, body: dict[str, Any], text: str, first_delay: float) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        base = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
-        for delta in ({"role": "assistant", "content": "Sure,"}, {"content": " one moment"}):
-            self._event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-        self._event({"error": {"message": "overloaded", "type": "server_error", "code": "overloaded"}})
+        self._stream_then_error(body, ["Sure,", " one moment"])
 
 
 class _PausingHandler(llm_server._Handler):
@@ -318,12 +310,7 @@ class _PausingHandler(llm_server._Handler):
     finished: threading.Event | None = None
 
     def _stream(self, body: dict[str, Any], text: str, first_delay: float) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        base = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+        base = self._open_events(body)
         words = llm_server._words(text)
         for i, word in enumerate(words):
             self._event({**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]})

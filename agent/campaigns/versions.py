@@ -26,8 +26,10 @@ from agent.states import CampaignStatus
 # Statuses in which an edit is a new version (the campaign is running or may run again).
 VERSIONED = frozenset({CampaignStatus.active, CampaignStatus.paused})
 # What an edit may change once live (channels and type are locked then), in the order listed.
+# ``schedule`` is the hours in force (a linked schedule's, else the inline ones), so an edit of a
+# shared schedule is a version of every live campaign following it; ``schedule_id`` says which.
 FIELDS = ("name", "execution_mode", "manual_review", "brief", "ai_variables", "start_at", "end_at", "timezone",
-          "schedule", "settings", "notes", "add_inbound_contacts", "inbound_rules", "inbound_prompt")
+          "schedule", "schedule_id", "settings", "notes", "add_inbound_contacts", "inbound_rules", "inbound_prompt")
 
 
 class Change(BaseModel):
@@ -66,7 +68,9 @@ def snapshot(campaign: Campaign) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in FIELDS:
         value = getattr(campaign, name)
-        if name == "settings":
+        if name == "schedule":
+            values[name] = campaign.hours
+        elif name == "settings":
             # Through the model, so a key an older row lacks reads as its default, not as a change.
             full = CampaignSettings.model_validate(value or {}).model_dump(mode="json")
             values.update({f"settings.{k}": v for k, v in full.items()})

@@ -14,6 +14,7 @@ import datetime as dt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity
+from agent.campaigns import versions
 from agent.campaigns.schemas import EffectiveSchedule, HoursStatus, Schedule as Hours
 from agent.db import utcnow
 from agent.errors import Conflict, ValidationFailed
@@ -57,13 +58,23 @@ async def update(session: AsyncSession, workspace_id: str, schedule_id: str, dat
                                errors=[{"loc": ["body", k], "message": "may not be null"} for k in nulls])
     if "name" in given:
         await _refuse_taken_name(session, workspace_id, given["name"], own_id=row.id)
+    # Locked and snapshotted before the edit: a live campaign following the schedule gets a settings
+    # version of its own (its hours changed), numbered under its row lock like any campaign edit.
+    linked = await repository.linked_campaigns(session, row.id, for_update=True)
+    before = {c.id: versions.before_edit(c) for c in linked}
     for key, value in given.items():
         setattr(row, key, value)
     row.updated_at = utcnow()
+    bumped = {}
+    for campaign in linked:
+        number = versions.record(session, campaign, before[campaign.id], actor)
+        if number is not None:
+            campaign.updated_at = row.updated_at
+            bumped[campaign.id] = number
     await session.flush()
-    linked = [c.id for c in await repository.linked_campaigns(session, row.id)]
     activity.record(session, workspace_id=workspace_id, actor=actor, kind="schedule.updated",
-                    payload={"schedule_id": row.id, "fields": sorted(given), "campaign_ids": linked})
+                    payload={"schedule_id": row.id, "fields": sorted(given), "campaign_ids": [c.id for c in linked],
+                             "settings_versions": bumped})
     return row
 
 

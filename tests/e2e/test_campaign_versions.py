@@ -142,3 +142,32 @@ async def test_a_setting_an_older_row_lacks_is_not_reported_as_changed(client, a
     [v2] = (await versions(client, admin, cid))["items"]
     assert v2["changes"] == [{"field": "settings.spam_threshold", "old": 7, "new": 5},
                              {"field": "notes", "old": "", "new": "n"}]
+
+
+async def test_an_edit_of_a_shared_schedule_is_a_version_of_each_live_campaign_following_it(client, admin):
+    from tests.e2e.test_schedules import NINE_TO_FIVE, new_schedule
+    sched = await new_schedule(client, admin)
+    live = await live_campaign(client, admin, schedule_id=sched["id"])
+    draft = (await create(client, admin, name="Not live yet", schedule_id=sched["id"]))["id"]
+    # Linking a live campaign to the schedule is itself a version: the hours' source changed.
+    other = await live_campaign(client, admin)
+    r = await client.patch(f"/v1/campaigns/{other}", headers=admin, json={"schedule_id": sched["id"]})
+    assert r.status_code == 200 and r.json()["settings_version"] == 2, r.text
+    [linked] = (await versions(client, admin, other))["items"]
+    assert {c["field"] for c in linked["changes"]} >= {"schedule_id", "schedule"}
+
+    friday_late = {**NINE_TO_FIVE, "fri": [{"start": "09:00", "end": "19:00"}]}
+    r = await client.patch(f"/v1/schedules/{sched['id']}", headers=admin, json={"business_hours": friday_late})
+    assert r.status_code == 200, r.text
+    for cid, number in ((live, 2), (other, 3)):
+        assert (await fetch(client, admin, cid))["settings_version"] == number
+        [newest, *_] = (await versions(client, admin, cid))["items"]
+        assert newest["number"] == number and newest["actor"] == await key_id(admin)
+        [change] = newest["changes"]
+        assert change["field"] == "schedule"
+        assert change["old"]["business_hours"]["fri"] == [{"start": "09:00", "end": "17:00"}]
+        assert change["new"]["business_hours"]["fri"] == [{"start": "09:00", "end": "19:00"}]
+    # A draft has no versions; a rename of the schedule changes no campaign's hours.
+    assert (await versions(client, admin, draft))["items"] == []
+    r = await client.patch(f"/v1/schedules/{sched['id']}", headers=admin, json={"name": "NY office"})
+    assert r.status_code == 200 and (await fetch(client, admin, live))["settings_version"] == 2

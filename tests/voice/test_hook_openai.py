@@ -432,3 +432,22 @@ async def test_a_caller_hanging_up_mid_reply_keeps_their_turn_and_drops_the_unfi
         finally:
             use_config(None)
     assert await turns(row.id) == [("user", "Hello?"), ("assistant", first), ("user", "Is Tuesday free?")]
+
+
+# -- start-up ----------------------------------------------------------------------------------
+
+async def test_no_request_after_start_up_builds_a_route(app, client, admin, monkeypatch):
+    """The route tables are built before the server takes requests (``api.app.warm_routes``):
+    FastAPI would otherwise build each router's fields on the first request reaching it, with the
+    event loop held, and a live caller's first turn would wait for it."""
+    import fastapi.routing
+
+    built: list[str] = []
+    real = fastapi.routing.create_model_field
+    monkeypatch.setattr(fastapi.routing, "create_model_field",
+                        lambda *a, **kw: built.append(str(kw.get("name") or a[:1])) or real(*a, **kw))
+    await voice_campaign(client, admin)
+    r = await client.post(HOOK, json=metadata_body("nope", frm="+14155550000", to="+14155550001"), headers=admin | SSE)
+    assert r.status_code == 404 and r.json()["code"] == "unknown_call"
+    assert (await client.get("/inbox", headers=admin)).status_code in (200, 303)
+    assert built == []

@@ -1,8 +1,9 @@
-"""Issue 14 part 5 (seed 002): remarketing, a new ``ready`` channel on a live campaign for a chosen
-set of its contacts, by status, primary goal result or contact ids."""
+"""Issue 14 part 5 (seed 002): remarketing, a new ``ready`` channel on a live or completed campaign for
+a chosen set of its contacts, by status, primary goal result or contact ids; starting it reopens them."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from agent.campaigns import remarketing
@@ -282,3 +283,20 @@ async def test_viewers_and_approvers_neither_add_nor_start_a_remarketing_channel
                        403, "forbidden")
         assert_problem(await _start(client, admin=other, cid=cid, channel_id=channel), 403, "forbidden")
     assert (await _rows(who))["bob"][0] == "finished"
+
+
+async def test_the_campaigns_remarket_move_is_never_asked_for_by_name(client, admin):
+    """Only a remarketing channel's start applies it; the lifecycle refuses it from any caller
+    (the web's action form goes through the same function)."""
+    from agent.errors import InvalidTransition
+    from agent.lifecycle.campaigns import campaign_action
+    from agent.models import Campaign
+    from agent.states import CampaignAction
+
+    cid, _ = await _campaign(client, admin)
+    assert (await client.post(f"/v1/campaigns/{cid}/complete", headers=admin)).status_code == 200
+    async with session_scope() as s:
+        campaign = await s.get(Campaign, cid)
+        with pytest.raises(InvalidTransition):
+            await campaign_action(s, campaign, CampaignAction.remarket, "key_test")
+    assert (await client.get(f"/v1/campaigns/{cid}", headers=admin)).json()["status"] == "completed"

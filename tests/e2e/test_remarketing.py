@@ -300,3 +300,18 @@ async def test_the_campaigns_remarket_move_is_never_asked_for_by_name(client, ad
         with pytest.raises(InvalidTransition):
             await campaign_action(s, campaign, CampaignAction.remarket, "key_test")
     assert (await client.get(f"/v1/campaigns/{cid}", headers=admin)).json()["status"] == "completed"
+
+
+async def test_a_one_time_campaigns_reopened_contact_gets_its_one_touch_on_the_new_channel(client, admin):
+    """Bob's one touch went out on the old channel; remarketed, the touch counted is the new
+    channel's (none yet), so he is drafted again instead of finished at once."""
+    cid = await live_campaign(client, admin, type="one_time", contacts=people(2))
+    old = (await client.get(f"/v1/campaigns/{cid}", headers=admin)).json()["channels"][0]["id"]
+    bob = (await enrollments(client, admin, cid))["Bo"]
+    await add_outreach(cid, bob["id"], status="sent", channel="email", channel_id=old)
+    await set_enrollments(Enrollment.id == bob["id"], status="finished", substatus="no_response", attempts=1)
+    new = await _remarket(client, admin, cid, {"statuses": ["finished"]})
+    assert (await _start(client, admin, cid, new)).status_code == 200
+    await run_plan(client, admin, cid)
+    drafted = [o for o in await outreaches(cid) if o.enrollment_id == bob["id"] and o.status == "awaiting_approval"]
+    assert [o.channel_id for o in drafted] == [new]

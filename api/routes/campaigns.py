@@ -109,6 +109,11 @@ def _campaign_action_route(action: CampaignAction) -> None:
                     "any other status answers 409 invalid_transition and changes nothing.")
 
 
+REMARKETING_START = (" Starting a remarketing channel (one made by POST .../channels) reopens its audience (see "
+                     "that endpoint) and makes a completed campaign active again; the channel.start event counts "
+                     "who was reopened and who was excluded, by reason.")
+
+
 def _channel_action_route(action: ChannelAction) -> None:
     async def endpoint(campaign_id: str, channel_id: str, session: SessionDep, who: Admin) -> CampaignOut:
         campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
@@ -121,7 +126,8 @@ def _channel_action_route(action: ChannelAction) -> None:
         f"/{{campaign_id}}/channels/{{channel_id}}/{action.value}", endpoint, methods=["POST"],
         response_model=CampaignOut, name=f"channel_{action.name}", summary=f"{action.value.capitalize()} a channel",
         description=f"Moves a channel from {', '.join(sorted(s.value for s in allowed))} to {to.value}; the "
-                    "campaign's status then follows its channels. Answers the campaign.")
+                    "campaign's status then follows its channels. Answers the campaign."
+                    + (REMARKETING_START if action == ChannelAction.start else ""))
 
 
 for _action in CampaignAction:

@@ -61,27 +61,30 @@ def _summary(counts: Counter[str]) -> dict[str, Any]:
             "excluded": {reason: counts[reason] for reason in EXCLUDED}}
 
 
+async def _counts(session: AsyncSession, channel: Channel) -> Counter[str]:
+    reason = classify(channel.kind).label("reason")
+    rows = select(reason).where(_members(channel.id)).subquery()
+    return Counter(dict((await session.execute(select(rows.c.reason, func.count()).group_by(rows.c.reason))).all()))
+
+
 async def preview(session: AsyncSession, channel: Channel) -> dict[str, Any]:
     """What starting the channel would do now: its audience size, how many would be reopened,
     left as they are, and excluded by reason. Nothing is written."""
-    reason = classify(channel.kind).label("reason")
-    rows = select(reason).where(_members(channel.id)).subquery()
-    counts = Counter(dict((await session.execute(
-        select(rows.c.reason, func.count()).group_by(rows.c.reason))).all()))
-    return _summary(counts)
+    return _summary(await _counts(session, channel))
 
 
 async def reopen_audience(session: AsyncSession, channel: Channel, actor: str) -> dict[str, Any]:
     """Apply ``remarket`` to the channel's audience (the caller starts the channel in the same
     transaction) and answer :func:`preview`'s counts, ``reopen`` being what was written.
 
-    Runs once per channel: only ``start`` calls it and a channel starts once (``ready`` is left
-    for good). A row that changed since it was read is left as it is and not counted reopened."""
-    reason = classify(channel.kind)
-    seen = (await session.execute(select(Enrollment, reason).where(_members(channel.id)))).all()
-    counts = Counter(r for _, r in seen)
-    moved = await move_seen_enrollments(session, [e for e, r in seen if r == REOPEN], EnrollmentAction.remarket,
-                                        values=_FRESH, where=reason == REOPEN, actor=actor)
+    Only the rows to reopen are loaded (the others are counted in SQL). Runs once per channel:
+    only ``start`` calls it and a channel starts once (``ready`` is left for good). A row that
+    changed since it was read is left as it is and counted unchanged."""
+    counts = await _counts(session, channel)
+    reopen = classify(channel.kind) == REOPEN
+    rows = list((await session.execute(select(Enrollment).where(_members(channel.id), reopen))).scalars())
+    moved = await move_seen_enrollments(session, rows, EnrollmentAction.remarket, values=_FRESH, where=reopen,
+                                        actor=actor)
     counts[UNCHANGED] += counts[REOPEN] - len(moved)
     counts[REOPEN] = len(moved)
     return _summary(counts)

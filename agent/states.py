@@ -45,6 +45,12 @@ class CampaignAction(StrEnum):
     complete = "complete"
     cancel = "cancel"
     archive = "archive"
+    remarket = "remarket"  # system move: a remarketing channel started on a completed campaign
+
+
+# Campaign moves no person or endpoint asks for by name: the lifecycle applies them as the
+# consequence of another move (starting a remarketing channel reactivates a completed campaign).
+SYSTEM_CAMPAIGN_ACTIONS = frozenset({CampaignAction.remarket})
 
 
 class ChannelKind(StrEnum):
@@ -81,6 +87,9 @@ CAMPAIGN_TRANSITIONS: dict[CampaignAction, tuple[frozenset[CampaignStatus], Camp
     CampaignAction.cancel: (frozenset({C.draft, C.active, C.paused}), C.cancelled),
     # Archived is final; everything stays readable.
     CampaignAction.archive: (frozenset({C.draft, C.active, C.paused, C.completed, C.cancelled}), C.archived),
+    # Remarketing (seed 002): a completed campaign runs again for the audience of a new channel.
+    # Only as the effect of starting that channel (``SYSTEM_CAMPAIGN_ACTIONS``); cancelled stays final.
+    CampaignAction.remarket: (frozenset({C.completed}), C.active),
 }
 
 CHANNEL_TRANSITIONS: dict[ChannelAction, tuple[frozenset[ChannelStatus], ChannelStatus]] = {
@@ -111,6 +120,15 @@ CHANNEL_ACTION_CAMPAIGN_STATES: dict[ChannelAction, frozenset[CampaignStatus]] =
     ChannelAction.stop: frozenset({C.draft, C.active, C.paused}),
     ChannelAction.finish: frozenset({C.active, C.paused}),
 }
+
+
+def channel_action_campaign_states(action: ChannelAction, *, remarketing: bool) -> frozenset[CampaignStatus]:
+    """Where ``action`` may move a channel from: a remarketing channel (one with an audience) may
+    also start under a campaign the ``remarket`` move reactivates."""
+    allowed = CHANNEL_ACTION_CAMPAIGN_STATES[action]
+    if remarketing and action == ChannelAction.start:
+        allowed |= CAMPAIGN_TRANSITIONS[CampaignAction.remarket][0]
+    return allowed
 
 CAMPAIGN_FINAL = frozenset({C.completed, C.cancelled, C.archived})
 CHANNEL_FINAL = frozenset({H.completed, H.stopped})
@@ -259,6 +277,7 @@ class EnrollmentAction(StrEnum):
     enable_unstarted = "enable_unstarted"  # ... on again before any attempt: back to not started
     retry = "retry"  # a person asked for another attempt now (Retry Contact)
     fix = "fix"  # the contact's data the error named was fixed: it plans again now
+    remarket = "remarket"  # a remarketing channel started: its audience's sequence runs again on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +340,9 @@ ENROLLMENT_TRANSITIONS: dict[EnrollmentAction, EnrollmentMove] = {
     # From finished too, unless the contact asked to stop or the address is dead (RETRY_NEVER).
     EA.retry: EnrollmentMove(frozenset({E.error, E.waiting, E.finished}), E.waiting),
     EA.fix: EnrollmentMove(frozenset({E.error}), E.waiting),
+    # Contacts done with (or resting in) the sequence get a fresh one on the new channel; never
+    # the opted-out or dead addresses (REMARKET_NEVER) nor the suppressed (agent.lifecycle.remarket).
+    EA.remarket: EnrollmentMove(frozenset({E.finished, E.replied, E.waiting, E.campaign_paused}), E.waiting),
 }
 
 # Finished enrollments a person's retry may not reopen: the contact opted out, or the address
@@ -329,6 +351,8 @@ RETRY_NEVER = frozenset({S.opted_out, S.bounced, S.blocked})
 # Waiting enrollments a retry brings forward: only the retry interval's wait (any other wait has a
 # draft queued, a goal being evaluated, or hours that are closed).
 RETRY_WAITING = frozenset({S.retry})
+# Finished enrollments remarketing leaves alone, for the same reasons as a retry.
+REMARKET_NEVER = RETRY_NEVER
 
 
 def retry_allowed(status: EnrollmentStatus, substatus: Substatus | None) -> bool:

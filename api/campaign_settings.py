@@ -24,11 +24,12 @@ from agent.campaigns.schemas import CHANNEL_FIELDS, CHANNEL_PROVIDERS, CampaignS
 from agent.channels.readiness import provider_configured
 from agent.errors import NotFound, OvertureError, ValidationFailed
 from agent.lifecycle import campaigns as lifecycle
+from agent.lifecycle import remarket
 from agent.numbers import service as numbers
 from agent.numbers.schemas import PhoneNumberIn, PhoneNumberUpdate
 from agent.settings import get_settings
-from agent.states import (CHANNEL_ACTION_CAMPAIGN_STATES, CHANNEL_TRANSITIONS, AnalysisType, CallerNumberStatus,
-                          CampaignStatus, ChannelAction, ChannelKind, ChannelStatus, DataPointType, EnrollmentStatus)
+from agent.states import (CHANNEL_TRANSITIONS, AnalysisType, CallerNumberStatus, CampaignStatus, ChannelAction,
+                          ChannelKind, ChannelStatus, DataPointType, EnrollmentStatus, channel_action_campaign_states)
 from evaluators import analyses, goals
 from evaluators.schemas import CHOICE_TYPES, TYPE_FIELDS, AnalysisCreate, AnalysisUpdate, GoalCreate, GoalUpdate
 
@@ -122,19 +123,29 @@ KIND_FORMS = tuple((kind.value, CHANNEL_PROVIDERS[kind], tuple(f for f in FIELD_
                    for kind in ChannelKind)
 KIND_FORMS_BY_KIND = {kind: (providers, fields) for kind, providers, fields in KIND_FORMS}
 AUDIENCE_STATUSES = tuple(s.value for s in EnrollmentStatus if s != EnrollmentStatus.removed)
+# Where "Add a channel" is offered: a draft's steps, or remarketing (a live or completed campaign).
+TAKES_CHANNELS = frozenset({CampaignStatus.draft, CampaignStatus.active, CampaignStatus.paused}) | remarketing.REMARKETABLE
 
 
-def channel_actions(campaign_status: str, channel_status: str) -> list[ChannelAction]:
-    """The moves the state tables allow this channel now (the API refuses the others)."""
+def channel_actions(campaign_status: str, channel_status: str, *, remarketing: bool = False) -> list[ChannelAction]:
+    """The moves the state tables allow this channel now (the API refuses the others); a
+    remarketing channel may start under a completed campaign too."""
     return [a for a in USER_CHANNEL_ACTIONS if ChannelStatus(channel_status) in CHANNEL_TRANSITIONS[a][0]
-            and CampaignStatus(campaign_status) in CHANNEL_ACTION_CAMPAIGN_STATES[a]]
+            and CampaignStatus(campaign_status) in channel_action_campaign_states(a, remarketing=remarketing)]
 
 
-def channel_rows(campaign: Any, channels: list[Any]) -> list[dict[str, Any]]:
+async def channel_rows(session: AsyncSession, campaign: Any, channels: list[Any]) -> list[dict[str, Any]]:
+    """Each channel with its provider readiness and allowed moves; a remarketing channel with
+    what starting it does to its audience (``audience``: reopened, unchanged, excluded by reason)."""
     settings = get_settings()
-    return [{"channel": c, "missing": provider_configured(c.kind, c.config, settings),
-             "actions": channel_actions(campaign.status, c.status),
-             "providers": KIND_FORMS_BY_KIND[c.kind][0], "fields": KIND_FORMS_BY_KIND[c.kind][1]} for c in channels]
+    rows = []
+    for c in channels:
+        audience = await remarket.preview(session, c) if await lifecycle.is_remarketing(session, c.id) else None
+        rows.append({"channel": c, "missing": provider_configured(c.kind, c.config, settings),
+                     "actions": channel_actions(campaign.status, c.status, remarketing=audience is not None),
+                     "audience": audience, "providers": KIND_FORMS_BY_KIND[c.kind][0],
+                     "fields": KIND_FORMS_BY_KIND[c.kind][1]})
+    return rows
 
 
 def _channel_in(kind: str, form: dict[str, str], model: type = ChannelIn, **extra: Any) -> Any:
@@ -349,7 +360,7 @@ async def tab_data(session: AsyncSession, workspace_id: str, campaign: Any) -> d
     """What the Settings tab shows besides the general form: channels with their allowed moves and
     provider readiness, numbers, goals and analyses (the archived ones too, to restore)."""
     return {
-        "channels": channel_rows(campaign, await campaigns.channels_of(session, campaign.id)),
+        "channels": await channel_rows(session, campaign, await campaigns.channels_of(session, campaign.id)),
         "numbers": await numbers.list_numbers(session, workspace_id, campaign.id),
         "goals": await goals.list_goals(session, workspace_id, campaign.id, archived=False),
         "archived_goals": await goals.list_goals(session, workspace_id, campaign.id, archived=True),
@@ -359,4 +370,6 @@ async def tab_data(session: AsyncSession, workspace_id: str, campaign: Any) -> d
         "number_statuses": NUMBER_STATUSES, "analysis_types": ANALYSIS_TYPES, "data_types": DATA_TYPES,
         "audience_statuses": AUDIENCE_STATUSES,
         "field_help": FIELD_HELP, "is_draft": campaign.status == CampaignStatus.draft,
+        "takes_channels": CampaignStatus(campaign.status) in TAKES_CHANNELS,
+        "is_completed": campaign.status == CampaignStatus.completed,
     }

@@ -65,14 +65,18 @@ async def awaiting_evaluation(session: AsyncSession, enrollment_id: str, now: dt
         Conversation.evaluate_after > now - EVALUATION_GRACE, ~current)))).scalar())
 
 
-async def touch_of(session: AsyncSession, enrollment_id: str) -> str | None:
+async def touch_of(session: AsyncSession, enrollment_id: str, channel_ids: list[str] | None = None) -> str | None:
     """A one-time campaign's one touch: "call" when an outbound call of the enrollment reached a
     person, "message" when a message (email, text, task) was taken by its provider and not
     failed since (a bounce after the send undoes it), None when neither happened yet (a failed
-    send, a voicemail, no answer or a declined call leave the retries open)."""
+    send, a voicemail, no answer or a declined call leave the retries open). ``channel_ids``
+    counts only those channels' touches: a remarketing run's contact has its own one touch."""
     call = exists().where(Conversation.enrollment_id == enrollment_id, Conversation.direction == OUTBOUND,
                           Conversation.answer_status == AnswerStatus.human)
     message = exists().where(Outreach.enrollment_id == enrollment_id, Outreach.channel != ChannelKind.voice,
                              Outreach.status.in_(OUTREACH_SENT))
+    if channel_ids is not None:
+        call = call.where(Conversation.outreach_id.in_(select(Outreach.id).where(Outreach.channel_id.in_(channel_ids))))
+        message = message.where(Outreach.channel_id.in_(channel_ids))
     called, messaged = (await session.execute(select(call, message))).one()
     return "call" if called else "message" if messaged else None

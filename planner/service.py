@@ -132,7 +132,8 @@ async def _read_facts(s: AsyncSession, enrollment: Enrollment, campaign: Campaig
                       now: dt.datetime) -> dict:
     channels = (await s.execute(select(Channel).where(Channel.campaign_id == campaign.id)
                                 .order_by(Channel.position))).scalars().all()
-    channels = await remarketing.channels_for(s, enrollment.id, channels)  # a remarketing channel: its audience only
+    # A remarketing channel: its audience only, and once started its audience's sequence is on it alone.
+    channels, remarketed = await remarketing.offered(s, enrollment.id, channels)
     goals = (await s.execute(select(Goal).where(Goal.campaign_id == campaign.id, Goal.archived_at.is_(None))
                              .order_by(Goal.is_primary.desc(), Goal.id))).scalars().all()
     past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)
@@ -143,7 +144,8 @@ async def _read_facts(s: AsyncSession, enrollment: Enrollment, campaign: Campaig
             "replies": await repository.replies_of(s, enrollment.id),
             "goal_outcomes": await repository.goal_outcomes(s, enrollment.id),
             "awaiting_evaluation": await repository.awaiting_evaluation(s, enrollment.id, now),
-            "touch": await repository.touch_of(s, enrollment.id) if campaign.type == CampaignType.one_time else None}
+            "touch": await repository.touch_of(s, enrollment.id, [c.id for c in channels] if remarketed else None)
+            if campaign.type == CampaignType.one_time else None}
 
 
 def _context(enrollment: Enrollment, campaign: Campaign, contact: Contact, facts: dict, version: int,

@@ -1,4 +1,5 @@
-"""Remarketing: a new channel on a live campaign for a chosen set of its contacts, starting ``ready``.
+"""Remarketing: a new channel on a live or completed campaign for a chosen set of its contacts,
+starting ``ready``; starting it reopens that audience (``agent.lifecycle.remarket``).
 
 The audience is picked by enrollment status, by the primary goal's result (the contact table's
 column: the best result any of the contact's conversations reached, a correction winning) and by
@@ -22,9 +23,16 @@ from agent.errors import Conflict, ValidationFailed
 from agent.ids import new_id
 from agent.models import Campaign, Channel, ChannelAudience, Conversation, Enrollment, Evaluation, Goal, GoalResult
 from agent.reports.export_rows import goal_rank, result_of_rank
-from agent.states import CAMPAIGN_FINAL, CampaignStatus, ChannelStatus, EnrollmentStatus, GoalResultValue
+from agent.states import (CAMPAIGN_FINAL, CAMPAIGN_TRANSITIONS, CampaignAction, CampaignStatus, ChannelStatus,
+                          EnrollmentStatus, GoalResultValue)
 
 MAX_IDS = 10_000
+# A completed campaign takes a remarketing channel too: starting it runs the campaign again (the
+# campaign's ``remarket`` move); a cancelled or archived one never runs again.
+REMARKETABLE = CAMPAIGN_TRANSITIONS[CampaignAction.remarket][0]
+# A remarketing channel in these has started (and reopened its audience); a stopped one is
+# treated as never run, its contacts fall back to the campaign's other channels.
+REMARKETING_STARTED = frozenset({ChannelStatus.running, ChannelStatus.paused, ChannelStatus.completed})
 
 
 class Audience(BaseModel):
@@ -48,9 +56,10 @@ class RemarketingIn(ChannelIn):
 def _refuse(campaign: Campaign) -> None:
     status = CampaignStatus(campaign.status)
     if status == CampaignStatus.draft:
-        raise Conflict("a draft campaign's channels are edited with PATCH; remarketing is for a live campaign",
+        raise Conflict("a draft campaign's channels are edited with PATCH; remarketing is for a live or "
+                       "completed campaign",
                        code="campaign_not_live")
-    if status in CAMPAIGN_FINAL:
+    if status in CAMPAIGN_FINAL - REMARKETABLE:
         raise Conflict(f"a {status.value} campaign takes no new channel", code="campaign_final")
 
 
@@ -127,10 +136,21 @@ async def audience_size(session: AsyncSession, channel_id: str) -> int:
 
 
 async def channels_for(session: AsyncSession, enrollment_id: str, channels: Sequence[Channel]) -> list[Channel]:
-    """Of a campaign's channels, those this enrollment is in the audience of (a channel with no
-    audience is for everyone): what planning should offer the contact."""
+    """Of a campaign's channels, those planning should offer this enrollment (:func:`offered`)."""
+    return (await offered(session, enrollment_id, channels))[0]
+
+
+async def offered(session: AsyncSession, enrollment_id: str,
+                  channels: Sequence[Channel]) -> tuple[list[Channel], bool]:
+    """The channels planning offers this enrollment, and whether they are a started remarketing
+    run's. A channel with no audience is for everyone, one with an audience for its members;
+    once a remarketing channel the contact is in has started, the contact's sequence is on the
+    remarketing channels alone (the old ones reached it already: that is why it was remarketed)."""
     with_audience = set((await session.execute(select(ChannelAudience.channel_id).where(
         ChannelAudience.channel_id.in_([c.id for c in channels])).distinct())).scalars())
     member = set((await session.execute(select(ChannelAudience.channel_id).where(
         ChannelAudience.enrollment_id == enrollment_id))).scalars())
-    return [c for c in channels if c.id not in with_audience or c.id in member]
+    mine = [c for c in channels if c.id in member]
+    if any(ChannelStatus(c.status) in REMARKETING_STARTED for c in mine):
+        return mine, True
+    return [c for c in channels if c.id not in with_audience or c.id in member], False

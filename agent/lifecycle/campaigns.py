@@ -16,14 +16,15 @@ from agent.db import utcnow
 from agent.campaigns.repository import get_campaign
 from agent.campaigns.schemas import CampaignBulkOut, CampaignBulkResult
 from agent.errors import Conflict, InvalidTransition, OvertureError
+from agent.lifecycle import remarket
 from agent.models import Campaign, Channel, ChannelAudience, Enrollment, Outreach
 from agent.settings import get_settings
 from agent.states import (
     CAMPAIGN_CHANNEL_EFFECT,
     CAMPAIGN_FINAL,
     CAMPAIGN_TRANSITIONS,
-    CHANNEL_ACTION_CAMPAIGN_STATES,
     CHANNEL_TRANSITIONS,
+    SYSTEM_CAMPAIGN_ACTIONS,
     CampaignAction,
     CampaignStatus,
     ChannelAction,
@@ -33,6 +34,7 @@ from agent.states import (
     OUTREACH_UPCOMING,
     OutreachStatus,
     campaign_status_from_channels,
+    channel_action_campaign_states,
 )
 
 
@@ -80,6 +82,9 @@ def _check_providers(channels: list[Channel]) -> None:
 async def campaign_action(session: AsyncSession, campaign: Campaign, action: CampaignAction, actor: str) -> Campaign:
     allowed, to = CAMPAIGN_TRANSITIONS[action]
     current = CampaignStatus(campaign.status)
+    if action in SYSTEM_CAMPAIGN_ACTIONS:
+        raise InvalidTransition(f"{action.value} is not asked for: it follows from starting a remarketing channel",
+                                errors=[{"loc": ["action"], "message": "a system move"}], current_status=current.value)
     if current not in allowed:
         raise InvalidTransition(
             f"cannot {action.value} a campaign that is {current.value}",
@@ -117,9 +122,25 @@ async def campaign_action(session: AsyncSession, campaign: Campaign, action: Cam
     return campaign
 
 
+async def is_remarketing(session: AsyncSession, channel_id: str) -> bool:
+    """A remarketing channel is one made for an audience (``channel_audiences`` rows)."""
+    return bool((await session.execute(select(exists().where(ChannelAudience.channel_id == channel_id)))).scalar())
+
+
+async def _remarket_campaign(session: AsyncSession, campaign: Campaign, channel: Channel, actor: str) -> None:
+    """The campaign's ``remarket`` move (completed -> active), the effect of starting ``channel``."""
+    _, to = CAMPAIGN_TRANSITIONS[CampaignAction.remarket]
+    before = CampaignStatus(campaign.status)
+    await _cas_campaign(session, campaign, to)
+    activity.record(session, workspace_id=campaign.workspace_id, actor=actor,
+                    kind=f"campaign.{CampaignAction.remarket.value}", campaign_id=campaign.id,
+                    payload={"from": before.value, "to": to.value, "channel_id": channel.id})
+
+
 async def channel_action(session: AsyncSession, campaign: Campaign, channel: Channel, action: ChannelAction,
                          actor: str) -> Channel:
-    campaign_ok = CHANNEL_ACTION_CAMPAIGN_STATES[action]
+    remarketing = action == ChannelAction.start and await is_remarketing(session, channel.id)
+    campaign_ok = channel_action_campaign_states(action, remarketing=remarketing)
     if CampaignStatus(campaign.status) not in campaign_ok:
         raise InvalidTransition(
             f"cannot {action.value} a channel while the campaign is {campaign.status}",
@@ -136,10 +157,14 @@ async def channel_action(session: AsyncSession, campaign: Campaign, channel: Cha
         )
     if to == ChannelStatus.running:
         _check_providers([channel])
+    if remarketing and CampaignStatus(campaign.status) in CAMPAIGN_TRANSITIONS[CampaignAction.remarket][0]:
+        await _remarket_campaign(session, campaign, channel, actor)
     await _cas_channel(session, channel, to)
+    payload = {"channel_id": channel.id, "kind": channel.kind, "from": current.value, "to": to.value}
+    if remarketing:
+        payload["audience"] = await remarket.reopen_audience(session, channel, actor)
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind=f"channel.{action.value}",
-                    campaign_id=campaign.id, payload={"channel_id": channel.id, "kind": channel.kind,
-                                                      "from": current.value, "to": to.value})
+                    campaign_id=campaign.id, payload=payload)
     # The campaign follows its channels.
     statuses = [ChannelStatus(c.status) for c in await _channels(session, campaign.id)]
     before = CampaignStatus(campaign.status)

@@ -144,12 +144,13 @@ async def move_enrollments(session: AsyncSession, enrollment_ids: list[str], act
 
 async def move_seen_enrollments(session: AsyncSession, enrollments: list[Enrollment], action: EnrollmentAction, *,
                                 substatus: Substatus | None = None, values: dict[str, Any] | None = None,
-                                actor: str = activity.SYSTEM, outreach_of: dict[str, str] | None = None,
+                                where: ColumnElement[bool] | None = None, actor: str = activity.SYSTEM,
+                                outreach_of: dict[str, str] | None = None,
                                 now: dt.datetime | None = None) -> list[Moved]:
     """:func:`move_enrollment` for many loaded rows at once: each compare-and-set against the
-    status and version it was seen at, one UPDATE per chunk, the same events (with the outreach
-    from ``outreach_of``) written in bulk. Rows the action does not move from, or changed since
-    they were seen, are left as they are (absent from the answer)."""
+    status and version it was seen at (narrowed by ``where``), one UPDATE per chunk, the same
+    events (with the outreach from ``outreach_of``) written in bulk. Rows the action does not
+    move from, or changed since they were seen, are left as they are (absent from the answer)."""
     move = ENROLLMENT_TRANSITIONS[action]
     _check(action, None, substatus)
     now = now or utcnow()
@@ -158,9 +159,10 @@ async def move_seen_enrollments(session: AsyncSession, enrollments: list[Enrollm
     moved: list[Moved] = []
     for i in range(0, len(pending), _CHUNK):
         chunk = pending[i:i + _CHUNK]
-        rows = (await session.execute(
-            update(Enrollment).where(rows_as_seen(Enrollment.id, (Enrollment.status, Enrollment.version),
+        q = update(Enrollment).where(rows_as_seen(Enrollment.id, (Enrollment.status, Enrollment.version),
                                                   [(e.id, e.status, e.version) for e in chunk]))
+        rows = (await session.execute(
+            (q if where is None else q.where(where))
             .values(**(values or {}), status=move.target, substatus=substatus, version=Enrollment.version + 1,
                     updated_at=now)
             .returning(Enrollment.id, Enrollment.version).execution_options(synchronize_session=False))).all()

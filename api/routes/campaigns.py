@@ -16,7 +16,8 @@ from agent.errors import OvertureError
 from agent.filters import parse_statuses
 from agent.lifecycle import campaigns as lifecycle
 from agent.reports import stats
-from agent.states import CAMPAIGN_TRANSITIONS, CHANNEL_TRANSITIONS, CampaignAction, CampaignStatus, ChannelAction
+from agent.states import (CAMPAIGN_TRANSITIONS, CHANNEL_TRANSITIONS, SYSTEM_CAMPAIGN_ACTIONS, CampaignAction,
+                          CampaignStatus, ChannelAction)
 from api.deps import Admin, Reader, SessionDep
 from api.errors import ERROR_RESPONSES, documented
 from api.idempotency import AnsweringRoute
@@ -108,6 +109,11 @@ def _campaign_action_route(action: CampaignAction) -> None:
                     "any other status answers 409 invalid_transition and changes nothing.")
 
 
+REMARKETING_START = (" Starting a remarketing channel (one made by POST .../channels) reopens its audience (see "
+                     "that endpoint) and makes a completed campaign active again; the channel.start event counts "
+                     "who was reopened and who was excluded, by reason.")
+
+
 def _channel_action_route(action: ChannelAction) -> None:
     async def endpoint(campaign_id: str, channel_id: str, session: SessionDep, who: Admin) -> CampaignOut:
         campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
@@ -120,11 +126,13 @@ def _channel_action_route(action: ChannelAction) -> None:
         f"/{{campaign_id}}/channels/{{channel_id}}/{action.value}", endpoint, methods=["POST"],
         response_model=CampaignOut, name=f"channel_{action.name}", summary=f"{action.value.capitalize()} a channel",
         description=f"Moves a channel from {', '.join(sorted(s.value for s in allowed))} to {to.value}; the "
-                    "campaign's status then follows its channels. Answers the campaign.")
+                    "campaign's status then follows its channels. Answers the campaign."
+                    + (REMARKETING_START if action == ChannelAction.start else ""))
 
 
 for _action in CampaignAction:
-    _campaign_action_route(_action)
+    if _action not in SYSTEM_CAMPAIGN_ACTIONS:  # "remarket" follows from starting a remarketing channel
+        _campaign_action_route(_action)
 # "finish" is the workers' move (a channel ran out of contacts), not a user's.
 for _action in (ChannelAction.start, ChannelAction.pause, ChannelAction.resume, ChannelAction.stop):
     _channel_action_route(_action)
@@ -154,14 +162,16 @@ class RemarketingOut(ChannelOut):
 
 @router.post("/{campaign_id}/channels", status_code=201, response_model=RemarketingOut,
              responses={409: ERROR_RESPONSES[409] | {"description": "The campaign is a draft (campaign_not_live), "
-                                                                    "final (campaign_final) or has no primary goal "
-                                                                    "to choose by (no_primary_goal)"}})
+                                                                    "cancelled or archived (campaign_final) or has "
+                                                                    "no primary goal to choose by (no_primary_goal)"}})
 async def add_remarketing_channel(campaign_id: str, body: RemarketingIn, session: SessionDep,
                                   who: Admin) -> RemarketingOut:
-    """Remarketing: a new channel on a live (active or paused) campaign for a chosen set of its
-    contacts, by enrollment status, primary goal result or contact id (each filter given narrows
-    the set). The channel starts `ready`; start it like any channel. 422 `empty_audience` when no
-    contact matches, `unknown_contacts` for ids not in the campaign."""
+    """Remarketing: a new channel on an active, paused or completed campaign for a chosen set of
+    its contacts, by enrollment status, primary goal result or contact id (each filter given
+    narrows the set). The channel starts `ready`; starting it reopens its audience (finished,
+    replied, waiting and campaign_paused contacts wait again with a fresh attempt count; never the
+    opted-out, bounced, blocked or suppressed) and makes a completed campaign active again.
+    422 `empty_audience` when no contact matches, `unknown_contacts` for ids not in the campaign."""
     campaign = await campaigns.get(session, who.workspace_id, campaign_id, for_update=True)
     channel, contacts = await remarketing.add_channel(session, campaign, body, who.key_id)
     return RemarketingOut(id=channel.id, kind=channel.kind, status=channel.status, position=channel.position,

@@ -40,6 +40,8 @@ def test_nothing_leaves_removed_and_final_statuses_are_left_only_by_removal():
             assert move.sources & ENROLLMENT_FINAL == {E.replied}
         elif action == A.retry:  # a person's Retry Contact reopens a finished one (never an opt-out)
             assert move.sources & ENROLLMENT_FINAL == {E.finished}
+        elif action == A.remarket:  # a started remarketing channel reopens its audience
+            assert move.sources & ENROLLMENT_FINAL == {E.finished, E.replied}
         elif move.sources & ENROLLMENT_FINAL:
             assert action == A.remove
 

@@ -8,6 +8,7 @@ from agent.states import (
     CAMPAIGN_CHANNEL_EFFECT,
     CAMPAIGN_FINAL,
     CAMPAIGN_TRANSITIONS,
+    SYSTEM_CAMPAIGN_ACTIONS,
     CHANNEL_ACTION_CAMPAIGN_STATES,
     CHANNEL_FINAL,
     CHANNEL_TRANSITIONS,
@@ -77,7 +78,8 @@ def test_channels_never_take_a_campaign_to_cancelled_archived_or_draft():
 
 
 def test_every_campaign_channel_effect_is_a_channel_action_with_a_transition():
-    assert set(CAMPAIGN_CHANNEL_EFFECT) == set(CampaignAction)
+    # A system move (remarket) is itself the effect of a channel's start: it moves no channel.
+    assert set(CAMPAIGN_CHANNEL_EFFECT) == set(CampaignAction) - SYSTEM_CAMPAIGN_ACTIONS
     for action, effect in CAMPAIGN_CHANNEL_EFFECT.items():
         assert isinstance(effect, ChannelAction), action
         assert effect in CHANNEL_TRANSITIONS, action
@@ -101,9 +103,11 @@ def test_archived_campaign_allows_no_action_and_final_channels_allow_none():
     assert not [a for a, (allowed, _) in CHANNEL_TRANSITIONS.items() if allowed & CHANNEL_FINAL]
 
 
-def test_final_campaigns_only_move_to_archived():
+def test_final_campaigns_only_move_to_archived_or_a_completed_one_to_remarketing():
     for action, (allowed, to) in CAMPAIGN_TRANSITIONS.items():
-        if allowed & CAMPAIGN_FINAL:
+        if action == CampaignAction.remarket:  # seed 002: a completed campaign runs again for a new channel
+            assert (allowed, to) == ({C.completed}, C.active)
+        elif allowed & CAMPAIGN_FINAL:
             assert action == CampaignAction.archive and to == C.archived
 
 

@@ -157,3 +157,58 @@ def test_the_settings_tab_at_phone_width(page: Page, live: LiveServer):
     page.click("#numbers-add-submit")
     expect(page.locator("#notice")).to_have_text("Number added.")
     assert re.fullmatch(r"\+14155550123", api(live, key, f"/v1/campaigns/{cid}/phone-numbers")["items"][0]["number"])
+
+
+def completed_with_finished_contacts(live: LiveServer, key: str) -> str:
+    """A live campaign of three contacts, one finished with no response and one opted out, completed."""
+    from sqlalchemy import update
+
+    from agent.db import session_scope
+    from agent.models import Enrollment
+
+    async def go() -> str:
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+            r = await client.post("/v1/campaigns", headers=bearer(key), json={
+                "name": "Spring clinic reminders", "channels": [{"kind": "email"}], "type": "follow_up",
+                "brief": "Remind patients of their spring check-up."})
+            cid = r.json()["id"]
+            await client.post(f"/v1/campaigns/{cid}/contacts", headers=bearer(key), json={"contacts": [
+                {"name": f"{n} Lee", "email": f"{n.lower()}@example.com"} for n in ("Ann", "Bo", "Cy")]})
+            assert (await client.post(f"/v1/campaigns/{cid}/go-live", headers=bearer(key))).status_code == 200
+            items = (await client.get(f"/v1/campaigns/{cid}/contacts", headers=bearer(key))).json()["items"]
+            ids = {i["contact"]["first_name"]: i["id"] for i in items}
+            async with session_scope() as s:
+                for name, substatus in (("Ann", "no_response"), ("Bo", "opted_out")):
+                    await s.execute(update(Enrollment).where(Enrollment.id == ids[name])
+                                    .values(status="finished", substatus=substatus))
+            assert (await client.post(f"/v1/campaigns/{cid}/complete", headers=bearer(key))).status_code == 200
+            return cid
+
+    return run_async(go)
+
+
+def test_a_manager_remarkets_a_completed_campaign_and_starts_it_again(page: Page, live: LiveServer):
+    key = live.key(Role.admin)
+    cid = completed_with_finished_contacts(live, key)
+    open_settings(page, key, cid)
+    expect(page.locator("#remarketing-help")).to_contain_text("The campaign is completed")
+    page.click("#channels-add-sms-box > summary")
+    page.check("#channels-add-sms-audience input[value=finished]")
+    page.click("#channels-add-sms-submit")
+    expect(page.locator("#notice")).to_have_text("Channel added.")
+    sms = page.locator("#channel-table > li[data-kind=sms]")
+    audience = sms.locator(".remarketing-audience")
+    expect(audience).to_contain_text("Remarketing for 2 contacts")
+    expect(audience.locator(".reopen")).to_have_text("1")
+    expect(audience.locator(".excluded")).to_have_text(["opted out 1"])
+    page.screenshot(path="/tmp/websettings_remarketing.png", full_page=True)
+    channel_id = api(live, key, f"/v1/campaigns/{cid}")["channels"][1]["id"]
+    page.click(f"#ch-{channel_id}-start")
+    expect(page.locator("#notice")).to_have_text("Done: the channel moved.")
+    expect(sms.locator(".channel-status")).to_have_text("running")
+    campaign = api(live, key, f"/v1/campaigns/{cid}")
+    assert campaign["status"] == "active"
+    statuses = {i["contact"]["first_name"]: i["status"]
+                for i in api(live, key, f"/v1/campaigns/{cid}/contacts")["items"]}
+    # Ann is reopened (the server's own worker may already be planning her again); Bo stays out.
+    assert statuses["Ann"] in {"waiting", "planning", "awaiting_approval"} and statuses["Bo"] == "finished"

@@ -272,3 +272,45 @@ async def test_the_schedule_card_links_a_saved_schedule_says_open_or_closed_and_
     gone = await client.post(f"{base}/settings", data={**form, "schedule_id": "sch_nope"})
     assert gone.status_code in (404, 422) and "schedule" in gone.text.lower()
     assert (await fetch(client, api, cid))["schedule_id"] is None
+
+
+async def test_a_completed_campaign_offers_remarketing_shows_the_audience_and_starts_it_again(client):
+    """Issue 14 part 5: the tab offers a remarketing channel on a completed campaign, shows what
+    starting it does to its audience (reopened, excluded and why), and its start reactivates."""
+    from agent.models import Enrollment
+    from tests.builders import set_enrollments
+
+    api, csrf = await _admin(client)
+    cid = await live_campaign(client, api, contacts=people(3))
+    base = f"/inbox/campaigns/{cid}"
+    listed = (await _get(client, api, f"/v1/campaigns/{cid}/contacts"))["items"]
+    first, second = sorted(listed, key=lambda e: e["contact"]["first_name"])[:2]
+    await set_enrollments(Enrollment.id == first["id"], status="finished", substatus="no_response")
+    await set_enrollments(Enrollment.id == second["id"], status="finished", substatus="opted_out")
+    assert (await client.post(f"/v1/campaigns/{cid}/complete", headers=api)).status_code == 200
+    page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    assert 'id="remarketing-help"' in page and "campaign is completed" in page
+    assert 'id="channels-add-sms-audience"' in page
+    r = await client.post(f"{base}/channels", data={"csrf": csrf, "kind": "sms", "audience_statuses": ["finished"]})
+    assert r.status_code == 303, r.text
+    sms = (await fetch(client, api, cid))["channels"][1]
+    page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    audience = re.search(rf'<p class="small remarketing-audience" id="ch-{sms["id"]}-audience"[^>]*>(.*?)</p>',
+                         page, re.S)
+    assert audience and 'data-contacts="2" data-reopen="1"' in audience.group(0)
+    assert re.search(r'data-reason="opted_out">opted out 1<', audience.group(1))
+    assert "suppressed" not in audience.group(1)  # a reason with no one is not shown
+    assert f'id="ch-{sms["id"]}-start"' in page
+    assert (await client.post(f"{base}/channels/{sms['id']}/start", data={"csrf": csrf})).status_code == 303
+    got = await fetch(client, api, cid)
+    assert got["status"] == "active" and got["channels"][1]["status"] == "running"
+    statuses = {e["id"]: e["status"] for e in (await _get(client, api, f"/v1/campaigns/{cid}/contacts"))["items"]}
+    assert (statuses[first["id"]], statuses[second["id"]]) == ("waiting", "finished")
+
+
+async def test_a_cancelled_campaign_offers_no_new_channel(client):
+    api, _ = await _admin(client)
+    cid = await live_campaign(client, api, contacts=people(1))
+    assert (await client.post(f"/v1/campaigns/{cid}/cancel", headers=api)).status_code == 200
+    page = _settings_section((await client.get(f"/inbox/campaigns/{cid}", params={"tab": "settings"})).text)
+    assert "Add a channel" not in page and 'id="channels-add-sms"' not in page

@@ -129,7 +129,8 @@ def _statements(table: str, new: str | None, old: str | None, *, shard: str, buc
             "INSERT INTO stats_counts (campaign_id, figure, shard, n, total)"
             f" SELECT d.campaign_id, d.figure, {shard}, sum(d.n), sum(d.total)"
             f" FROM ({_union(_COUNT_HEADER, _COUNTS[table], new, old, bucket)}) AS d"
-            " WHERE d.campaign_id IS NOT NULL GROUP BY d.campaign_id, d.figure HAVING sum(d.n) <> 0 OR sum(d.total) <> 0"
+            " JOIN campaigns c ON c.id = d.campaign_id"  # none for a campaign being deleted (SQLite: a cascade's)
+            " GROUP BY d.campaign_id, d.figure HAVING sum(d.n) <> 0 OR sum(d.total) <> 0"
             " ON CONFLICT (campaign_id, figure, shard) DO UPDATE"
             " SET n = stats_counts.n + excluded.n, total = stats_counts.total + excluded.total")
     if table in _MARKS:

@@ -19,7 +19,8 @@ its results. Heatmap: ``hm:<UTC hour>:<quarter>`` (n calls, total human calls), 
 PostgreSQL: statement-level AFTER triggers over transition tables, so one bulk UPDATE of 500
 outreaches is one netted upsert, not 500. Counters are split into 16 shards by the writing
 transaction's id: concurrent senders of one campaign mostly update different counter rows (no
-queue on one hot row) and a transaction always writes the same shard. Evaluations use a
+queue on one hot row) and a transaction always writes the same shard; an upsert locks its rows in
+figure order. Two writers on the same shard (1 in 16) still wait for each other's commit. Evaluations use a
 row-level BEFORE DELETE trigger (its goal results are still there; the cascade comes after).
 SQLite: row-level triggers with the same statements over ``(SELECT NEW.col AS col ...)``; one
 writer at a time, so one shard.
@@ -131,6 +132,7 @@ def _statements(table: str, new: str | None, old: str | None, *, shard: str, buc
             f" FROM ({_union(_COUNT_HEADER, _COUNTS[table], new, old, bucket)}) AS d"
             " JOIN campaigns c ON c.id = d.campaign_id"  # none for a campaign being deleted (SQLite: a cascade's)
             " GROUP BY d.campaign_id, d.figure HAVING sum(d.n) <> 0 OR sum(d.total) <> 0"
+            " ORDER BY d.campaign_id, d.figure"  # rows locked in one order by every writer
             " ON CONFLICT (campaign_id, figure, shard) DO UPDATE"
             " SET n = stats_counts.n + excluded.n, total = stats_counts.total + excluded.total")
     if table in _MARKS:
@@ -141,6 +143,7 @@ def _statements(table: str, new: str | None, old: str | None, *, shard: str, buc
             f" FROM ({_union(_MARK_HEADER, _MARKS[table], new, old, bucket)}) AS d"
             " JOIN enrollments e ON e.id = d.enrollment_id"
             " GROUP BY d.enrollment_id, d.figure, e.campaign_id, e.status, e.substatus HAVING sum(d.n) <> 0"
+            " ORDER BY d.enrollment_id, d.figure"
             " ON CONFLICT (enrollment_id, figure) DO UPDATE SET n = stats_marks.n + excluded.n")
     if table == "enrollments" and new and old:  # a status change re-flags the enrollment's marks
         replied, bounced, opted_out = (f.format(e="r") for f in _FLAGS)

@@ -83,11 +83,20 @@ def raw_sql(sqlite: bool) -> list[str]:
     ]
 
 
-def rollup_sql() -> list[str]:
+def rollup_sql(sqlite: bool) -> list[str]:
     """The same figures from migration 0016's rollups, as plain SQL: the service's own reads (the
-    counters, the goals' names, the drafts past the SLA on their index), without its Python."""
+    counters; the heatmap's quarter-hours summed per UTC weekday and quarter while New York's
+    offset holds, its one change in the seeded months written in; the goals' names; the drafts past
+    the SLA on their index), without its Python."""
+    weekday = "strftime('%w', substr(figure, 4, 10))" if sqlite else "extract(dow FROM CAST(substr(figure, 4, 10) AS date))"
+    mine = "campaign_id = :c AND figure LIKE 'hm:%'"
     return [
-        "SELECT figure, sum(n), sum(total) FROM stats_counts WHERE campaign_id = :c GROUP BY figure",
+        ("SELECT figure, sum(n), sum(total) FROM stats_counts WHERE campaign_id = :c AND figure NOT LIKE 'hm:%' "
+         "GROUP BY figure"),
+        f"SELECT min(figure), max(figure) FROM stats_counts WHERE {mine}",
+        ("SELECT min(substr(figure, 4, 10)) || ' ' || substr(figure, 15, 2), substr(figure, 18, 1), sum(n), sum(total) "
+         f"FROM stats_counts WHERE {mine} GROUP BY CASE WHEN figure < 'hm:2026-03-08 07:0' THEN 0 ELSE 1 END, "
+         f"{weekday}, substr(figure, 15, 2), substr(figure, 18, 1) HAVING sum(n) <> 0"),
         ("SELECT id, name, is_primary FROM goals WHERE campaign_id = :c AND archived_at IS NULL "
          "ORDER BY created_at, id"),
         ("SELECT count(*) FROM outreaches WHERE campaign_id = :c AND status = 'awaiting_approval' "
@@ -220,7 +229,7 @@ async def run(args: argparse.Namespace) -> int:
         backend = None if sqlite else (await s.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         campaign = await s.get(Campaign, cmp)
         sla = dt.timedelta(hours=(campaign.settings or {}).get("approval_sla_hours", 24))
-        on_rollups, on_raw = [text(q) for q in rollup_sql()], [text(q) for q in raw_sql(sqlite)]
+        on_rollups, on_raw = [text(q) for q in rollup_sql(sqlite)], [text(q) for q in raw_sql(sqlite)]
 
         async def bare(statements) -> None:
             binds = {"c": cmp, "cut": utcnow() - sla}

@@ -31,7 +31,7 @@ from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.campaigns.schemas import CampaignSettings
@@ -42,21 +42,56 @@ from agent.states import AnswerStatus, EnrollmentStatus, OutreachStatus, TaskSta
 REACHED = (OutreachStatus.sent, OutreachStatus.delivered)
 
 
-async def _figures(session: AsyncSession, campaign_id: str) -> tuple[dict[str, tuple[int, float]], list[Any]]:
+async def _figures(session: AsyncSession, campaign_id: str) -> dict[str, tuple[int, float]]:
     """The campaign's counters by figure, shards summed (a figure at zero is as good as absent),
-    and apart from them the heatmap's ``hm:<YYYY-MM-DD HH>:<quarter>`` ones as ``fold_heatmap``
-    takes them (n calls, total human calls): thousands of rows a busy year, so in one pass."""
-    c = StatsCount.__table__.c  # a Core select: no ORM loading for thousands of rows
-    q = select(c.figure, func.sum(c.n), func.sum(c.total)).where(c.campaign_id == campaign_id).group_by(c.figure)
-    figures, buckets = {}, []
-    for f, n, t in (await session.execute(q)).all():
-        if not (n or t):
-            continue
-        if f.startswith("hm:"):
-            buckets.append((f[3:-2], int(f[-1]), n, int(t)))
-        else:
-            figures[f] = (int(n), float(t))
-    return figures, buckets
+    but for the heatmap's (``_heatmap_buckets``)."""
+    c = StatsCount.__table__.c  # Core selects: no ORM loading
+    q = (select(c.figure, func.sum(c.n), func.sum(c.total))
+         .where(c.campaign_id == campaign_id, c.figure.not_like("hm:%")).group_by(c.figure))
+    return {f: (int(n), float(t)) for f, n, t in (await session.execute(q)).all() if n or t}
+
+
+def _offset_changes(zone: ZoneInfo, first: dt.date, last: dt.date) -> list[str]:
+    """The UTC quarter-hours (as ``YYYY-MM-DD HH:q``) from ``first`` to ``last`` at which the zone's
+    offset changes: asked twice a day, and per quarter on a day where it changes."""
+    def offset(at: dt.datetime) -> dt.timedelta | None:
+        return at.astimezone(zone).utcoffset()
+
+    changes, day = [], first
+    before = offset(dt.datetime.combine(first, dt.time(), dt.UTC))
+    while day <= last:
+        midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
+        if offset(midnight) != before or offset(midnight + dt.timedelta(minutes=23 * 60 + 45)) != before:
+            for quarter in range(96):
+                at = midnight + dt.timedelta(minutes=15 * quarter)
+                if (now := offset(at)) != before:
+                    changes.append(f"{at:%Y-%m-%d %H}:{at.minute // 15}")
+                    before = now
+        day += dt.timedelta(days=1)
+    return changes
+
+
+async def _heatmap_buckets(session: AsyncSession, campaign_id: str, timezone: str) -> list[tuple[str, int, int, int]]:
+    """The ``hm:<YYYY-MM-DD HH>:<quarter>`` counters (n calls, total human ones) as ``fold_heatmap``
+    takes them, summed in the database over the buckets it would fold alike: the same UTC weekday
+    and quarter of the day while the zone's offset stays the same. A year of calls is some 10,000
+    UTC buckets but at most a few thousand such groups; each comes as its earliest bucket."""
+    c = StatsCount.__table__.c
+    mine = (c.campaign_id == campaign_id, c.figure.like("hm:%"))
+    lo, hi = (await session.execute(select(func.min(c.figure), func.max(c.figure)).where(*mine))).one()
+    if lo is None:
+        return []
+    day = func.substr(c.figure, literal_column("4"), literal_column("10"))
+    changes = _offset_changes(ZoneInfo(timezone), dt.date.fromisoformat(lo[3:13]), dt.date.fromisoformat(hi[3:13]))
+    eras = [case(*[(c.figure < f"hm:{at}", k) for k, at in enumerate(changes)], else_=len(changes))] if changes else []
+    if session.bind.dialect.name == "sqlite":
+        weekday = func.strftime("%w", day)
+    else:
+        weekday = func.extract("dow", cast(day, Date))
+    hour, quarter = (func.substr(c.figure, literal_column(at), literal_column(n)) for at, n in (("15", "2"), ("18", "1")))
+    q = (select(func.min(day) + " " + hour, quarter, func.sum(c.n), func.sum(c.total))  # literals: PostgreSQL
+         .where(*mine).group_by(*eras, weekday, hour, quarter).having(func.sum(c.n) != 0))  # matches them to the GROUP BY
+    return [(h, int(qr), int(n), int(hu)) for h, qr, n, hu in (await session.execute(q)).all()]
 
 
 def _prefixed(figures: dict[str, tuple[int, float]], prefix: str) -> dict[str, tuple[int, float]]:
@@ -142,7 +177,7 @@ async def _review(session: AsyncSession, campaign: Campaign, waiting: int) -> di
 
 async def campaign_stats(session: AsyncSession, campaign: Campaign) -> dict[str, Any]:
     """Every figure of the contract's stats from the campaign's counters (and two small reads)."""
-    figures, buckets = await _figures(session, campaign.id)
+    figures = await _figures(session, campaign.id)
     n = {f: v[0] for f, v in figures.items()}
     statuses = {s: v for s, (v, _) in _prefixed(figures, "status:").items()}
     email, sms = _channel(n, "email"), _channel(n, "sms")
@@ -161,6 +196,7 @@ async def campaign_stats(session: AsyncSession, campaign: Campaign) -> dict[str,
         "statuses": statuses,
         "goals": await _goals(session, campaign.id, _prefixed(figures, "goal:")),
         "flow": _flow(_prefixed(figures, "m:flow:")),
-        "heatmap": fold_heatmap(buckets, campaign.timezone or "UTC"),
+        "heatmap": fold_heatmap(await _heatmap_buckets(session, campaign.id, campaign.timezone or "UTC"),
+                                campaign.timezone or "UTC"),
         "review": await _review(session, campaign, waiting),
     }

@@ -8,6 +8,7 @@ from agent.models.inbound import EmailImport, InboundMessage
 from agent.models.jobs import ActivityEvent, ExportChunk, ExportJob, ImportJob, PlanningRun, PlanningRunItem
 from agent.models.outreach import Outreach, OutreachRevision
 from agent.models.schedule import Schedule
+from agent.models.stats import StatsCount, StatsMark
 from agent.models.task import Task
 from agent.models.workspace import ApiKey, IdempotencyRecord, WebSession, Workspace
 
@@ -15,5 +16,5 @@ __all__ = [
     "ActivityEvent", "Analysis", "AnalysisAnswer", "ApiKey", "Base", "CallerNumber", "Campaign", "CampaignVersion",
     "Channel", "ChannelAudience", "Contact", "Conversation", "ConversationTurn", "Enrollment", "Evaluation", "ExportChunk", "ExportJob",
     "Goal", "GoalResult", "EmailImport", "IdempotencyRecord", "ImportJob", "InboundMessage", "Outreach", "OutreachRevision",
-    "PlanningRun", "PlanningRunItem", "Schedule", "Suppression", "Task", "WebSession", "Workspace",
+    "PlanningRun", "PlanningRunItem", "Schedule", "StatsCount", "StatsMark", "Suppression", "Task", "WebSession", "Workspace",
 ]

@@ -13,7 +13,9 @@ from agent.states import OutreachStatus
 
 class Outreach(Base):
     __tablename__ = "outreaches"
+    # campaign/status/created_at: the stats' count of drafts waiting past the approval SLA.
     __table_args__ = (Index("ix_outreaches_ws_status_id", "workspace_id", "status", "id"),
+                      Index("ix_outreaches_campaign_status_created", "campaign_id", "status", "created_at"),
                       enum_check("status", OutreachStatus))
     id: Mapped[str] = id_column()
     workspace_id: Mapped[str] = fk("workspaces.id", index=False)

@@ -46,3 +46,24 @@ async def test_bulk_insert_rolls_back_with_the_transaction(settings):
         pass
     async with session_scope() as s:
         assert (await s.execute(select(ActivityEvent))).first() is None
+
+
+async def test_bulk_insert_after_other_statements_still_rolls_back_with_them(settings):
+    # The executor's event writes come after its UPDATEs: the transaction the COPY joins is the
+    # one those opened (no extra statement to open it), and it still rolls back as one.
+    async with session_scope() as s:
+        s.add(Workspace(id="ws_1", name="w"))
+    try:
+        async with session_scope() as s:
+            await s.execute(select(Workspace.id))
+            await bulk.insert_rows(s, ActivityEvent.__table__, [
+                {"id": "evt_1", "workspace_id": "ws_1", "actor": "a", "kind": "k", "payload": {},
+                 "created_at": dt.datetime.now(dt.UTC)}])
+            await bulk.insert_rows(s, ActivityEvent.__table__, [
+                {"id": "evt_2", "workspace_id": "ws_1", "actor": "a", "kind": "k", "payload": {},
+                 "created_at": dt.datetime.now(dt.UTC)}])
+            raise RuntimeError("abort")
+    except RuntimeError:
+        pass
+    async with session_scope() as s:
+        assert (await s.execute(select(ActivityEvent))).first() is None

@@ -87,8 +87,10 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, 
             await raw.executemany(sql, records)
         else:
             # SQLAlchemy opens the asyncpg transaction lazily on its first statement; make sure it
-            # is open, or COPY would autocommit outside the caller's transaction.
-            await conn.execute(text("SELECT 1"))
+            # is open, or COPY would autocommit outside the caller's transaction (a round trip the
+            # executor's event writes skip: their transaction has always run a statement already).
+            if not raw.is_in_transaction():
+                await conn.execute(text("SELECT 1"))
             await raw.copy_records_to_table(table.name, records=records, columns=columns)
     except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
         # Callers handle constraint races the same way whichever path wrote the rows.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, metrics
@@ -39,7 +39,7 @@ from agent.db import session_scope, utcnow
 from agent.contacts.repository import suppressed_in, suppressions_of
 from agent.lifecycle import rows_as_seen
 from agent.lifecycle.enrollments import move_enrollment, move_seen_enrollments
-from agent.lifecycle.outreaches import move_outreach, move_outreaches
+from agent.lifecycle.outreaches import move_outreach, move_outreaches, move_seen_outreaches
 from agent.models import Campaign, Channel, Contact, Enrollment, Outreach
 from agent.numbers import pacing
 from agent.outreaches.repository import OutreachInContext, find_outreaches
@@ -312,15 +312,11 @@ async def _record(s: AsyncSession, claimed: list[_Claimed], results: list[SendRe
         outcomes[outreach.id] = Outcome.failed
     if not delivered:
         return
-    moved = await move_outreaches(s, OutreachAction.send, rows_as_seen(
-        Outreach.id, (Outreach.version,), [(c.outreach.id, c.version) for c, _ in delivered]), values={"sent_at": now})
+    # Each row moved to sent with its own provider id in the same UPDATE (one write per row).
+    moved = await move_seen_outreaches(s, OutreachAction.send, [
+        {"id": c.outreach.id, "version": c.version, "provider_message_id": r.provider_message_id}
+        for c, r in delivered], values={"sent_at": now})
     done = {r.id: r.version for r in moved}
-    # Each row's provider id by one executemany against the version the move just gave it (a CASE
-    # with an arm per row costs more to build than the whole UPDATE costs to run).
-    provider_ids = [{"b_id": c.outreach.id, "b_version": done[c.outreach.id], "b_provider_id": r.provider_message_id}
-                    for c, r in delivered if c.outreach.id in done]
-    if provider_ids:
-        await s.execute(_SET_PROVIDER_ID, provider_ids)
     events = []
     for c, result in delivered:
         o, contact_id, message = c.outreach, c.contact.id, c.message
@@ -337,12 +333,6 @@ async def _record(s: AsyncSession, claimed: list[_Claimed], results: list[SendRe
         outcomes[o.id] = Outcome.sent
     await activity.record_all(s, events)
     await _after_attempts(s, [c for c, _ in delivered if c.outreach.id in done], now)
-
-
-_SET_PROVIDER_ID = (update(Outreach.__table__)
-                    .where(Outreach.__table__.c.id == bindparam("b_id"),
-                           Outreach.__table__.c.version == bindparam("b_version"))
-                    .values(provider_message_id=bindparam("b_provider_id")))
 
 
 async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, campaign: Campaign, contact: Contact,

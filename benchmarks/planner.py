@@ -46,6 +46,8 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.llm_server
 
+from proc_cpu import cpu_seconds  # noqa: E402  (benchmarks/, the script's own folder)
+
 BRIEF = "Invite customers to the spring product webinar on May 4 and offer a seat. Keep it short."
 SERVER_DRAFT = {"subject": "A seat at the May 4 webinar",
                 "body": "Hi,\n\nOur spring product webinar is on May 4 and we kept a seat for you. "
@@ -281,11 +283,6 @@ def _worker_log(count: int, i: int) -> Any:
     return open(Path(where) / f"worker-{count}-{i}.log", "w") if where else subprocess.DEVNULL  # noqa: SIM115
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
 async def _timed_run(cid: str, every: float = 0.05) -> float:
     from planner import local
 
@@ -341,9 +338,9 @@ def workers(counts: list[int], n: int, threads: int, latency: float, broker: str
                     warm, _ = await make_campaign(threads * count * 2, f"warm-c{count}")
                     await _timed_run(warm)  # imports, model layer, connection pools warm in every worker
                     cid, _ = await make_campaign(n, f"c{count}")
-                    cpu0 = sum(_cpu_seconds(p.pid) for p in procs)
+                    cpu0 = sum(cpu_seconds(p.pid) for p in procs)
                     elapsed = await _timed_run(cid)
-                    cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu0
+                    cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
                     await check_planned(cid, n)
                     await dispose_engines()
                     return elapsed, cpu

@@ -7,11 +7,13 @@ edited, what the provider answered) is the caller's to tell.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Integer, Row, String, column, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from agent.db import utcnow
 from agent.models import Outreach
@@ -55,3 +57,45 @@ async def move_outreaches(session: AsyncSession, action: OutreachAction, where: 
         .values(status=target, version=Outreach.version + 1, updated_at=utcnow(), **(values or {}))
         .returning(Outreach.id, Outreach.enrollment_id, Outreach.version)
         .execution_options(synchronize_session=False))).all())
+
+
+async def move_seen_outreaches(session: AsyncSession, action: OutreachAction, seen: list[dict[str, Any]], *,
+                               values: dict[str, Any] | None = None) -> list[Row]:
+    """Move each outreach of ``seen`` from the version it was seen at, setting columns of its own
+    in the same UPDATE: each dict holds the row's ``id``, that ``version`` and its own values (the
+    same keys in every dict, text columns; ``values`` are common to all). The moved rows as
+    :func:`move_outreaches`.
+
+    One statement for them all: a result write that moved the rows and then set each one's own
+    column (a provider's message id) with a second UPDATE wrote every row twice, and on
+    PostgreSQL a row written again is a new row version in every index of the table. The rows
+    travel as a few array (PostgreSQL) or JSON (SQLite) parameters, not a VALUES list, so the
+    statement is the same for every batch and SQLAlchemy compiles it once."""
+    if not seen:
+        return []
+    own = [k for k in seen[0] if k not in ("id", "version")]
+    table = Outreach.__table__
+    rows = _seen_rows((await session.connection()).dialect.name, own, seen)
+    sources, target = OUTREACH_TRANSITIONS[action]
+    return list((await session.execute(
+        update(table).where(table.c.id == rows.c.id, table.c.version == rows.c.version,
+                            table.c.status.in_(sources))
+        .values(status=target, version=table.c.version + 1, updated_at=utcnow(), **(values or {}),
+                **{k: rows.c[k] for k in own})
+        .returning(table.c.id, table.c.enrollment_id, table.c.version))).all())
+
+
+def _seen_rows(dialect: str, own: list[str], seen: list[dict[str, Any]]) -> Subquery:
+    """``seen`` as a derived table ``seen(id, version, *own)``: ``unnest`` of one array per column
+    on PostgreSQL, ``json_each`` over one JSON list of rows on SQLite."""
+    names = ["id", "version", *own]
+    columns = [column("id", String), column("version", Integer), *[column(k, String) for k in own]]
+    if dialect == "postgresql":
+        arrays = ", ".join(f"CAST(:seen_{n} AS {'INTEGER' if n == 'version' else 'VARCHAR'}[])" for n in names)
+        query = text(f"SELECT * FROM unnest({arrays}) AS seen({', '.join(names)})").bindparams(
+            **{f"seen_{n}": [r[n] for r in seen] for n in names})
+    else:
+        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {n}" for i, n in enumerate(names))
+        query = text(f"SELECT {picks} FROM json_each(:seen_rows)").bindparams(
+            seen_rows=json.dumps([[r[n] for n in names] for r in seen]))
+    return query.columns(*columns).subquery("seen")

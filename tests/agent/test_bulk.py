@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from agent import bulk
@@ -33,14 +34,20 @@ async def test_bulk_rows_round_trip_times_and_json_like_orm_rows(settings):
         assert after == ["evt_orm"]
 
 
-async def test_bulk_insert_rolls_back_with_the_transaction(settings):
+@pytest.mark.parametrize("after_a_statement", [False, True])
+async def test_bulk_insert_rolls_back_with_the_transaction(settings, after_a_statement):
+    # After a statement (the executor's event writes follow its UPDATEs) the COPY joins the
+    # transaction that statement opened, with nothing run to open it, and still rolls back with it.
     async with session_scope() as s:
         s.add(Workspace(id="ws_1", name="w"))
     try:
         async with session_scope() as s:
-            await bulk.insert_rows(s, ActivityEvent.__table__, [
-                {"id": "evt_1", "workspace_id": "ws_1", "actor": "a", "kind": "k", "payload": {},
-                 "created_at": dt.datetime.now(dt.UTC)}])
+            if after_a_statement:
+                await s.execute(select(Workspace.id))
+            for event_id in ("evt_1", "evt_2"):
+                await bulk.insert_rows(s, ActivityEvent.__table__, [
+                    {"id": event_id, "workspace_id": "ws_1", "actor": "a", "kind": "k", "payload": {},
+                     "created_at": dt.datetime.now(dt.UTC)}])
             raise RuntimeError("abort")
     except RuntimeError:
         pass

@@ -191,9 +191,10 @@ async def _waiting_reasons(session: AsyncSession, rows: list[tuple[Any, Any]], c
     return reasons
 
 
-async def _providers(session: AsyncSession, rows: list[tuple[Any, Any]], chans: dict[str, Channel]) -> dict[str, str]:
+async def _providers(session: AsyncSession, rows: list[tuple[Any, Any]], chans: dict[str, Channel]
+                     ) -> dict[str, str | None]:
     """Which provider each sent row went through: the one its ``outreach.sent`` event names (the
-    channel's provider may have changed since), else the channel's, else the sandbox. Read by the
+    channel's provider may have changed since), else the channel's (the sandbox if it names none). Read by the
     contacts' index: a contact has a handful of events, a campaign may have millions."""
     sent = {o.id: (o, c) for o, c in rows if o.status in OUTREACH_SENT}
     if not sent:
@@ -206,10 +207,10 @@ async def _providers(session: AsyncSession, rows: list[tuple[Any, Any]], chans: 
             .order_by(ActivityEvent.id))).all():
         if (payload or {}).get("provider"):
             named[oid] = str(payload["provider"])  # the latest send's, by id order
-    out = {}
+    out: dict[str, str | None] = {}
     for oid, (o, _) in sent.items():
         channel = chans.get(o.channel_id) if o.channel_id else None
-        out[oid] = named.get(oid) or str(((channel.config if channel else None) or {}).get("provider") or "sandbox")
+        out[oid] = named.get(oid) or (str((channel.config or {}).get("provider") or "sandbox") if channel else None)
     return out
 
 

@@ -52,8 +52,7 @@ class OneTripConnection(aiosqlite.Connection):
             try:
                 return fn(*args, **kwargs)
             finally:
-                conn = self._connection
-                self.in_tx = conn is not None and conn.in_transaction
+                self.in_tx = _in_transaction(self._connection)
 
         self.trips += 1
         return await super()._execute(run)
@@ -166,6 +165,13 @@ class OneTripCursor:
 
     async def setinputsizes(self, *sizes: Any) -> None:
         return None
+
+
+def _in_transaction(conn: sqlite3.Connection | None) -> bool:
+    try:
+        return conn is not None and conn.in_transaction
+    except sqlite3.ProgrammingError:  # the call closed it
+        return False
 
 
 def _connect(database: Any, **kwargs: Any) -> OneTripConnection:

@@ -105,3 +105,12 @@ async def test_a_write_through_aiosqlites_own_methods_is_still_committed(engine:
         await conn.commit()
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all() == ["x", "y"]
+
+
+async def test_closing_and_disposing_raise_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'closing.db'}")
+    async with eng.connect() as conn:
+        assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+    with caplog.at_level("ERROR"):
+        await eng.dispose()  # the pool closes its connection: an error there is only logged
+    assert not [r for r in caplog.records if "closing connection" in r.getMessage()]

@@ -106,10 +106,6 @@ def inbox_item(o: Outreach | Row, c: Contact | ContactCols, *, sla_hours: int | 
                      sent_at=o.sent_at, settings_version=o.settings_version, **extra)
 
 
-def approval_sla(campaign: Campaign) -> int:
-    return CampaignSettings.model_validate(campaign.settings or {}).approval_sla_hours
-
-
 def _local(when: dt.datetime, zone_name: str) -> str:
     from zoneinfo import ZoneInfo
 
@@ -167,13 +163,13 @@ QUEUED = (OutreachStatus.awaiting_execution, OutreachStatus.executing)
 
 
 def _split(row: Row) -> tuple[Row, ContactCols]:
-    return row, ContactCols(*row[_CONTACT_AT:])
+    return row, ContactCols(*row[_CONTACT_AT:_CONTACT_AT + len(ContactCols._fields)])
 
 
-async def _waiting_reasons(session: AsyncSession, rows: list[tuple[Any, Any]], camps: dict[str, Campaign],
-                           chans: dict[str, Channel], now: dt.datetime) -> dict[str, str]:
-    """Why each queued row waits, for all of them at once: their outreaches, contacts and
-    enrollments read whole in one query (the send guard decides on whole rows), and one
+async def _waiting_reasons(session: AsyncSession, rows: list[tuple[Any, Any]], chans: dict[str, Channel],
+                           now: dt.datetime) -> dict[str, str]:
+    """Why each queued row waits, for all of them at once: their outreaches, campaigns, contacts
+    and enrollments read whole in one query (the send guard decides on whole rows), and one
     suppression lookup for their contacts, as the executor makes for a batch."""
     queued = [o.id for o, _ in rows if o.status in QUEUED]
     if not queued:
@@ -186,7 +182,7 @@ async def _waiting_reasons(session: AsyncSession, rows: list[tuple[Any, Any]], c
         if o.status not in QUEUED:
             continue  # moved since the page was read: it answers as the page saw it, without a reason
         channel = chans.get(o.channel_id) if o.channel_id else None
-        reasons[o.id] = await waiting_reason(session, o, camps[o.campaign_id], c, f.enrollment, channel, now,
+        reasons[o.id] = await waiting_reason(session, o, f.campaign, c, f.enrollment, channel, now,
                                              suppressed=suppressed_in(suppressions, c, o.channel))
     return reasons
 
@@ -194,8 +190,8 @@ async def _waiting_reasons(session: AsyncSession, rows: list[tuple[Any, Any]], c
 async def _providers(session: AsyncSession, rows: list[tuple[Any, Any]], chans: dict[str, Channel]
                      ) -> dict[str, str | None]:
     """Which provider each sent row went through: the one its ``outreach.sent`` event names (the
-    channel's provider may have changed since), else the channel's (the sandbox if it names none). Read by the
-    contacts' index: a contact has a handful of events, a campaign may have millions."""
+    channel's provider may have changed since), else the channel's (the sandbox if it names none).
+    Read by the contacts' index: a contact has a handful of events, a campaign may have millions."""
     sent = {o.id: (o, c) for o, c in rows if o.status in OUTREACH_SENT}
     if not sent:
         return {}
@@ -223,14 +219,14 @@ async def annotated(session: AsyncSession, rows: list[tuple[Any, Any]], now: dt.
     its :class:`ContactCols`): the awaiting-approval tab needs nothing a row lacks."""
     now = now or utcnow()
     campaign_ids = {o.campaign_id for o, _ in rows}
-    camps = {c.id: c for c in (await session.execute(
-        select(Campaign).where(Campaign.id.in_(campaign_ids)))).scalars()} if campaign_ids else {}
-    sla = {cid: approval_sla(c) for cid, c in camps.items()}  # once per campaign, not per item
-    channel_ids = {o.channel_id for o, _ in rows if o.channel_id and o.status not in (
-        OutreachStatus.awaiting_approval,)}
+    # The SLA once per campaign, from its settings alone (the whole campaign only where a queued row needs it).
+    sla = {cid: CampaignSettings.model_validate(settings or {}).approval_sla_hours
+           for cid, settings in (await session.execute(select(Campaign.id, Campaign.settings).where(
+               Campaign.id.in_(campaign_ids)))).all()} if campaign_ids else {}
+    channel_ids = {o.channel_id for o, _ in rows if o.channel_id and (o.status in QUEUED or o.status in OUTREACH_SENT)}
     chans = {c.id: c for c in (await session.execute(
         select(Channel).where(Channel.id.in_(channel_ids)))).scalars()} if channel_ids else {}
-    waiting = await _waiting_reasons(session, rows, camps, chans, now)
+    waiting = await _waiting_reasons(session, rows, chans, now)
     providers = await _providers(session, rows, chans)
     items = []
     for o, c in rows:
@@ -354,34 +350,36 @@ async def refusal(session: AsyncSession, workspace_id: str, outreach_id: str, ac
                     current_version=o.version)
 
 
-async def _outreach_and_contact(session: AsyncSession, workspace_id: str, outreach_id: str) -> tuple[Outreach, Contact]:
-    """The workspace's outreach and its contact, read fresh (what an approve reads: two rows, one query)."""
-    row = (await session.execute(_joined(Outreach, Contact).where(
-        Outreach.id == outreach_id, Outreach.workspace_id == workspace_id)
-        .execution_options(populate_existing=True))).first()
-    if row is None:
-        raise NotFound(f"no outreach {outreach_id}")
-    return row[0], row[1]
+# What an approve reads first: the item's columns, who approved it, and the contact's, by a
+# statement built once (only the values change from one approve to the next).
+_APPROVE_READ = _joined(*PAGE_COLUMNS, Outreach.workspace_id, Outreach.approved_by).where(
+    Outreach.id == bindparam("oid"), Outreach.workspace_id == bindparam("ws"))
 
 
 async def approve(session: AsyncSession, who: Principal, outreach_id: str, *, version: int | None = None) -> InboxItem:
-    """Approve a draft. Approving one already approved (or further along) changes nothing."""
-    o, c = await _outreach_and_contact(session, who.workspace_id, outreach_id)
-    if o.status in APPROVED_ALREADY and o.approved_by is not None:
+    """Approve a draft. Approving one already approved (or further along) changes nothing.
+
+    Reads columns, not entities: nothing here needs the ORM's identity map, and building two
+    whole rows (the contact's JSON properties decoded) cost more than the approve's own SQL."""
+    row = (await session.execute(_APPROVE_READ, {"oid": outreach_id, "ws": who.workspace_id})).first()
+    if row is None:
+        raise NotFound(f"no outreach {outreach_id}")
+    o, c = _split(row)
+    if o.status in APPROVED_ALREADY and row.approved_by is not None:
         return inbox_item(o, c)
     # The move answers the item's columns as they now are: no second read.
-    row = await move_outreach_returning(session, o.id, OutreachAction.approve, *ITEM_COLUMNS, version=version,
-                                        values={"approved_by": who.key_id, "approved_at": utcnow()})
-    if row is None:
+    moved = await move_outreach_returning(session, o.id, OutreachAction.approve, *ITEM_COLUMNS, version=version,
+                                          values={"approved_by": who.key_id, "approved_at": utcnow()})
+    if moved is None:
         error = await refusal(session, who.workspace_id, o.id, OutreachAction.approve, version)
-        o, _, c = await get_item_rows(session, who.workspace_id, outreach_id)
-        if o.status in APPROVED_ALREADY and o.approved_by is not None:
-            return inbox_item(o, c)  # another approver won the race: the approval is on record once
+        now_o, _, now_c = await get_item_rows(session, who.workspace_id, outreach_id)
+        if now_o.status in APPROVED_ALREADY and now_o.approved_by is not None:
+            return inbox_item(now_o, now_c)  # another approver won the race: the approval is on record once
         raise error
-    await activity.write(session, workspace_id=o.workspace_id, actor=who.key_id, kind="outreach.approved",
+    await activity.write(session, workspace_id=row.workspace_id, actor=who.key_id, kind="outreach.approved",
                          campaign_id=o.campaign_id, contact_id=c.id, enrollment_id=o.enrollment_id, outreach_id=o.id,
-                         payload={"version": row.version})
-    return inbox_item(row, c)
+                         payload={"version": moved.version})
+    return inbox_item(moved, c)
 
 
 async def approve_many(session: AsyncSession, who: Principal, ids: Iterable[str],

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from agent.settings import get_settings
+from agent.sqlite_trips import one_trip
 
 _engines: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncEngine]]" = (
     weakref.WeakKeyDictionary()
@@ -41,7 +42,7 @@ def make_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=5, max_overflow=10,
                                      connect_args={"timeout": 15})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
+        return one_trip(engine)  # a hand-off to aiosqlite's thread per statement, not four
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 

@@ -32,6 +32,22 @@ def decode_cursor(cursor: str) -> tuple[Any, str]:
                                errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}]) from None
 
 
+def _foreign_sort() -> ValidationFailed:
+    return ValidationFailed("cursor does not belong to this sort", code="invalid_cursor",
+                            errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}])
+
+
+def after_id(cursor: str | None) -> str | None:
+    """The id an id-ordered page starts after (what :func:`keyset` with no ``sort_col`` reads),
+    for a caller that binds it into a statement built once."""
+    if not cursor:
+        return None
+    value, row_id = decode_cursor(cursor)
+    if value is not None:
+        raise _foreign_sort()
+    return row_id
+
+
 def keyset(q: Select, *, sort_col: Any, id_col: InstrumentedAttribute,
            cursor: str | None, descending: bool, limit: int, parse: Callable[[str], Any] | None = None) -> Select:
     """Order ``q`` by (sort_col, id) and start after ``cursor``; fetches ``limit + 1`` rows.
@@ -45,14 +61,12 @@ def keyset(q: Select, *, sort_col: Any, id_col: InstrumentedAttribute,
         # Strictly typed per sort: no sort carries null, a string sort carries a string (never a dict,
         # a list or a number the database would compare with the column and fail on).
         if (value is not None) if sort_col is None else not isinstance(value, str):
-            raise ValidationFailed("cursor does not belong to this sort", code="invalid_cursor",
-                                   errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}])
+            raise _foreign_sort()
         if parse is not None and value is not None:
             try:
                 value = parse(value)
             except (TypeError, ValueError):
-                raise ValidationFailed("cursor does not belong to this sort", code="invalid_cursor",
-                                       errors=[{"loc": ["query", "cursor"], "message": "invalid cursor"}]) from None
+                raise _foreign_sort() from None
         if sort_col is None:
             q = q.where(id_col < row_id if descending else id_col > row_id)
         elif descending:

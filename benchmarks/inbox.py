@@ -10,19 +10,26 @@ apart, are called "Zanzibar" for the text search. Each line is p50 / p99 in ms o
   session     floor: ``SELECT 1`` on an open driver connection; service: ``session_scope()`` +
               ``SELECT 1`` (what every request pays to get a session); HTTP: ``GET /readyz``
   first page  floor: the page (50 + 1 rows awaiting approval, oldest id first, joined to the
-              enrollment and contact) and the per-status counts, hand-written SQL on one open
-              sqlite3 / asyncpg connection; service: ``review.service.list_inbox`` in a fresh
-              ``session_scope()``; HTTP: ``GET /v1/outreaches?limit=50`` through the app
-              (``httpx.ASGITransport``) and through uvicorn in a child process over loopback
+              enrollment and contact; the same outreach and contact columns an inbox item shows),
+              the per-status counts, and the SLA work: the page's campaigns' settings read (in the
+              workspace) and each draft's approval age, SLA hours and overdue flag computed. Hand-
+              written SQL on one open sqlite3 / asyncpg connection, no objects built; service:
+              ``review.service.list_inbox`` in a fresh ``session_scope()``; HTTP:
+              ``GET /v1/outreaches?limit=50`` through the app (``httpx.ASGITransport``) and through
+              uvicorn in a child process over loopback
   q=zanzibar  the same with the text filter, ``--repeat-search`` runs; the floor is today's LIKE
               search, hand-written: name, email, phone, subject and body with one LIKE (SQLite) /
               ILIKE each, reading every row; the service reads the trigram index (0010_search)
-  approve     floor: UPDATE ... WHERE id AND status = 'awaiting_approval' + INSERT of the event,
-              committed; service: ``review.service.approve`` in its own session; HTTP:
+  approve     floor: UPDATE ... WHERE id AND workspace_id AND status = 'awaiting_approval'
+              RETURNING the item's columns, the contact's columns read by its enrollment, and
+              INSERT of the event, committed (what the service answers, without building it); service: ``review.service.approve`` in its own session; HTTP:
               ``POST /v1/outreaches/{id}/approve``. Every run approves a different draft.
 
 Ratios are against the floor's p50 / p99 for the same work, measured in the same run. Every
-path is first checked to return the same page.
+path is first checked to return the same page. Beside wall time each line prints CPU ms per
+run (``time.process_time()`` over the line, plus the uvicorn child's from /proc on its lines):
+on a machine loaded by other work wall time swings, CPU much less. On PostgreSQL the server's
+CPU is on neither side; on SQLite the engine runs in-process, so it is on both.
 
     python benchmarks/inbox.py [--drafts 100000] [--repeat 200] [--repeat-search 10]
                                [--backend sqlite|postgresql|both] [--no-uvicorn]
@@ -37,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import multiprocessing
 import os
 import random
@@ -64,17 +72,21 @@ BODY = ("Hi {name},\n\nOur spring product webinar is on May 4 and we kept a seat
         "yours.\n\nBest regards,\nThe team")
 
 FLOOR_COLUMNS = ("o.id, o.status, o.channel, o.subject, o.body, o.scheduled_at, o.campaign_id, o.enrollment_id, "
-                 "o.model, o.version, c.id, c.first_name, c.last_name, c.email, c.phone, c.timezone")
+                 "o.model, o.version, o.created_at, o.sent_at, o.settings_version, "
+                 "c.id, c.first_name, c.last_name, c.email, c.phone, c.timezone")
 FLOOR_JOIN = ("FROM outreaches o JOIN enrollments e ON e.id = o.enrollment_id "
               "JOIN contacts c ON c.id = e.contact_id WHERE o.workspace_id = $1")
 FLOOR_TEXT = " AND ((c.first_name || ' ' || c.last_name) {op} $3 OR c.email {op} $3 OR c.phone {op} $3 " \
              "OR o.subject {op} $3 OR o.body {op} $3)"
 FLOOR_APPROVE = ("UPDATE outreaches SET status = 'approved', version = version + 1, updated_at = $1, "
-                 "approved_by = $2, approved_at = $1 WHERE id = $3 AND status = 'awaiting_approval' "
-                 "RETURNING version, campaign_id, enrollment_id")
+                 "approved_by = $2, approved_at = $1 WHERE id = $3 AND workspace_id = $4 "
+                 "AND status = 'awaiting_approval' RETURNING version, campaign_id, enrollment_id, id, status, channel, "
+                 "subject, body, scheduled_at, model, created_at, sent_at, settings_version")
+FLOOR_CONTACT = ("SELECT c.id, c.first_name, c.last_name, c.email, c.phone, c.timezone FROM enrollments e "
+                 "JOIN contacts c ON c.id = e.contact_id WHERE e.id = $1")
+FLOOR_SLA = "SELECT id, settings FROM campaigns WHERE workspace_id = $1 AND id = ANY($2)"
 FLOOR_EVENT = ("INSERT INTO activity_events (id, workspace_id, actor, kind, campaign_id, contact_id, enrollment_id, "
-               "outreach_id, payload, created_at) SELECT $1, $2, $3, 'outreach.approved', $4, e.contact_id, e.id, "
-               "$5, $6, $7 FROM enrollments e WHERE e.id = $8")
+               "outreach_id, payload, created_at) VALUES ($1, $2, $3, 'outreach.approved', $4, $5, $6, $7, $8, $9)")
 
 
 def floor_sql(text: bool, sqlite: bool) -> tuple[str, str]:
@@ -187,7 +199,27 @@ class Floor:
         extra = ("%" + q + "%",) if q else ()
         rows = await self.fetch(page_sql, self.ws, "awaiting_approval", *extra)
         await self.fetch(counts_sql, self.ws, *extra)
+        await self.sla(rows)
         return rows
+
+    async def sla(self, rows: list[Any]) -> list[tuple[int, int, bool]]:
+        """Each row's approval age, SLA hours and overdue flag from its campaign's settings (read
+        for the page's campaigns, in the workspace), as the service computes them."""
+        ids = sorted({r[6] for r in rows})
+        if not ids:
+            return []
+        if self.sqlite:
+            found = await self.fetch(f"SELECT id, settings FROM campaigns WHERE workspace_id = ? AND id IN "
+                                     f"({', '.join('?' * len(ids))})", self.ws, *ids)
+        else:
+            found = await self.fetch(FLOOR_SLA, self.ws, ids)
+        hours = {cid: int(json.loads(raw or "{}").get("approval_sla_hours", 24)) for cid, raw in found}
+        now, out = dt.datetime.now(dt.UTC), []
+        for r in rows:
+            created = dt.datetime.fromisoformat(r[10]).replace(tzinfo=dt.UTC) if self.sqlite else r[10]
+            age, sla = max(0, int((now - created).total_seconds())), hours[r[6]]
+            out.append((age, sla, age > sla * 3600))
+        return out
 
     async def approve(self, oid: str) -> None:
         from agent.ids import new_id
@@ -195,8 +227,10 @@ class Floor:
         now = dt.datetime.now(dt.UTC)
         stamp = now.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else now
         async with self.transaction():
-            ((_, cmp, enr),) = await self.fetch(FLOOR_APPROVE, stamp, self.actor, oid)
-            await self.fetch(FLOOR_EVENT, new_id("evt"), self.ws, self.actor, cmp, oid, '{"version": 2}', stamp, enr)
+            ((version, cmp, enr, *_),) = await self.fetch(FLOOR_APPROVE, stamp, self.actor, oid, self.ws)
+            ((contact, *_),) = await self.fetch(FLOOR_CONTACT, enr)
+            await self.fetch(FLOOR_EVENT, new_id("evt"), self.ws, self.actor, cmp, contact, enr, oid,
+                             json.dumps({"version": version}), stamp)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -225,18 +259,29 @@ def _serve(url: str, data_dir: str, port: int) -> None:
 
 # -- timing ---------------------------------------------------------------------------------------
 
-async def sample(fn: Callable[[], Awaitable[Any]], repeat: int, warm: int = WARM) -> list[float]:
+def child_cpu(pid: int) -> float:
+    """A child process's CPU seconds so far (user + system, from /proc; 10 ms ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def sample(fn: Callable[[], Awaitable[Any]], repeat: int, warm: int = WARM,
+                 other_cpu: Callable[[], float] = lambda: 0.0) -> tuple[list[float], float]:
+    """Wall seconds per run, and CPU ms per run over the line: this process's, plus ``other_cpu``'s
+    (the uvicorn child's). A loaded machine swings wall time far more than CPU time."""
     for _ in range(warm):
         await fn()
     out = []
+    cpu0, other0 = time.process_time(), other_cpu()
     for _ in range(repeat):
         t0 = time.perf_counter()
         await fn()
         out.append(time.perf_counter() - t0)
-    return out
+    cpu = time.process_time() - cpu0 + other_cpu() - other0
+    return out, cpu * 1000 / repeat
 
 
-Line = tuple[str, str, list[float]]  # (group, path, seconds)
+Line = tuple[str, str, list[float], float]  # (group, path, seconds per run, CPU ms per run)
 
 
 async def run_backend(url: str, tmp: Path, args: argparse.Namespace) -> tuple[Seeded, list[Line]]:
@@ -295,11 +340,12 @@ async def run_backend(url: str, tmp: Path, args: argparse.Namespace) -> tuple[Se
                     http: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> None:
         # The floor's connection is open only for its own line (SQLite checkpoints when the last closes).
         async with Floor(url, ws, who.key_id) as floor:
-            results.append((tag, "bare SQL", await sample(lambda: floor_fn(floor), repeat, warm)))
-        results.append((tag, f"service {service[0]}", await sample(service[1], repeat, warm)))
+            results.append((tag, "bare SQL", *await sample(lambda: floor_fn(floor), repeat, warm)))
+        results.append((tag, f"service {service[0]}", *await sample(service[1], repeat, warm)))
         for name, client in (("ASGI", asgi), ("uvicorn", wire)):
             if client is not None:
-                results.append((tag, f"HTTP ({name})", await sample(lambda c=client: http(c), repeat, warm)))
+                other = (lambda: child_cpu(proc.pid)) if client is wire else (lambda: 0.0)
+                results.append((tag, f"HTTP ({name})", *await sample(lambda c=client: http(c), repeat, warm, other)))
 
     try:
         if wire is not None:
@@ -337,28 +383,36 @@ def report(backend: str, seeded: Seeded, results: list[Line], args: argparse.Nam
     print(f"\n{backend}: {args.drafts:,} drafts awaiting approval, seeded in {seeded.seconds:.1f} s; {args.repeat} "
           f"runs per line after {WARM} warm-up ({args.repeat_search} after 2 for q=); "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"  {'':12s}{'':33s} {'p50 ms':>9s} {'p99 ms':>9s} {'p50/floor':>10s} {'p99/floor':>10s}")
-    floor = (1.0, 1.0)
-    for i, (group, path, xs) in enumerate(results):
+    print(f"  {'':12s}{'':33s} {'p50 ms':>9s} {'p99 ms':>9s} {'p50/floor':>10s} {'p99/floor':>10s} "
+          f"{'CPU ms/run':>11s} {'CPU/floor':>10s}")
+    floor = (1.0, 1.0, 1.0)
+    for i, (group, path, xs, cpu) in enumerate(results):
         ms = sorted(x * 1000 for x in xs)
         p50, p99 = statistics.median(ms), statistics.quantiles(ms, n=100, method="inclusive")[98]
         if path == "bare SQL":
-            floor = (p50, p99)
+            floor = (p50, p99, max(cpu, 1e-6))
         tag = group if i == 0 or results[i - 1][0] != group else ""
-        print(f"  {tag:12s}{path:33s} {p50:9.2f} {p99:9.2f} {p50 / floor[0]:9.2f}x {p99 / floor[1]:9.2f}x")
+        print(f"  {tag:12s}{path:33s} {p50:9.2f} {p99:9.2f} {p50 / floor[0]:9.2f}x {p99 / floor[1]:9.2f}x "
+              f"{cpu:11.3f} {cpu / floor[2]:9.2f}x")
+    print("  (CPU: the benchmark process's, plus the uvicorn child's on its lines; on PostgreSQL the server's "
+          "own CPU is on neither side)")
     issue_lines(backend, seeded, results)
 
 
 def issue_lines(backend: str, seeded: Seeded, results: list[Line]) -> None:
     """The lines of issue 13's table this benchmark measures, each beside its baseline (same run)."""
     figures: dict[tuple[str, str], tuple[float, float]] = {}
-    for group, path, xs in results:
+    cpus: dict[tuple[str, str], float] = {}
+    for group, path, xs, cpu in results:
         ms = sorted(x * 1000 for x in xs)
         figures[group, path] = statistics.median(ms), statistics.quantiles(ms, n=100, method="inclusive")[98]
+        cpus[group, path] = cpu
 
     def ratio(group: str, path: str) -> str:
         (p50, p99), (f50, f99) = figures[group, path], figures[group, "bare SQL"]
-        return f"{p50:.2f} / {p99:.2f} ms vs bare {f50:.2f} / {f99:.2f} ms: {p50 / f50:.2f}x p50, {p99 / f99:.2f}x p99"
+        cpu, fcpu = cpus[group, path], max(cpus[group, "bare SQL"], 1e-6)
+        return (f"{p50:.2f} / {p99:.2f} ms vs bare {f50:.2f} / {f99:.2f} ms: {p50 / f50:.2f}x p50, {p99 / f99:.2f}x p99; "
+                f"CPU {cpu:.3f} vs {fcpu:.3f} ms/run, {cpu / fcpu:.2f}x")
 
     search = f"q={SEARCH}"
     print(f"  issue 13 ({backend}, {len(seeded.drafts):,} drafts; goals: q= p99 <= 50 ms over HTTP, "

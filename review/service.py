@@ -9,10 +9,11 @@ the request owns the transaction, so a refused move (raised) rolls back whole.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, func, or_, select, tuple_
+from sqlalchemy import Row, Select, bindparam, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, search
@@ -30,7 +31,7 @@ from agent.lifecycle.outreaches import allowed_from, move_outreach, move_outreac
 from agent.ids import new_id
 from agent.models import ActivityEvent, ApiKey, Campaign, Channel, Contact, Enrollment, Outreach, OutreachRevision
 from agent.outreaches import repository as outreaches
-from agent.pagination import keyset, page
+from agent.pagination import after_id, keyset, page
 from agent.queue import enqueue
 from agent.scheduling import contact_window, is_allowed, next_allowed
 from agent.send_guard import Decision, address_of, verdict
@@ -80,7 +81,7 @@ def _filtered(stmt: Select, workspace_id: str, *, campaign_id: str | None, chann
 _joined = outreaches.with_contact
 
 
-def contact_brief(c: Contact) -> ContactBrief:
+def contact_brief(c: Contact | ContactCols) -> ContactBrief:
     return ContactBrief(id=c.id, name=" ".join(p for p in (c.first_name, c.last_name) if p), email=c.email,
                         phone=c.phone, timezone=c.timezone)
 
@@ -91,8 +92,8 @@ ITEM_COLUMNS = (Outreach.id, Outreach.status, Outreach.channel, Outreach.subject
                 Outreach.created_at, Outreach.sent_at, Outreach.settings_version)
 
 
-def inbox_item(o: Outreach | Row, c: Contact, *, sla_hours: int | None = None, now: dt.datetime | None = None,
-               **extra: Any) -> InboxItem:
+def inbox_item(o: Outreach | Row, c: Contact | ContactCols, *, sla_hours: int | None = None,
+               now: dt.datetime | None = None, **extra: Any) -> InboxItem:
     """The item as the inbox shows it; ``sla_hours`` (the campaign's) flags a draft waiting too long."""
     age = None
     if o.status == OutreachStatus.awaiting_approval and o.created_at is not None:
@@ -103,10 +104,6 @@ def inbox_item(o: Outreach | Row, c: Contact, *, sla_hours: int | None = None, n
                      approval_age_s=age, approval_sla_hours=sla_hours,
                      approval_overdue=age is not None and sla_hours is not None and age > sla_hours * 3600,
                      sent_at=o.sent_at, settings_version=o.settings_version, **extra)
-
-
-def approval_sla(campaign: Campaign) -> int:
-    return CampaignSettings.model_validate(campaign.settings or {}).approval_sla_hours
 
 
 def _local(when: dt.datetime, zone_name: str) -> str:
@@ -147,59 +144,158 @@ async def waiting_reason(session: AsyncSession, o: Outreach, campaign: Campaign,
     return "due now: waiting for the sender's next run"
 
 
-async def annotated(session: AsyncSession, rows: list[Any], now: dt.datetime | None = None) -> list[InboxItem]:
+class ContactCols(NamedTuple):
+    """The contact's part of an inbox row, as columns (what an item shows and a sent one went to)."""
+
+    id: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    timezone: str | None
+
+
+# A page row: the item's outreach columns, its channel, then the contact's (labelled: both have an id).
+PAGE_COLUMNS = (*ITEM_COLUMNS, Outreach.channel_id, Contact.id.label("c_id"), Contact.first_name, Contact.last_name,
+                Contact.email, Contact.phone, Contact.timezone)
+_CONTACT_AT = len(ITEM_COLUMNS) + 1
+QUEUED = (OutreachStatus.awaiting_execution, OutreachStatus.executing)
+
+
+def _split(row: Row) -> tuple[Row, ContactCols]:
+    return row, ContactCols(*row[_CONTACT_AT:_CONTACT_AT + len(ContactCols._fields)])
+
+
+async def _waiting_reasons(session: AsyncSession, rows: list[tuple[Any, Any]], chans: dict[str, Channel],
+                           now: dt.datetime) -> dict[str, str]:
+    """Why each queued row waits, for all of them at once: their outreaches, campaigns, contacts
+    and enrollments read whole in one query (the send guard decides on whole rows), and one
+    suppression lookup for their contacts, as the executor makes for a batch."""
+    queued = [o.id for o, _ in rows if o.status in QUEUED]
+    if not queued:
+        return {}
+    found = await outreaches.find_outreaches(session, queued, refresh=False)
+    suppressions = await suppressions_of(session, [f.contact for f in found])
+    reasons = {}
+    for f in found:
+        o, c = f.outreach, f.contact
+        if o.status not in QUEUED:
+            continue  # moved since the page was read: it answers as the page saw it, without a reason
+        channel = chans.get(o.channel_id) if o.channel_id else None
+        reasons[o.id] = await waiting_reason(session, o, f.campaign, c, f.enrollment, channel, now,
+                                             suppressed=suppressed_in(suppressions, c, o.channel))
+    return reasons
+
+
+async def _providers(session: AsyncSession, rows: list[tuple[Any, Any]], chans: dict[str, Channel]
+                     ) -> dict[str, str | None]:
+    """Which provider each sent row went through: the one its ``outreach.sent`` event names (the
+    channel's provider may have changed since), else the channel's (the sandbox if it names none).
+    Read by the contacts' index: a contact has a handful of events, a campaign may have millions."""
+    sent = {o.id: (o, c) for o, c in rows if o.status in OUTREACH_SENT}
+    if not sent:
+        return {}
+    named: dict[str, str] = {}
+    for oid, payload in (await session.execute(
+            select(ActivityEvent.outreach_id, ActivityEvent.payload).where(
+                ActivityEvent.contact_id.in_({c.id for _, c in sent.values()}),
+                ActivityEvent.outreach_id.in_(list(sent)), ActivityEvent.kind == "outreach.sent")
+            .order_by(ActivityEvent.id))).all():
+        if (payload or {}).get("provider"):
+            named[oid] = str(payload["provider"])  # the latest send's, by id order
+    out: dict[str, str | None] = {}
+    for oid, (o, _) in sent.items():
+        channel = chans.get(o.channel_id) if o.channel_id else None
+        out[oid] = named.get(oid) or (str((channel.config or {}).get("provider") or "sandbox") if channel else None)
+    return out
+
+
+async def annotated(session: AsyncSession, rows: list[tuple[Any, Any]], now: dt.datetime | None = None
+                    ) -> list[InboxItem]:
     """Inbox items with what each tab explains: approval age and SLA, why a queued one waits, where
-    a sent one went and through which provider. A handful of queries per page, not per item."""
+    a sent one went and through which provider. A handful of queries per page, not per item.
+
+    ``rows`` are (outreach, contact) pairs, as entities or as columns (``PAGE_COLUMNS``'s row and
+    its :class:`ContactCols`): the awaiting-approval tab needs nothing a row lacks."""
     now = now or utcnow()
     campaign_ids = {o.campaign_id for o, _ in rows}
-    camps = {c.id: c for c in (await session.execute(
-        select(Campaign).where(Campaign.id.in_(campaign_ids)))).scalars()} if campaign_ids else {}
-    channel_ids = {o.channel_id for o, _ in rows if o.channel_id}
+    # The SLA once per campaign, from its settings alone (the whole campaign only where a queued row needs it).
+    sla = {cid: CampaignSettings.model_validate(settings or {}).approval_sla_hours
+           for cid, settings in (await session.execute(select(Campaign.id, Campaign.settings).where(
+               Campaign.id.in_(campaign_ids)))).all()} if campaign_ids else {}
+    channel_ids = {o.channel_id for o, _ in rows if o.channel_id and (o.status in QUEUED or o.status in OUTREACH_SENT)}
     chans = {c.id: c for c in (await session.execute(
         select(Channel).where(Channel.id.in_(channel_ids)))).scalars()} if channel_ids else {}
-    queued = [o.enrollment_id for o, _ in rows if o.status in (OutreachStatus.awaiting_execution,
-                                                               OutreachStatus.executing)]
-    enrolled = {e.id: e for e in (await session.execute(
-        select(Enrollment).where(Enrollment.id.in_(queued)))).scalars()} if queued else {}
-    # One suppression lookup for the page's queued contacts, as the executor makes for a batch.
-    suppressions = await suppressions_of(session, [c for o, c in rows if o.enrollment_id in enrolled])
+    waiting = await _waiting_reasons(session, rows, chans, now)
+    providers = await _providers(session, rows, chans)
     items = []
     for o, c in rows:
         extra: dict[str, Any] = {}
-        channel = chans.get(o.channel_id) if o.channel_id else None
-        if o.enrollment_id in enrolled and o.status in (OutreachStatus.awaiting_execution, OutreachStatus.executing):
-            extra["waiting"] = await waiting_reason(session, o, camps[o.campaign_id], c, enrolled[o.enrollment_id],
-                                                    channel, now,
-                                                    suppressed=suppressed_in(suppressions, c, o.channel))
+        if o.id in waiting:
+            extra["waiting"] = waiting[o.id]
         if o.status in OUTREACH_SENT:
             extra["sent_to"] = address_of(o.channel, c)
-            extra["provider"] = str((channel.config or {}).get("provider") or "sandbox") if channel else None
-        items.append(inbox_item(o, c, sla_hours=approval_sla(camps[o.campaign_id]), now=now, **extra))
+            extra["provider"] = providers[o.id]
+        items.append(inbox_item(o, c, sla_hours=sla[o.campaign_id], now=now, **extra))
     return items
+
+
+@functools.cache
+def _page_statements(campaign: bool, channel: bool, after: bool) -> tuple[Select, Select]:
+    """The page and its counts without a text filter, built once per shape and reused with new
+    values (``ws``, ``statuses``, ``campaign_id``, ``channel``, ``after``, ``limit``): building
+    and cache-keying a Select costs more than SQLite takes to read a page by its index."""
+    where = [Outreach.workspace_id == bindparam("ws")]
+    if campaign:
+        where.append(Outreach.campaign_id == bindparam("campaign_id"))
+    if channel:
+        where.append(Outreach.channel == bindparam("channel"))
+    page_stmt = _joined(*PAGE_COLUMNS).where(*where, Outreach.status.in_(bindparam("statuses", expanding=True)))
+    if after:
+        page_stmt = page_stmt.where(Outreach.id > bindparam("after"))
+    page_stmt = page_stmt.order_by(Outreach.id).limit(bindparam("limit"))
+    counts_stmt = select(Outreach.status, func.count()).select_from(Outreach).where(*where).group_by(Outreach.status)
+    return page_stmt, counts_stmt
 
 
 async def list_inbox(session: AsyncSession, workspace_id: str, *, statuses: list[OutreachStatus],
                      campaign_id: str | None = None, channel: str | None = None, q: str | None = None,
                      limit: int = 50, cursor: str | None = None) -> InboxPage:
     """One page, oldest first (ids are time-ordered), plus counts per status for the same filters."""
-    region = await contacts.workspace_region(session, workspace_id) if q else "US"
+    if q:
+        rows, counts_stmt = await _search_page(session, workspace_id, statuses=statuses, campaign_id=campaign_id,
+                                               channel=channel, q=q, limit=limit, cursor=cursor)
+        values: dict[str, Any] = {}
+    else:
+        after = after_id(cursor)
+        page_stmt, counts_stmt = _page_statements(campaign_id is not None, channel is not None, after is not None)
+        values = {"ws": workspace_id, "campaign_id": campaign_id, "channel": channel}
+        rows = list((await session.execute(page_stmt, values | {
+            "statuses": [str(s) for s in statuses], "after": after, "limit": limit + 1})).all())
+    rows, next_cursor = page(rows, limit, lambda r: (None, r.id))
+    counts = {status.value: 0 for status in OutreachStatus}
+    counts.update({status: n for status, n in (await session.execute(counts_stmt, values)).all()})
+    return InboxPage(items=await annotated(session, [_split(r) for r in rows]), next_cursor=next_cursor,
+                     counts=counts)
+
+
+async def _search_page(session: AsyncSession, workspace_id: str, *, statuses: list[OutreachStatus],
+                       campaign_id: str | None, channel: str | None, q: str, limit: int,
+                       cursor: str | None) -> tuple[list[Row], Select]:
+    """The page's rows and the counts' statement with the text filter (built per query)."""
+    region = await contacts.workspace_region(session, workspace_id)
     filters = dict(campaign_id=campaign_id, channel=channel, q=q, region=region,
                    dialect=session.get_bind().dialect.name)
-    # Whole rows: each tab explains its items (approval age, why it waits, where it went).
-    stmt = _filtered(_joined(Outreach, Contact), workspace_id, **filters)
-    stmt = stmt.where(Outreach.status.in_(statuses))
+    stmt = _filtered(_joined(*PAGE_COLUMNS), workspace_id, **filters).where(Outreach.status.in_(statuses))
     stmt = keyset(stmt, sort_col=None, id_col=Outreach.id, cursor=cursor, descending=False, limit=limit)
-    rows, next_cursor = page(list((await session.execute(stmt)).all()), limit, lambda r: (None, r[0].id))
-    # Counts need the contact join only when the text filter reads contact columns.
-    base = _joined(Outreach.status, func.count()) if q else select(Outreach.status, func.count()).select_from(Outreach)
-    counts_stmt = _filtered(base, workspace_id, **filters).group_by(Outreach.status)
-    if q and search.indexed(q):
+    rows = list((await session.execute(stmt)).all())
+    # Counts need the contact join: the text filter reads contact columns.
+    counts_stmt = _filtered(_joined(Outreach.status, func.count()), workspace_id, **filters).group_by(Outreach.status)
+    if search.indexed(q):
         # Every status, said out loud: SQLite then looks the index's ids up in (workspace, status, id)
         # instead of reading all the workspace's outreaches to test each against them.
         counts_stmt = counts_stmt.where(Outreach.status.in_(list(OutreachStatus)))
-    counts = {status.value: 0 for status in OutreachStatus}
-    counts.update({status: n for status, n in (await session.execute(counts_stmt)).all()})
-    return InboxPage(items=await annotated(session, rows), next_cursor=next_cursor, counts=counts)
+    return rows, counts_stmt
 
 
 async def get_item_rows(session: AsyncSession, workspace_id: str, outreach_id: str
@@ -254,34 +350,36 @@ async def refusal(session: AsyncSession, workspace_id: str, outreach_id: str, ac
                     current_version=o.version)
 
 
-async def _outreach_and_contact(session: AsyncSession, workspace_id: str, outreach_id: str) -> tuple[Outreach, Contact]:
-    """The workspace's outreach and its contact, read fresh (what an approve reads: two rows, one query)."""
-    row = (await session.execute(_joined(Outreach, Contact).where(
-        Outreach.id == outreach_id, Outreach.workspace_id == workspace_id)
-        .execution_options(populate_existing=True))).first()
-    if row is None:
-        raise NotFound(f"no outreach {outreach_id}")
-    return row[0], row[1]
+# What an approve reads first: the item's columns, who approved it, and the contact's, by a
+# statement built once (only the values change from one approve to the next).
+_APPROVE_READ = _joined(*PAGE_COLUMNS, Outreach.workspace_id, Outreach.approved_by).where(
+    Outreach.id == bindparam("oid"), Outreach.workspace_id == bindparam("ws"))
 
 
 async def approve(session: AsyncSession, who: Principal, outreach_id: str, *, version: int | None = None) -> InboxItem:
-    """Approve a draft. Approving one already approved (or further along) changes nothing."""
-    o, c = await _outreach_and_contact(session, who.workspace_id, outreach_id)
-    if o.status in APPROVED_ALREADY and o.approved_by is not None:
+    """Approve a draft. Approving one already approved (or further along) changes nothing.
+
+    Reads columns, not entities: nothing here needs the ORM's identity map, and building two
+    whole rows (the contact's JSON properties decoded) cost more than the approve's own SQL."""
+    row = (await session.execute(_APPROVE_READ, {"oid": outreach_id, "ws": who.workspace_id})).first()
+    if row is None:
+        raise NotFound(f"no outreach {outreach_id}")
+    o, c = _split(row)
+    if o.status in APPROVED_ALREADY and row.approved_by is not None:
         return inbox_item(o, c)
     # The move answers the item's columns as they now are: no second read.
-    row = await move_outreach_returning(session, o.id, OutreachAction.approve, *ITEM_COLUMNS, version=version,
-                                        values={"approved_by": who.key_id, "approved_at": utcnow()})
-    if row is None:
+    moved = await move_outreach_returning(session, o.id, OutreachAction.approve, *ITEM_COLUMNS, version=version,
+                                          values={"approved_by": who.key_id, "approved_at": utcnow()})
+    if moved is None:
         error = await refusal(session, who.workspace_id, o.id, OutreachAction.approve, version)
-        o, _, c = await get_item_rows(session, who.workspace_id, outreach_id)
-        if o.status in APPROVED_ALREADY and o.approved_by is not None:
-            return inbox_item(o, c)  # another approver won the race: the approval is on record once
+        now_o, _, now_c = await get_item_rows(session, who.workspace_id, outreach_id)
+        if now_o.status in APPROVED_ALREADY and now_o.approved_by is not None:
+            return inbox_item(now_o, now_c)  # another approver won the race: the approval is on record once
         raise error
-    await activity.write(session, workspace_id=o.workspace_id, actor=who.key_id, kind="outreach.approved",
+    await activity.write(session, workspace_id=row.workspace_id, actor=who.key_id, kind="outreach.approved",
                          campaign_id=o.campaign_id, contact_id=c.id, enrollment_id=o.enrollment_id, outreach_id=o.id,
-                         payload={"version": row.version})
-    return inbox_item(row, c)
+                         payload={"version": moved.version})
+    return inbox_item(moved, c)
 
 
 async def approve_many(session: AsyncSession, who: Principal, ids: Iterable[str],

@@ -168,3 +168,24 @@ async def test_an_approved_draft_that_breaks_its_channel_rules_is_refused_at_sen
     assert (enrollment.status, enrollment.substatus, enrollment.attempts) == ("error", "missing_subject", 0)
     # The other draft, within the rules, went out as usual.
     assert (await outreach_row(named["Bo"]["id"])).status == "sent" and len(sandboxed(named["Bo"]["id"])) == 1
+
+
+async def test_the_sent_tab_names_the_provider_the_send_went_through_not_the_channels_current_one(client, admin):
+    """The provider comes from the send's outreach.sent event: the channel's provider may be
+    changed after the send (sandbox to SMTP), and the Sent tab must still say where it went."""
+    from agent.models import Channel
+
+    cid, items = await queue_with_drafts(client, admin, 1, contacts=people(1, timezone=zone_at_noon()))
+    [item] = items
+    assert (await client.post(f"/v1/outreaches/{item['id']}/approve", headers=admin)).status_code == 200
+    assert (await client.post(f"/v1/campaigns/{cid}/execute-approved", headers=admin)).status_code == 202
+    await drain_queue()
+    row = await outreach_row(item["id"])
+    [sent_event] = await events(row.id, "outreach.sent")
+    assert row.status == "sent" and row.channel_id and sent_event.payload["provider"] == "sandbox"
+    async with session_scope() as s:  # the channel moves to another provider after the send
+        await s.execute(update(Channel).where(Channel.id == row.channel_id).values(
+            config={"provider": "smtp", "from_address": "clinic@example.com"}))
+    sent = (await client.get("/v1/outreaches", params={"campaign_id": cid, "status": "sent"},
+                             headers=admin)).json()["items"]
+    assert [(i["id"], i["provider"], i["sent_to"]) for i in sent] == [(row.id, "sandbox", item["contact"]["email"])]

@@ -46,7 +46,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.llm_server
 
-from proc_cpu import cpu_seconds  # noqa: E402  (benchmarks/, the script's own folder)
+from benchmarks.proc_cpu import cpu_seconds  # noqa: E402  (also when a test loads this file by path)
 
 BRIEF = "Invite customers to the spring product webinar on May 4 and offer a seat. Keep it short."
 SERVER_DRAFT = {"subject": "A seat at the May 4 webinar",

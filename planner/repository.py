@@ -4,9 +4,11 @@ what the contact has said and achieved so far (the context of a follow-up)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import Exists
 
 from agent.lookup import get_in_workspace
 from agent.voice.calls import OUTBOUND
@@ -55,24 +57,30 @@ async def goal_outcomes(session: AsyncSession, enrollment_id: str) -> list[GoalO
     return [GoalOutcome(name, bool(primary), GoalResultValue(value), reason or "") for name, primary, value, reason in rows]
 
 
-async def awaiting_evaluation(session: AsyncSession, enrollment_id: str, now: dt.datetime) -> bool:
+def awaiting_evaluation(enrollment_id: Any, now: dt.datetime) -> Exists:
     """A finished conversation of the enrollment is due to be judged and has not been yet: its
-    result decides whether the contact gets another outreach at all."""
+    result decides whether the contact gets another outreach at all. An EXISTS, for an id or a
+    column of the enclosing query (the planner asks it beside the enrollment's own row)."""
     current = exists().where(Evaluation.conversation_id == Conversation.id, Evaluation.is_current.is_(True))
-    return bool((await session.execute(select(exists().where(
+    return exists().where(
         Conversation.enrollment_id == enrollment_id, Conversation.status == ConversationStatus.closed,
         Conversation.evaluate_after.is_not(None), Conversation.evaluated_at.is_(None),
-        Conversation.evaluate_after > now - EVALUATION_GRACE, ~current)))).scalar())
+        Conversation.evaluate_after > now - EVALUATION_GRACE, ~current)
 
 
-async def touch_of(session: AsyncSession, enrollment_id: str) -> str | None:
-    """A one-time campaign's one touch: "call" when an outbound call of the enrollment reached a
-    person, "message" when a message (email, text, task) was taken by its provider and not
-    failed since (a bounce after the send undoes it), None when neither happened yet (a failed
-    send, a voicemail, no answer or a declined call leave the retries open)."""
+def touch_of(enrollment_id: Any) -> tuple[Exists, Exists]:
+    """A one-time campaign's one touch, as two EXISTS (called, messaged) for an id or a column of
+    the enclosing query; :func:`touch_word` reads their answers."""
     call = exists().where(Conversation.enrollment_id == enrollment_id, Conversation.direction == OUTBOUND,
                           Conversation.answer_status == AnswerStatus.human)
     message = exists().where(Outreach.enrollment_id == enrollment_id, Outreach.channel != ChannelKind.voice,
                              Outreach.status.in_(OUTREACH_SENT))
-    called, messaged = (await session.execute(select(call, message))).one()
+    return call, message
+
+
+def touch_word(called: bool, messaged: bool) -> str | None:
+    """``"call"`` when an outbound call of the enrollment reached a person, ``"message"`` when a message
+    (email, text, task) was taken by its provider and not failed since (a bounce after the send
+    undoes it), None when neither happened yet (a failed send, a voicemail, no answer or a
+    declined call leave the retries open)."""
     return "call" if called else "message" if messaged else None

@@ -14,16 +14,18 @@ reached before, and one more per part a follow-up has.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.campaigns import remarketing
 from agent.contacts.repository import suppressed_on
 from agent.models import (Campaign, Channel, ChannelAudience, Contact, Conversation, Enrollment, Goal, GoalResult,
                           InboundMessage, Outreach, Suppression)
+from agent.models.base import UTCDateTime
 from agent.states import CampaignType, InboundKind, OutreachStatus
 from planner import repository
 from planner.state import ChannelFacts, ContactFacts, PastOutreach, PlanContext
@@ -39,8 +41,12 @@ class Loaded:
     facts: dict[str, Any]
 
 
-def _head(enrollment_id: str, now: dt.datetime) -> Any:
-    """The enrollment, campaign and contact, with the optional parts' EXISTS beside them."""
+@functools.cache
+def _head() -> Any:
+    """The enrollment, campaign and contact, with the optional parts' EXISTS beside them.
+
+    Built once: constructing this statement (ten subqueries) and its cache key cost more CPU
+    than running it; the enrollment and the moment are bound per call."""
     called, messaged = repository.touch_of(Enrollment.id)
     return (
         select(Enrollment, Campaign, Contact,
@@ -54,15 +60,17 @@ def _head(enrollment_id: str, now: dt.datetime) -> Any:
                exists().where(Suppression.workspace_id == Contact.workspace_id,
                               or_(Suppression.phone == Contact.phone,
                                   Suppression.email_key == Contact.email_key)).label("has_suppression"),
-               repository.awaiting_evaluation(Enrollment.id, now).label("awaiting_evaluation"),
+               repository.awaiting_evaluation(Enrollment.id, bindparam("since", type_=UTCDateTime()))
+               .label("awaiting_evaluation"),
                called.label("called"), messaged.label("messaged"))
         .join(Campaign, Campaign.id == Enrollment.campaign_id).join(Contact, Contact.id == Enrollment.contact_id)
-        .where(Enrollment.id == enrollment_id))
+        .where(Enrollment.id == bindparam("enrollment_id")))
 
 
 async def load(s: AsyncSession, enrollment_id: str, now: dt.datetime) -> Loaded | None:
     """The enrollment and everything its plan needs; None if there is no such enrollment."""
-    row = (await s.execute(_head(enrollment_id, now))).first()
+    row = (await s.execute(_head(), {"enrollment_id": enrollment_id,
+                                     "since": now - repository.EVALUATION_GRACE})).first()
     if row is None:
         return None
     enrollment, campaign, contact = row[0], row[1], row[2]

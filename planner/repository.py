@@ -57,15 +57,16 @@ async def goal_outcomes(session: AsyncSession, enrollment_id: str) -> list[GoalO
     return [GoalOutcome(name, bool(primary), GoalResultValue(value), reason or "") for name, primary, value, reason in rows]
 
 
-def awaiting_evaluation(enrollment_id: Any, now: dt.datetime) -> Exists:
+def awaiting_evaluation(enrollment_id: Any, since: Any) -> Exists:
     """A finished conversation of the enrollment is due to be judged and has not been yet: its
     result decides whether the contact gets another outreach at all. An EXISTS, for an id or a
-    column of the enclosing query (the planner asks it beside the enrollment's own row)."""
+    column of the enclosing query (the planner asks it beside the enrollment's own row);
+    ``since`` is ``now - EVALUATION_GRACE``, a value or a bound parameter."""
     current = exists().where(Evaluation.conversation_id == Conversation.id, Evaluation.is_current.is_(True))
     return exists().where(
         Conversation.enrollment_id == enrollment_id, Conversation.status == ConversationStatus.closed,
         Conversation.evaluate_after.is_not(None), Conversation.evaluated_at.is_(None),
-        Conversation.evaluate_after > now - EVALUATION_GRACE, ~current)
+        Conversation.evaluate_after > since, ~current)
 
 
 def touch_of(enrollment_id: Any) -> tuple[Exists, Exists]:

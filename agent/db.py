@@ -8,6 +8,7 @@ in WAL mode with foreign keys on and a busy timeout, so the embedded worker and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import weakref
 from collections.abc import AsyncIterator
@@ -78,6 +79,44 @@ async def session_scope(url: str | None = None) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+_writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """A transaction of ``session`` that commits on success and rolls back on error, and on
+    SQLite waits its turn behind this event loop's other write transactions, first come first
+    served, holding the turn until it has committed or rolled back.
+
+    SQLite has one writer, and its busy handler makes the others sleep and poll: nobody queues,
+    a late writer can win over one that waited for seconds, and with 32 plans in flight on one
+    loop some waited out the whole busy timeout and failed with "database is locked". An
+    asyncio.Lock wakes its waiters in order, so the loop's writers queue instead of polling and
+    each one finds the database free when its turn comes (a writer in another process still
+    meets the busy timeout, as before)."""
+    async with _turn(session):
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def _turn(session: AsyncSession) -> asyncio.Lock | contextlib.nullcontext[None]:
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    locks = _writers.setdefault(asyncio.get_running_loop(), {})
+    url = bind.url.render_as_string(hide_password=False)
+    lock = locks.get(url)
+    if lock is None:
+        lock = locks[url] = asyncio.Lock()
+    return lock
 
 
 def utcnow() -> dt.datetime:

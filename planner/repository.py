@@ -4,9 +4,11 @@ what the contact has said and achieved so far (the context of a follow-up)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import Exists
 
 from agent.lookup import get_in_workspace
 from agent.voice.calls import OUTBOUND
@@ -55,22 +57,22 @@ async def goal_outcomes(session: AsyncSession, enrollment_id: str) -> list[GoalO
     return [GoalOutcome(name, bool(primary), GoalResultValue(value), reason or "") for name, primary, value, reason in rows]
 
 
-async def awaiting_evaluation(session: AsyncSession, enrollment_id: str, now: dt.datetime) -> bool:
+def awaiting_evaluation(enrollment_id: Any, since: Any) -> Exists:
     """A finished conversation of the enrollment is due to be judged and has not been yet: its
-    result decides whether the contact gets another outreach at all."""
+    result decides whether the contact gets another outreach at all. An EXISTS, for an id or a
+    column of the enclosing query (the planner asks it beside the enrollment's own row);
+    ``since`` is ``now - EVALUATION_GRACE``, a value or a bound parameter."""
     current = exists().where(Evaluation.conversation_id == Conversation.id, Evaluation.is_current.is_(True))
-    return bool((await session.execute(select(exists().where(
+    return exists().where(
         Conversation.enrollment_id == enrollment_id, Conversation.status == ConversationStatus.closed,
         Conversation.evaluate_after.is_not(None), Conversation.evaluated_at.is_(None),
-        Conversation.evaluate_after > now - EVALUATION_GRACE, ~current)))).scalar())
+        Conversation.evaluate_after > since, ~current)
 
 
-async def touch_of(session: AsyncSession, enrollment_id: str, channel_ids: list[str] | None = None) -> str | None:
-    """A one-time campaign's one touch: "call" when an outbound call of the enrollment reached a
-    person, "message" when a message (email, text, task) was taken by its provider and not
-    failed since (a bounce after the send undoes it), None when neither happened yet (a failed
-    send, a voicemail, no answer or a declined call leave the retries open). ``channel_ids``
-    counts only those channels' touches: a remarketing run's contact has its own one touch."""
+def touch_of(enrollment_id: Any, channel_ids: list[str] | None = None) -> tuple[Exists, Exists]:
+    """A one-time campaign's one touch, as two EXISTS (called, messaged) for an id or a column of
+    the enclosing query; :func:`touch_word` reads their answers. ``channel_ids`` counts only those
+    channels' touches: a remarketing run's contact has its own one touch."""
     call = exists().where(Conversation.enrollment_id == enrollment_id, Conversation.direction == OUTBOUND,
                           Conversation.answer_status == AnswerStatus.human)
     message = exists().where(Outreach.enrollment_id == enrollment_id, Outreach.channel != ChannelKind.voice,
@@ -78,5 +80,12 @@ async def touch_of(session: AsyncSession, enrollment_id: str, channel_ids: list[
     if channel_ids is not None:
         call = call.where(Conversation.outreach_id.in_(select(Outreach.id).where(Outreach.channel_id.in_(channel_ids))))
         message = message.where(Outreach.channel_id.in_(channel_ids))
-    called, messaged = (await session.execute(select(call, message))).one()
+    return call, message
+
+
+def touch_word(called: bool, messaged: bool) -> str | None:
+    """``"call"`` when an outbound call of the enrollment reached a person, ``"message"`` when a message
+    (email, text, task) was taken by its provider and not failed since (a bounce after the send
+    undoes it), None when neither happened yet (a failed send, a voicemail, no answer or a
+    declined call leave the retries open)."""
     return "call" if called else "message" if messaged else None

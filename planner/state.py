@@ -93,7 +93,7 @@ class PlanContext:
     # The campaign's type (agent.states.CampaignType). The service always passes the campaign's;
     # the default is the sequence, which is what the planner's unit tests exercise.
     campaign_type: str = "follow_up"
-    # A one-time campaign's single touch, once it happened (``planner.repository.touch_of``):
+    # A one-time campaign's single touch, once it happened (``planner.repository.touch_word``):
     # "message" (a message the provider took) or "call" (a call a person answered); None before.
     touch: str | None = None
     settings_version: int = 1  # the campaign's, stamped on the outreach this plan drafts

@@ -11,6 +11,7 @@ asyncio semaphore belongs to one loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
@@ -197,10 +198,38 @@ def endpoint_for(config: LLMConfig, api_base: str | None, api_key: str | SecretS
 
 async def request(lm: Any, model: str, messages: Messages, config: LLMConfig, endpoint: Endpoint,
                   params: dict[str, Any], stream: bool = False) -> Any:
+    quiet = contextlib.nullcontext() if stream or observed(lm, params) else _unlogged()
     async with asyncio.timeout(config.timeout):
-        # Our retries replace litellm's and the OpenAI SDK's (2 by default): one request per attempt.
-        return await lm.acompletion(model=model, messages=messages, timeout=config.timeout, max_retries=0,
-                                    num_retries=0, stream=stream, **endpoint.kwargs(model), **params)
+        with quiet:
+            # Our retries replace litellm's and the OpenAI SDK's (2 by default): one request per attempt.
+            return await lm.acompletion(model=model, messages=messages, timeout=config.timeout, max_retries=0,
+                                        num_retries=0, stream=stream, **endpoint.kwargs(model), **params)
+
+
+# Where litellm keeps the callbacks a user registered, process-wide or for one call.
+_CALLBACK_LISTS = ("callbacks", "success_callback", "failure_callback", "_async_success_callback",
+                   "_async_failure_callback", "input_callback", "_async_input_callback", "service_callback")
+_CALLBACK_PARAMS = ("callbacks", "success_callback", "failure_callback", "logger_fn")
+
+
+def observed(lm: Any, params: dict[str, Any]) -> bool:
+    """Someone listens to litellm's logging: a callback registered with litellm or passed for the call."""
+    return any(getattr(lm, name, None) for name in _CALLBACK_LISTS) or any(params.get(k) for k in _CALLBACK_PARAMS)
+
+
+def _unlogged() -> Any:
+    """A non-streamed answer without litellm's success logging, when nobody listens to it.
+
+    After every answer litellm builds its standard logging payload, prices the response a second
+    time and hands both to a thread and a background task for the callbacks, about a third of
+    the CPU of an offline planner call, for callbacks nobody registered. Marking the call as
+    litellm's own sub-call (``internal_sub_call``) skips that work and nothing else the call
+    needs: the exception mapping, the request, the price on the response (``_hidden_params``,
+    which :func:`cost_of` reads) all happen before it. With any callback registered, calls are
+    logged as litellm always did."""
+    from litellm._internal_context import internal_sub_call  # loaded with litellm by now
+
+    return internal_sub_call()
 
 
 def provider_of(lm: Any, model: str) -> str | None:

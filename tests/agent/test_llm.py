@@ -309,3 +309,72 @@ async def test_offline_is_a_fallback_like_any_other_model(server):
     server.script(status(503), status(503))
     result = await complete("planner", USER, config=config(server, retries=1, fallbacks=["offline"]))
     assert result.model == OFFLINE_MODEL and result.attempts == 3 and len(server.requests) == 2
+
+
+# -- litellm's success logging: skipped when nobody listens, kept when someone does ---------------
+
+class _Counting:
+    """A litellm callback (``CustomLogger``) counting the successes and failures it hears of."""
+
+    def __new__(cls):  # noqa: ANN204 - built lazily: importing litellm's logger imports litellm
+        from litellm.integrations.custom_logger import CustomLogger
+
+        class Counting(CustomLogger):
+            def __init__(self) -> None:
+                super().__init__()
+                self.successes: list[float] = []
+                self.failures = 0
+
+            async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):  # noqa: ANN001
+                self.successes.append(kwargs.get("response_cost") or 0.0)
+
+            async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):  # noqa: ANN001
+                self.failures += 1
+
+        return Counting()
+
+
+async def _settle() -> None:
+    """Let litellm's logging worker run what it queued."""
+    for _ in range(20):
+        await asyncio.sleep(0.02)
+
+
+async def test_an_unobserved_answer_skips_litellms_success_logging(server, monkeypatch):
+    """Nobody registered a callback: litellm neither builds its logging payload nor prices the
+    answer again, and the cost it priced the response at still reaches the result."""
+    from litellm.litellm_core_utils import litellm_logging
+
+    built = []
+    real = litellm_logging.get_standard_logging_object_payload
+    monkeypatch.setattr(litellm_logging, "get_standard_logging_object_payload",
+                        lambda *a, **k: built.append(1) or real(*a, **k))
+    server.script(ok("one two three"))
+    result = await complete("planner", USER, config=config(server, model="openai/gpt-4o-mini"))
+    await _settle()
+    import litellm
+
+    prompt_cost, completion_cost = litellm.cost_per_token(model="gpt-4o-mini", prompt_tokens=8, completion_tokens=3)
+    assert result.cost_usd == pytest.approx(prompt_cost + completion_cost) and result.cost_usd > 0
+    assert built == []
+
+
+async def test_a_registered_callback_hears_every_answer_and_failure(server, monkeypatch):
+    import litellm
+
+    listener = _Counting()
+    monkeypatch.setattr(litellm, "callbacks", [listener])
+    server.script(ok("one two three"), status(400))
+    result = await complete("planner", USER, config=config(server, model="openai/gpt-4o-mini"))
+    with pytest.raises(LLMRequestRejected):
+        await complete("planner", USER, config=config(server, model="openai/gpt-4o-mini"))
+    await _settle()
+    assert listener.successes == [pytest.approx(result.cost_usd)] and listener.failures == 1
+
+
+async def test_a_callback_passed_for_one_call_hears_it(server):
+    listener = _Counting()
+    server.script(ok("hello"))
+    await complete("planner", USER, config=config(server), callbacks=[listener])
+    await _settle()
+    assert len(listener.successes) == 1

@@ -1,0 +1,67 @@
+"""The plan's context is read in three statements for a contact never reached before, and the
+optional parts (history, suppressions, a pending evaluation) are still read when they exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import event
+
+from agent.db import get_engine, session_scope, utcnow
+from agent.ids import new_id
+from agent.models import Suppression
+from planner.service import load_context, plan_enrollment
+from tests.builders import add_conversation, add_outreach, outreaches, workspace_of
+from tests.flows import enrollments, live_campaign, people
+
+
+class Statements:
+    """The SQL the database engine runs while this is open, first words only."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.engine = get_engine().sync_engine
+
+    def _record(self, conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001
+        self.seen.append(" ".join(statement.split()[:3]))
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+async def test_a_first_touch_reads_its_context_in_three_statements_then_claims_and_drafts(client, admin):
+    cid = await live_campaign(client, admin, contacts=people(1))
+    eid = (await enrollments(client, admin, cid))["Ann"]["id"]
+    with Statements() as sql:
+        await plan_enrollment(eid)
+    [draft] = await outreaches(cid)
+    assert draft.enrollment_id == eid and draft.status == "awaiting_approval"
+    first_write = next(i for i, s in enumerate(sql.seen) if s.startswith("UPDATE"))
+    reads = [s for s in sql.seen[:first_write] if s.startswith("SELECT")]
+    assert len(reads) == 3, sql.seen
+    # After the model: the route's writes only, nothing read again.
+    assert not [s for s in sql.seen[first_write:] if s.startswith("SELECT")], sql.seen
+
+
+async def test_history_suppression_and_a_pending_evaluation_are_read_when_they_exist(client, admin):
+    cid = await live_campaign(client, admin, contacts=people(1))
+    ann = (await enrollments(client, admin, cid))["Ann"]
+    eid = ann["id"]
+    async with session_scope() as s:
+        ctx = await load_context(s, eid, 1, None)
+    assert ctx.history == [] and ctx.suppressed_channels == frozenset() and not ctx.awaiting_evaluation
+    await add_outreach(cid, eid, status="sent", channel="email", subject="Hello", body="First note")
+    async with session_scope() as s:
+        s.add(Suppression(id=new_id("sup"), workspace_id=await workspace_of(cid), email_key=ann["contact"]["email"],
+                          channel="sms", reason="opt_out"))
+    # A call that ended a minute ago and is due to be judged: the contact waits for the verdict.
+    await add_conversation(cid, enrollment=ann, evaluate_after=utcnow() - dt.timedelta(minutes=1))
+    async with session_scope() as s:
+        ctx = await load_context(s, eid, 1, None)
+    assert [(h.channel, h.subject) for h in ctx.history] == [("email", "Hello")]
+    assert ctx.suppressed_channels == frozenset({"sms"}) and not ctx.suppressed
+    assert ctx.awaiting_evaluation

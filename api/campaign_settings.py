@@ -9,6 +9,7 @@ page can show it beside the input.
 
 from __future__ import annotations
 
+import re
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,8 @@ from agent.numbers import service as numbers
 from agent.numbers.schemas import PhoneNumberIn, PhoneNumberUpdate
 from agent.settings import get_settings
 from agent.states import (CHANNEL_TRANSITIONS, AnalysisType, CallerNumberStatus, CampaignStatus, ChannelAction,
-                          ChannelKind, ChannelStatus, DataPointType, EnrollmentStatus, channel_action_campaign_states)
+                          ChannelKind, ChannelStatus, DataPointType, EnrollmentStatus, GoalResultValue,
+                          channel_action_campaign_states)
 from evaluators import analyses, goals
 from evaluators.schemas import CHOICE_TYPES, TYPE_FIELDS, AnalysisCreate, AnalysisUpdate, GoalCreate, GoalUpdate
 
@@ -86,13 +88,16 @@ def call_settings_from_form(form: dict[str, str]) -> dict[str, Any]:
 def field_errors(exc: OvertureError) -> dict[str, str]:
     """Each error's message under the form field it is about: ``["body", "settings", "retry_interval",
     "value"]`` is the input ``retry_interval_value``; list positions and the body prefix are dropped."""
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     for error in exc.errors or []:
         parts = [str(p) for p in error.get("loc", []) if isinstance(p, str) and p not in ("body", "settings",
                                                                                               "channels")]
         # A rule across fields (a vapi channel needs phone_number_id) has no loc: it is the form's.
-        out.setdefault("_".join(parts) or "form", str(error.get("message", "")))
-    return out
+        messages = out.setdefault("_".join(parts) or "form", [])
+        # One field may have several (each contact id not in the campaign): all are shown, once each.
+        if (message := str(error.get("message", ""))) not in messages:
+            messages.append(message)
+    return {field: "; ".join(messages) for field, messages in out.items()}
 
 
 def validated(model: type, data: dict[str, Any]) -> Any:
@@ -123,6 +128,9 @@ KIND_FORMS = tuple((kind.value, CHANNEL_PROVIDERS[kind], tuple(f for f in FIELD_
                    for kind in ChannelKind)
 KIND_FORMS_BY_KIND = {kind: (providers, fields) for kind, providers, fields in KIND_FORMS}
 AUDIENCE_STATUSES = tuple(s.value for s in EnrollmentStatus if s != EnrollmentStatus.removed)
+AUDIENCE_GOAL_RESULTS = tuple(r.value for r in GoalResultValue)
+# Pasted contact ids: one a line, or separated by commas (a spreadsheet column or a list).
+_ID_SEPARATORS = re.compile(r"[\s,;]+")
 # Where "Add a channel" is offered: a draft's steps, or remarketing (a live or completed campaign).
 TAKES_CHANNELS = frozenset({CampaignStatus.draft, CampaignStatus.active, CampaignStatus.paused}) | remarketing.REMARKETABLE
 
@@ -164,21 +172,40 @@ async def _replace_channels(session: AsyncSession, campaign: Any, channels: list
     await campaigns.update(session, campaign, CampaignUpdate(channels=channels), actor)
 
 
+def _audience(form: dict[str, str]) -> dict[str, Any]:
+    """The API's ``audience`` from the form: the statuses and goal results ticked and the contact
+    ids pasted (a filter left empty is not given, as the API's body would leave it out)."""
+    def ticked(key: str) -> list[str] | None:
+        return [v for v in form.get(key, "").split(",") if v] or None
+
+    ids = list(dict.fromkeys(i for i in _ID_SEPARATORS.split(form.get("audience_contact_ids", "")) if i))
+    return {"statuses": ticked("audience_statuses"), "goal_results": ticked("audience_goal_results"),
+            "contact_ids": ids or None}
+
+
 async def add_channel(session: AsyncSession, workspace_id: str, campaign_id: str, form: dict[str, str],
                       actor: str) -> str:
     """A draft gets the channel appended to its steps (the API's PATCH); a live campaign gets a
-    remarketing channel for the contacts of the statuses ticked (``POST .../channels``)."""
+    remarketing channel for the audience chosen (``POST .../channels``)."""
     campaign = await campaigns.get(session, workspace_id, campaign_id, for_update=True)
     kind = form.get("kind", "")
     if campaign.status != CampaignStatus.draft:
-        statuses = [s for s in form.get("audience_statuses", "").split(",") if s]
-        data = _channel_in(kind, form, RemarketingIn, audience={"statuses": statuses or None})
+        data = _channel_in(kind, form, RemarketingIn, audience=_audience(form))
         await remarketing.add_channel(session, campaign, data, actor)
         return "channel_added"
     new = _channel_in(kind, form)
     existing = [_as_input(c) for c in await campaigns.channels_of(session, campaign.id)]
     await _replace_channels(session, campaign, [*existing, new], actor)
     return "channel_added"
+
+
+async def audience_count(session: AsyncSession, workspace_id: str, campaign_id: str, form: dict[str, str]) -> int:
+    """How many contacts the audience chosen in an "Add a channel" form holds, before adding it.
+    Only the audience is validated (a provider field still empty is no reason to refuse a count),
+    under the API's ``audience`` key so each message lands beside its field."""
+    campaign = await campaigns.get(session, workspace_id, campaign_id)
+    data = validated(RemarketingIn, {"kind": form.get("kind", ""), "audience": _audience(form)})
+    return await remarketing.count(session, campaign, data.audience)
 
 
 async def _channel_list(session: AsyncSession, workspace_id: str, campaign_id: str,
@@ -368,7 +395,7 @@ async def tab_data(session: AsyncSession, workspace_id: str, campaign: Any) -> d
         "archived_analyses": await analyses.list_analyses(session, workspace_id, campaign.id, archived=True),
         "call_inputs": CALL_INPUTS, "kind_forms": KIND_FORMS, "channel_action_labels": CHANNEL_ACTION_LABELS,
         "number_statuses": NUMBER_STATUSES, "analysis_types": ANALYSIS_TYPES, "data_types": DATA_TYPES,
-        "audience_statuses": AUDIENCE_STATUSES,
+        "audience_statuses": AUDIENCE_STATUSES, "audience_goal_results": AUDIENCE_GOAL_RESULTS,
         "field_help": FIELD_HELP, "is_draft": campaign.status == CampaignStatus.draft,
         "takes_channels": CampaignStatus(campaign.status) in TAKES_CHANNELS,
         "is_completed": campaign.status == CampaignStatus.completed,

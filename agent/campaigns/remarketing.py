@@ -131,6 +131,14 @@ async def add_channel(session: AsyncSession, campaign: Campaign, data: Remarketi
     return channel, len(ids)
 
 
+async def count(session: AsyncSession, campaign: Campaign, audience: Audience) -> int:
+    """How many contacts a remarketing channel for ``audience`` would be for, before adding it: the
+    same refusals and the same choice as :func:`add_channel`, nothing written (none is an answer
+    here, not an error)."""
+    _refuse(campaign)
+    return len(await choose(session, campaign, audience))
+
+
 async def audience_size(session: AsyncSession, channel_id: str) -> int:
     return (await session.execute(select(func.count()).where(ChannelAudience.channel_id == channel_id))).scalar_one()
 

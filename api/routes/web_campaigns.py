@@ -196,9 +196,10 @@ async def campaign_page(campaign_id: str, request: Request, session: SessionDep)
 async def _campaign_page(session: SessionDep, login: WebLogin, campaign_id: str, tab: str, query: Any, *,
                          notice: str | None = None, error: str | None = None, status: int = 200,
                          values: dict[str, str] | None = None, failed: str | None = None,
-                         field_errors: dict[str, str] | None = None) -> Response:
+                         field_errors: dict[str, str] | None = None, audience_count: int | None = None) -> Response:
     """The tab; after a refused form, ``failed`` names that form, which shows ``values`` and
-    ``field_errors`` (a message per input) instead of the stored ones."""
+    ``field_errors`` (a message per input) instead of the stored ones; ``audience_count`` is the
+    size of the remarketing audience that form asked to count."""
     try:
         view = await pages.campaign_view(session, login.principal.workspace_id, campaign_id, tab, query)
     except OvertureError as exc:
@@ -208,7 +209,8 @@ async def _campaign_page(session: SessionDep, login: WebLogin, campaign_id: str,
         view = await pages.campaign_view(session, login.principal.workspace_id, campaign_id, tab, {})
         error, status = exc.detail, exc.status
     return _render("campaign.html", status, login=login, can_edit=_can_edit(login), notice=notice, error=error,
-                   values=values or {}, failed=failed, field_errors=field_errors or {}, url=_url, base=BASE, **view)
+                   values=values or {}, failed=failed, field_errors=field_errors or {}, audience_count=audience_count,
+                   url=_url, base=BASE, **view)
 
 
 def _missing(login: WebLogin) -> Response:

@@ -1,5 +1,6 @@
 """The Settings tab's forms: add a channel, number, goal or analysis, and change one (edit,
-remove, archive, restore, a channel's start/pause/resume/stop).
+remove, archive, restore, a channel's start/pause/resume/stop); and count a remarketing
+channel's audience before adding it.
 
 Admins only, with the session's CSRF token, like every form of the campaign pages; each change goes
 through the service its API endpoint calls (``api.campaign_settings``) and redirects back to the
@@ -23,7 +24,7 @@ from api.routes.web_campaigns import BASE, _acting, _campaign_page, _url
 
 router = APIRouter(include_in_schema=False)
 # Form fields that may repeat (checkboxes); they reach the services joined by commas.
-MULTI = ("audience_statuses",)
+MULTI = ("audience_statuses", "audience_goal_results")
 
 
 def _values(form: FormData) -> dict[str, str]:
@@ -34,7 +35,9 @@ def _values(form: FormData) -> dict[str, str]:
     return values
 
 
-async def _change(request: Request, session: SessionDep, campaign_id: str, form_id: str, run) -> Response:
+async def _change(request: Request, session: SessionDep, campaign_id: str, form_id: str, run, done=None) -> Response:
+    """``run`` the form's change; then, by default, back to the tab with its notice (``done`` makes
+    another page of the result instead)."""
     login, form, refused, status = await _acting(request, session)
     if login is None:
         return _to_signin()
@@ -48,6 +51,8 @@ async def _change(request: Request, session: SessionDep, campaign_id: str, form_
         await session.rollback()
         return await _campaign_page(session, login, campaign_id, "settings", {}, error=exc.detail, status=exc.status,
                                     values=values, failed=form_id, field_errors=forms.field_errors(exc))
+    if done is not None:
+        return await done(login, values, notice)
     return RedirectResponse(_url(f"{BASE}/{campaign_id}", {"tab": "settings", "notice": notice}) + "#" + quote(form_id),
                             status_code=303)
 
@@ -60,6 +65,20 @@ def _add_route(what: str) -> None:
         return await _change(request, session, campaign_id, f"{what}-add", run)
 
     router.add_api_route(f"{BASE}/{{campaign_id}}/{what}", add, methods=["POST"], name=f"web_add_{what}")
+
+
+@router.post(f"{BASE}/{{campaign_id}}/channels/audience", name="web_count_audience")
+async def count_audience(campaign_id: str, request: Request, session: SessionDep) -> Response:
+    """The "Count contacts" button of a remarketing "Add a channel" form: the tab again with the
+    form as filled in and how many contacts its audience holds; nothing is added."""
+    async def run(workspace_id: str, values: dict[str, str], actor: str) -> int:
+        return await forms.audience_count(session, workspace_id, campaign_id, values)
+
+    async def shown(login, values: dict[str, str], count: int) -> Response:
+        return await _campaign_page(session, login, campaign_id, "settings", {}, values=values,
+                                    failed="channels-add", audience_count=count)
+
+    return await _change(request, session, campaign_id, "channels-add", run, shown)
 
 
 def _item_route(what: str) -> None:

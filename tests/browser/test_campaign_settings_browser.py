@@ -212,3 +212,36 @@ def test_a_manager_remarkets_a_completed_campaign_and_starts_it_again(page: Page
                 for i in api(live, key, f"/v1/campaigns/{cid}/contacts")["items"]}
     # Ann is reopened (the server's own worker may already be planning her again); Bo stays out.
     assert statuses["Ann"] in {"waiting", "planning", "awaiting_approval"} and statuses["Bo"] == "finished"
+
+
+def test_a_manager_pastes_contact_ids_counts_them_by_keyboard_and_adds_the_channel(page: Page, live: LiveServer):
+    """The remarketing audience by pasted ids: a bad one named beside the field, the count shown
+    before adding, the whole form worked from the keyboard."""
+    key = live.key(Role.admin)
+    cid = completed_with_finished_contacts(live, key)
+    contacts = {i["contact"]["first_name"]: i["contact"]["id"]
+                for i in api(live, key, f"/v1/campaigns/{cid}/contacts")["items"]}
+    open_settings(page, key, cid)
+    page.focus("#channels-add-email-box > summary")
+    page.keyboard.press("Enter")
+    ids = page.locator("#channels-add-email-contact-ids")
+    ids.fill(f"{contacts['Ann']}\nct_nobody")
+    page.focus("#channels-add-email-count")
+    page.keyboard.press("Enter")
+    expect(page.locator("#channels-add-email-audience_contact_ids-error")).to_have_text("not enrolled: ct_nobody")
+    expect(ids).to_have_attribute("aria-invalid", "true")
+    ids.fill(f"{contacts['Ann']}, {contacts['Cy']}")
+    page.focus("#channels-add-email-count")
+    page.keyboard.press("Enter")
+    expect(page.locator("#channels-add-email-audience-count")).to_have_text("2 contacts match this audience now.")
+    assert len(api(live, key, f"/v1/campaigns/{cid}")["channels"]) == 1  # counting adds nothing
+    page.check("#channels-add-email-audience input[value=finished]")
+    page.click("#channels-add-email-count")
+    expect(page.locator("#channels-add-email-audience-count")).to_have_text("1 contact matches this audience now.")
+    page.locator("#channels-add-email-box").screenshot(path="/tmp/websettings_remarketing_form.png")
+    page.focus("#channels-add-email-submit")
+    page.keyboard.press("Enter")
+    expect(page.locator("#notice")).to_have_text("Channel added.")
+    added = page.locator("#channel-table > li").nth(1)
+    expect(added.locator(".remarketing-audience")).to_contain_text("Remarketing for 1 contact")
+    page.screenshot(path="/tmp/websettings_remarketing_ids.png", full_page=True)

@@ -314,3 +314,112 @@ async def test_a_cancelled_campaign_offers_no_new_channel(client):
     assert (await client.post(f"/v1/campaigns/{cid}/cancel", headers=api)).status_code == 200
     page = _settings_section((await client.get(f"/inbox/campaigns/{cid}", params={"tab": "settings"})).text)
     assert "Add a channel" not in page and 'id="channels-add-sms"' not in page
+
+
+# --- the remarketing audience picker: by goal result, by pasted ids, counted before adding -------------
+
+async def _remarketable(client):
+    """The remarketing tests' campaign (Ann achieved the primary goal, Bob did not, both finished;
+    Cara replied; two untouched), signed in as an admin."""
+    from tests.e2e.test_remarketing import _campaign
+
+    api, csrf = await _admin(client)
+    cid, who = await _campaign(client, api)
+    return api, csrf, cid, who
+
+
+async def _audience_of(channel_id: str) -> set[str]:
+    from tests.e2e.test_remarketing import _audience
+
+    return await _audience(channel_id)
+
+
+async def test_the_remarketing_form_picks_by_goal_result_and_counts_the_audience_before_adding(client):
+    api, csrf, cid, who = await _remarketable(client)
+    base = f"/inbox/campaigns/{cid}"
+    page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    boxes = re.search(r'<fieldset id="channels-add-sms-goal-results">.*?</fieldset>', page, re.S).group(0)
+    assert re.findall(r'name="audience_goal_results" value="(\w+)"', boxes) == [
+        "achieved", "partially_achieved", "not_achieved", "unknown"]
+    assert 'formaction="/inbox/campaigns/' + cid + '/channels/audience" id="channels-add-sms-count"' in page
+
+    # Counting adds nothing; it shows the form as it was, with the number beside it.
+    form = {"csrf": csrf, "kind": "sms", "audience_goal_results": ["not_achieved", "achieved"]}
+    counted = await client.post(f"{base}/channels/audience", data=form)
+    assert counted.status_code == 200, counted.text
+    assert re.search(r'id="channels-add-sms-audience-count" role="status" data-contacts="2"', counted.text)
+    assert 'id="channels-add-sms-box" open' in counted.text
+    assert re.search(r'value="not_achieved"\s+checked', counted.text)
+    narrowed = await client.post(f"{base}/channels/audience", data={**form, "audience_statuses": ["finished"],
+                                                                    "audience_goal_results": ["not_achieved"]})
+    assert 'data-contacts="1"' in narrowed.text
+    assert len((await fetch(client, api, cid))["channels"]) == 1
+
+    r = await client.post(f"{base}/channels", data={**form, "audience_statuses": ["finished"],
+                                                    "audience_goal_results": ["not_achieved"]})
+    assert r.status_code == 303, r.text
+    sms = (await fetch(client, api, cid))["channels"][1]
+    assert (sms["kind"], sms["status"]) == ("sms", "ready")
+    assert await _audience_of(sms["id"]) == {who["bob"]["id"]}
+    # A value the API does not take is named beside the goal results, never a 500.
+    bad = await client.post(f"{base}/channels", data={**form, "audience_goal_results": ["maybe"]})
+    assert bad.status_code == 422 and 'id="channels-add-sms-audience_goal_results-error"' in bad.text
+    assert len((await fetch(client, api, cid))["channels"]) == 2
+
+
+async def test_the_remarketing_form_takes_pasted_contact_ids_one_a_line_or_comma_separated(client):
+    api, csrf, cid, who = await _remarketable(client)
+    base = f"/inbox/campaigns/{cid}"
+    ann, cara = who["ann"]["contact"]["id"], who["cara"]["contact"]["id"]
+    pasted = f"  {ann}\r\n\r\n{cara}, {ann},\n"  # blank lines, spaces and a repeat are forgiven
+    counted = await client.post(f"{base}/channels/audience", data={"csrf": csrf, "kind": "email",
+                                                                   "audience_contact_ids": pasted})
+    assert counted.status_code == 200 and 'id="channels-add-email-audience-count"' in counted.text
+    assert 'data-contacts="2"' in counted.text and f"{cara}, {ann}" in counted.text  # the paste is kept
+    r = await client.post(f"{base}/channels", data={"csrf": csrf, "kind": "email", "audience_contact_ids": pasted})
+    assert r.status_code == 303, r.text
+    email = (await fetch(client, api, cid))["channels"][1]
+    assert await _audience_of(email["id"]) == {who["ann"]["id"], who["cara"]["id"]}
+    page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    assert f'id="ch-{email["id"]}-audience" data-contacts="2"' in page
+
+
+async def test_a_contact_id_not_in_the_campaign_is_named_beside_the_field_and_nothing_is_added(client):
+    api, csrf, cid, who = await _remarketable(client)
+    base = f"/inbox/campaigns/{cid}"
+    pasted = f"{who['ann']['contact']['id']}\nct_nobody, <b>ct_ghost</b>"
+    for path in ("channels", "channels/audience"):
+        r = await client.post(f"{base}/{path}", data={"csrf": csrf, "kind": "email", "audience_contact_ids": pasted})
+        assert r.status_code == 422, (path, r.text)
+        beside = re.search(r'<span class="field-error" id="channels-add-email-audience_contact_ids-error"[^>]*>(.*?)</span>',
+                           r.text, re.S)
+        assert beside, path
+        # Each unknown id, as the API names them (unknown_contacts), escaped; the known one is not named.
+        assert "not enrolled: ct_nobody" in beside.group(1) and "not enrolled: &lt;b&gt;ct_ghost&lt;/b&gt;" in beside.group(1)
+        assert who["ann"]["contact"]["id"] not in beside.group(1)
+        assert "2 contact id(s) are not in this campaign" in r.text
+        assert re.search(r'<textarea id="channels-add-email-contact-ids"[^>]*aria-invalid="true"', r.text)
+        assert "ct_nobody, &lt;b&gt;ct_ghost&lt;/b&gt;</textarea>" in r.text  # what was pasted, to mend
+    too_many = ",".join(f"ct_{i}" for i in range(10_001))
+    r = await client.post(f"{base}/channels", data={"csrf": csrf, "kind": "email", "audience_contact_ids": too_many})
+    assert r.status_code == 422 and 'id="channels-add-email-audience_contact_ids-error"' in r.text
+    assert len((await fetch(client, api, cid))["channels"]) == 1
+
+
+async def test_goal_results_need_a_primary_goal_and_only_admins_add_or_count(client):
+    api, csrf = await _admin(client)
+    cid = await live_campaign(client, api, contacts=people(2))  # no goal at all
+    base = f"/inbox/campaigns/{cid}"
+    page = _settings_section((await client.get(base, params={"tab": "settings"})).text)
+    assert 'id="channels-add-sms-no-primary-goal"' in page and 'id="channels-add-sms-goal-results"' not in page
+    forged = await client.post(f"{base}/channels", data={"csrf": csrf, "kind": "sms",
+                                                         "audience_goal_results": ["unknown"]})
+    assert forged.status_code == 409 and "no primary goal" in forged.text
+    body = {"kind": "sms", "audience_statuses": ["not_started"]}
+    assert (await client.post(f"{base}/channels/audience", data=body)).status_code == 403  # no CSRF token
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://overture.test") as other:
+        their_csrf = await signed_in(other, await make_key(Role.viewer))
+        for path in ("channels", "channels/audience"):
+            r = await other.post(f"{base}/{path}", data={**body, "csrf": their_csrf})
+            assert r.status_code == 403 and "may look but not" in r.text and "data-contacts" not in r.text, path
+    assert len((await fetch(client, api, cid))["channels"]) == 1

@@ -29,8 +29,9 @@ apart, are called "Zanzibar" for the text search. Each line is p50 / p99 in ms o
               index's pending list, printed in pages beside it, is read by every search while
               ``fastupdate`` is on; 0017 turned it off). The q= line above runs before any write.
 
-PostgreSQL, ``--gin-rounds R`` (default 2; 0 skips it): fastupdate on vs off, alternately in the
-same run. Each round, for each setting in turn: the trigram indexes set to it and their pending
+PostgreSQL, ``--gin-rounds R`` (default 2; 0 skips it): GIN fastupdate on (the default), on with
+the smallest pending list (64 kB) and off, alternately in the same run (``GIN_SETTINGS``). Each
+round, for each setting in turn: the trigram indexes set to it and their pending
 list flushed, ``--gin-approves`` service approves (p50 / p99 / max ms, CPU ms per approve of this
 process and of the database's backends, from /proc), the pending list's pages after them, then
 ``--repeat-search`` ``GET /v1/outreaches?q=`` through ASGI (p50 / p99 ms, CPU of both sides).
@@ -460,6 +461,10 @@ def issue_lines(backend: str, seeded: Seeded, results: list[Line], args: argpars
 # -- PostgreSQL: the GIN pending list, fastupdate on vs off ----------------------------------------
 
 GIN_INDEXES = ("ix_contacts_search_trgm", "ix_outreaches_search_trgm")  # 0011_search's
+# The settings compared: PostgreSQL's default (0011), a pending list at its smallest (64 kB, about
+# 8 pages: searches read little, writes still batch), and no list (0017).
+GIN_SETTINGS = {"on": "fastupdate = on", "on, 64 kB": "fastupdate = on, gin_pending_list_limit = 64",
+                "off": "fastupdate = off"}
 
 
 async def pg_fetch(url: str, sql: str, *args: Any) -> list[Any]:
@@ -486,12 +491,20 @@ async def db_cpu(url: str) -> float:
     return sum(cpu_seconds(r[0]) for r in rows)
 
 
+async def gin_set(url: str, options: str) -> None:
+    """The trigram indexes set to ``options`` alone, their pending lists flushed."""
+    for name in GIN_INDEXES:
+        await pg_execute(url, f"ALTER INDEX {name} RESET (fastupdate, gin_pending_list_limit)")
+        await pg_execute(url, f"ALTER INDEX {name} SET ({options})")
+        await pg_execute(url, f"SELECT gin_clean_pending_list('{name}'::regclass)")
+
+
 async def gin_compare(url: str, args: argparse.Namespace, approve: Callable[[], Awaitable[Any]],
                       search: Callable[[], Awaitable[Any]]) -> None:
-    """fastupdate on vs off, alternately: approves, then searches over what they wrote."""
+    """The GIN settings in turn, alternately: approves, then searches over what they wrote."""
     got: dict[str, dict[str, list[float]]] = {
         f: {"approve": [], "approve cpu": [], "approve db cpu": [], "pages": [], "q": [], "q cpu": [],
-            "q db cpu": []} for f in ("on", "off")}
+            "q db cpu": []} for f in GIN_SETTINGS}
 
     async def timed(fn: Callable[[], Awaitable[Any]], n: int, into: dict[str, list[float]], key: str) -> None:
         cpu0, db0 = time.process_time(), await db_cpu(url)
@@ -504,28 +517,24 @@ async def gin_compare(url: str, args: argparse.Namespace, approve: Callable[[], 
 
     for _ in range(args.gin_rounds):
         for setting, into in got.items():
-            for name in GIN_INDEXES:
-                await pg_execute(url, f"ALTER INDEX {name} SET (fastupdate = {setting})")
-                await pg_execute(url, f"SELECT gin_clean_pending_list('{name}'::regclass)")
+            await gin_set(url, GIN_SETTINGS[setting])
             await timed(approve, args.gin_approves, into, "approve")
             into["pages"].append(await gin_pending_pages(url))
             await timed(search, args.repeat_search, into, "q")
-    for name in GIN_INDEXES:  # as the migrations leave them
-        await pg_execute(url, f"ALTER INDEX {name} SET (fastupdate = off)")
-        await pg_execute(url, f"SELECT gin_clean_pending_list('{name}'::regclass)")
+    await gin_set(url, GIN_SETTINGS["off"])  # as the migrations leave them
 
     def pct(xs: list[float]) -> str:
         ms = sorted(x * 1000 for x in xs)
         return (f"p50 {statistics.median(ms):7.2f} p99 {statistics.quantiles(ms, n=100, method='inclusive')[98]:7.2f} "
                 f"max {ms[-1]:7.2f} ms")
 
-    print(f"\npostgresql, GIN fastupdate on vs off: {args.gin_rounds} rounds, each {args.gin_approves} service "
+    print(f"\npostgresql, GIN fastupdate {' vs '.join(GIN_SETTINGS)}: {args.gin_rounds} rounds, each {args.gin_approves} service "
           f"approves then {args.repeat_search} HTTP (ASGI) q={SEARCH}; load average {os.getloadavg()[0]:.2f}")
     for setting, into in got.items():
-        print(f"  fastupdate={setting:3s} approve {pct(into['approve'])}, CPU {statistics.mean(into['approve cpu']):.3f}"
+        print(f"  fastupdate {setting:9s} approve {pct(into['approve'])}, CPU {statistics.mean(into['approve cpu']):.3f}"
               f" + db {statistics.mean(into['approve db cpu']):.3f} ms/approve; pending pages after: "
               f"{', '.join(str(int(p)) for p in into['pages'])}")
-        print(f"  {'':15s} q=      {pct(into['q'])}, CPU {statistics.mean(into['q cpu']):.3f}"
+        print(f"  {'':21s} q=      {pct(into['q'])}, CPU {statistics.mean(into['q cpu']):.3f}"
               f" + db {statistics.mean(into['q db cpu']):.3f} ms/search")
 
 
@@ -553,7 +562,7 @@ def main() -> None:
     parser.add_argument("--gin-approves", type=int, default=600, help="approves per fastupdate setting and round")
     parser.add_argument("--no-uvicorn", dest="uvicorn", action="store_false", help="skip the loopback server lines")
     args = parser.parse_args()
-    if args.drafts < 4 * (WARM + args.repeat) + 2 * PAGE + 2 * args.gin_rounds * args.gin_approves:
+    if args.drafts < 4 * (WARM + args.repeat) + 2 * PAGE + len(GIN_SETTINGS) * args.gin_rounds * args.gin_approves:
         parser.error("--drafts is too small: every approve takes a draft of its own")
     if args.backend == "postgresql" and not args.pg_url:
         parser.error("--backend postgresql needs --pg-url or OVERTURE_BENCH_DATABASE_URL")

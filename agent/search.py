@@ -20,6 +20,7 @@ from agent.models import Contact, Enrollment, Outreach
 MIN_INDEXED = 3
 
 # What 0011_search creates beside the models (not in ``Base.metadata``): schema comparisons skip them.
+# 0017 set ``fastupdate = off`` on the GIN indexes: writes go into the index, not a pending list each search reads.
 SQLITE_TABLES = frozenset({"contacts_fts", "outreaches_fts"})
 PG_INDEXES = frozenset({"ix_contacts_search_trgm", "ix_outreaches_search_trgm"})
 

@@ -24,6 +24,18 @@ apart, are called "Zanzibar" for the text search. Each line is p50 / p99 in ms o
               RETURNING the item's columns, the contact's columns read by its enrollment, and
               INSERT of the event, committed (what the service answers, without building it); service: ``review.service.approve`` in its own session; HTTP:
               ``POST /v1/outreaches/{id}/approve``. Every run approves a different draft.
+  q= after    the q= line again, once the approve lines have written (``--repeat`` + 5 outreaches
+              each): what a search costs once drafts have been worked (PostgreSQL: the GIN
+              index's pending list, printed in pages beside it, is read by every search while
+              ``fastupdate`` is on; 0017 turned it off). The q= line above runs before any write.
+
+PostgreSQL, ``--gin-rounds R`` (default 2; 0 skips it): GIN fastupdate on (the default), on with
+the smallest pending list (64 kB) and off, alternately in the same run (``GIN_SETTINGS``). Each
+round, for each setting in turn: the trigram indexes set to it and their pending
+list flushed, ``--gin-approves`` service approves (p50 / p99 / max ms, CPU ms per approve of this
+process and of the database's backends, from /proc), the pending list's pages after them, then
+``--repeat-search`` ``GET /v1/outreaches?q=`` through ASGI (p50 / p99 ms, CPU of both sides).
+The indexes are left as the migrations leave them (off).
 
 Ratios are against the floor's p50 / p99 for the same work, measured in the same run. Every
 path is first checked to return the same page. Beside wall time each line prints CPU ms per
@@ -33,6 +45,7 @@ CPU is on neither side; on SQLite the engine runs in-process, so it is on both.
 
     python benchmarks/inbox.py [--drafts 100000] [--repeat 200] [--repeat-search 10]
                                [--backend sqlite|postgresql|both] [--no-uvicorn]
+                               [--gin-rounds 2] [--gin-approves 600]
                                [--pg-url postgresql://postgres@127.0.0.1:5432/bench_inbox]
 
 PostgreSQL runs when --pg-url or OVERTURE_BENCH_DATABASE_URL names a scratch database (its
@@ -64,8 +77,11 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's planner, not benchmarks/planner.py
 
+from benchmarks.proc_cpu import cpu_seconds  # noqa: E402  (also when a test loads this file by path)
+
 PAGE = 50
 SEARCH = "zanzibar"
+AFTER = "q= after"  # the q= line once the approve lines have written
 WARM = 5
 BODY = ("Hi {name},\n\nOur spring product webinar is on May 4 and we kept a seat for you. It runs forty minutes, "
         "covers what shipped this quarter and leaves time for questions. Reply to this email and the seat is "
@@ -108,6 +124,7 @@ class Seeded:
     drafts: list[str]  # outreach ids, oldest first
     matches: int  # contacts the text search finds
     seconds: float
+    pending_pages: int | None = None  # PostgreSQL: the GIN pending list before the q= after approves line
 
 
 # -- seeding --------------------------------------------------------------------------------------
@@ -296,6 +313,7 @@ async def run_backend(url: str, tmp: Path, args: argparse.Namespace) -> tuple[Se
     from review import service
 
     settings = use_settings(Settings(_env_file=None, data_dir=tmp, database_url=url, broker_url=None))
+    sqlite = url.startswith("sqlite")
     seeded = await seed(args.drafts, url)
     ws, who = seeded.workspace_id, seeded.principal
     headers = {"Authorization": f"Bearer {seeded.key}"}
@@ -368,6 +386,12 @@ async def run_backend(url: str, tmp: Path, args: argparse.Namespace) -> tuple[Se
                     ("list_inbox", lambda: list_inbox(SEARCH)), lambda c: get(c, q=SEARCH))
         await group("approve", args.repeat, WARM, lambda f: f.approve(next(pending)),
                     ("approve", approve_service), approve_http)
+        if not sqlite:
+            seeded.pending_pages = await gin_pending_pages(url)
+        await group(AFTER, args.repeat_search, 2, lambda f: f.inbox(SEARCH),
+                    ("list_inbox", lambda: list_inbox(SEARCH)), lambda c: get(c, q=SEARCH))
+        if not sqlite and args.gin_rounds:
+            await gin_compare(url, args, approve_service, lambda: get(asgi, q=SEARCH))
     finally:
         await asgi.aclose()
         if wire is not None:
@@ -396,10 +420,10 @@ def report(backend: str, seeded: Seeded, results: list[Line], args: argparse.Nam
               f"{cpu:11.3f} {cpu / floor[2]:9.2f}x")
     print("  (CPU: the benchmark process's, plus the uvicorn child's on its lines; on PostgreSQL the server's "
           "own CPU is on neither side)")
-    issue_lines(backend, seeded, results)
+    issue_lines(backend, seeded, results, args)
 
 
-def issue_lines(backend: str, seeded: Seeded, results: list[Line]) -> None:
+def issue_lines(backend: str, seeded: Seeded, results: list[Line], args: argparse.Namespace) -> None:
     """The lines of issue 13's table this benchmark measures, each beside its baseline (same run)."""
     figures: dict[tuple[str, str], tuple[float, float]] = {}
     cpus: dict[tuple[str, str], float] = {}
@@ -422,10 +446,96 @@ def issue_lines(backend: str, seeded: Seeded, results: list[Line]) -> None:
             p50, p99 = figures[search, path]
             print(f"    inbox text search {search} {path}: p50 {p50:.2f} ms / p99 {p99:.2f} ms "
                   f"(the LIKE scan it replaces, bare SQL: p50 {figures[search, 'bare SQL'][0]:.2f} ms)")
+    approves = (WARM + args.repeat) * sum(group == "approve" for group, *_ in results)
+    for path in ("HTTP (ASGI)", "HTTP (uvicorn)"):
+        if (AFTER, path) in figures:
+            pages = "" if seeded.pending_pages is None else f", {seeded.pending_pages} GIN pending pages"
+            print(f"    inbox text search {search} after approves {path}: p50 {figures[AFTER, path][0]:.2f} ms / "
+                  f"p99 {figures[AFTER, path][1]:.2f} ms ({approves} approves before{pages})")
     print(f"    inbox first page, service list_inbox: {ratio('first page', 'service list_inbox')}")
     if ("first page", "HTTP (uvicorn)") in figures:
         print(f"    inbox first page, HTTP (uvicorn): {ratio('first page', 'HTTP (uvicorn)')}")
     print(f"    approve one draft, service approve: {ratio('approve', 'service approve')}")
+
+
+# -- PostgreSQL: the GIN pending list, fastupdate on vs off ----------------------------------------
+
+GIN_INDEXES = ("ix_contacts_search_trgm", "ix_outreaches_search_trgm")  # 0011_search's
+# The settings compared: PostgreSQL's default (0011), a pending list at its smallest (64 kB, about
+# 8 pages: searches read little, writes still batch), and no list (0017).
+GIN_SETTINGS = {"on": "fastupdate = on", "on, 64 kB": "fastupdate = on, gin_pending_list_limit = 64",
+                "off": "fastupdate = off"}
+
+
+async def pg_fetch(url: str, sql: str, *args: Any) -> list[Any]:
+    import asyncpg
+
+    con = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return await con.fetch(sql, *args)
+    finally:
+        await con.close()
+
+
+async def gin_pending_pages(url: str) -> int:
+    """Pages in the outreaches trigram index's pending list (pgstattuple; the list stays as it is)."""
+    await pg_execute(url, "CREATE EXTENSION IF NOT EXISTS pgstattuple")
+    ((pages,),) = await pg_fetch(url, "SELECT pending_pages FROM pgstatginindex('ix_outreaches_search_trgm')")
+    return pages
+
+
+async def db_cpu(url: str) -> float:
+    """CPU seconds so far of the database's backends (from /proc: the server runs on this machine)."""
+    rows = await pg_fetch(url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND pid <> pg_backend_pid()")
+    return sum(cpu_seconds(r[0]) for r in rows)
+
+
+async def gin_set(url: str, options: str) -> None:
+    """The trigram indexes set to ``options`` alone, their pending lists flushed."""
+    for name in GIN_INDEXES:
+        await pg_execute(url, f"ALTER INDEX {name} RESET (fastupdate, gin_pending_list_limit)")
+        await pg_execute(url, f"ALTER INDEX {name} SET ({options})")
+        await pg_execute(url, f"SELECT gin_clean_pending_list('{name}'::regclass)")
+
+
+async def gin_compare(url: str, args: argparse.Namespace, approve: Callable[[], Awaitable[Any]],
+                      search: Callable[[], Awaitable[Any]]) -> None:
+    """The GIN settings in turn, alternately: approves, then searches over what they wrote."""
+    got: dict[str, dict[str, list[float]]] = {
+        f: {"approve": [], "approve cpu": [], "approve db cpu": [], "pages": [], "q": [], "q cpu": [],
+            "q db cpu": []} for f in GIN_SETTINGS}
+
+    async def timed(fn: Callable[[], Awaitable[Any]], n: int, into: dict[str, list[float]], key: str) -> None:
+        cpu0, db0 = time.process_time(), await db_cpu(url)
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await fn()
+            into[key].append(time.perf_counter() - t0)
+        into[f"{key} cpu"].append((time.process_time() - cpu0) * 1000 / n)
+        into[f"{key} db cpu"].append((await db_cpu(url) - db0) * 1000 / n)
+
+    for _ in range(args.gin_rounds):
+        for setting, into in got.items():
+            await gin_set(url, GIN_SETTINGS[setting])
+            await timed(approve, args.gin_approves, into, "approve")
+            into["pages"].append(await gin_pending_pages(url))
+            await timed(search, args.repeat_search, into, "q")
+    await gin_set(url, GIN_SETTINGS["off"])  # as the migrations leave them
+
+    def pct(xs: list[float]) -> str:
+        ms = sorted(x * 1000 for x in xs)
+        return (f"p50 {statistics.median(ms):7.2f} p99 {statistics.quantiles(ms, n=100, method='inclusive')[98]:7.2f} "
+                f"max {ms[-1]:7.2f} ms")
+
+    print(f"\npostgresql, GIN fastupdate {' vs '.join(GIN_SETTINGS)}: {args.gin_rounds} rounds, each {args.gin_approves} service "
+          f"approves then {args.repeat_search} HTTP (ASGI) q={SEARCH}; load average {os.getloadavg()[0]:.2f}")
+    for setting, into in got.items():
+        print(f"  fastupdate {setting:9s} approve {pct(into['approve'])}, CPU {statistics.mean(into['approve cpu']):.3f}"
+              f" + db {statistics.mean(into['approve db cpu']):.3f} ms/approve; pending pages after: "
+              f"{', '.join(str(int(p)) for p in into['pages'])}")
+        print(f"  {'':21s} q=      {pct(into['q'])}, CPU {statistics.mean(into['q cpu']):.3f}"
+              f" + db {statistics.mean(into['q db cpu']):.3f} ms/search")
 
 
 async def pg_execute(url: str, sql: str) -> None:
@@ -448,9 +558,11 @@ def main() -> None:
                         help="both: SQLite, and PostgreSQL when a URL is given")
     parser.add_argument("--pg-url", default=os.environ.get("OVERTURE_BENCH_DATABASE_URL"),
                         help="PostgreSQL URL (a scratch database: it is reset)")
+    parser.add_argument("--gin-rounds", type=int, default=2, help="PostgreSQL: fastupdate on/off rounds (0: none)")
+    parser.add_argument("--gin-approves", type=int, default=600, help="approves per fastupdate setting and round")
     parser.add_argument("--no-uvicorn", dest="uvicorn", action="store_false", help="skip the loopback server lines")
     args = parser.parse_args()
-    if args.drafts < 4 * (WARM + args.repeat) + 2 * PAGE:
+    if args.drafts < 4 * (WARM + args.repeat) + 2 * PAGE + len(GIN_SETTINGS) * args.gin_rounds * args.gin_approves:
         parser.error("--drafts is too small: every approve takes a draft of its own")
     if args.backend == "postgresql" and not args.pg_url:
         parser.error("--backend postgresql needs --pg-url or OVERTURE_BENCH_DATABASE_URL")

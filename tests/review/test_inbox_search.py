@@ -126,3 +126,55 @@ def test_migrating_an_existing_database_indexes_the_rows_already_there(empty_db_
     for q in ("ace hop", "COMPILERS", "212) 555-0100", "(212) 555-0100"):
         ids = select(Outreach.id).where(Outreach.id.in_(search.outreach_ids(dialect, q, query_phone(q))))
         assert _on(empty_db_url, lambda c: c.execute(ids).scalars().all()) == ["out"], q
+
+
+def test_postgresql_search_indexes_keep_no_pending_list(empty_db_url: str) -> None:
+    """0017: writes go straight into the trigram indexes (``fastupdate = off``), and the list an
+    existing database had is flushed by the upgrade, so a search never reads a pending list.
+    ``gin_clean_pending_list`` answers how many pending pages it moved: 0 means there were none.
+    The downgrade is the control: with ``fastupdate`` back on, the same writes leave a list."""
+    if empty_db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's GIN pending list; SQLite's FTS5 tables have none")
+    from agent.migrate import upgrade
+    from agent.models import Base, Outreach
+    from sqlalchemy import insert, select
+    from tests.test_migrations import _as_at, _downgrade, _on, _rows_at_0002
+
+    names = sorted(search.PG_INDEXES)
+
+    def write(tag: str) -> None:
+        def go(conn) -> None:  # noqa: ANN001
+            conn.execute(text("UPDATE outreaches SET body = :b"), {"b": f"Body {tag} Zanzibar"})
+            conn.execute(text("UPDATE contacts SET first_name = :n"), {"n": f"Name {tag}"})
+        _on(empty_db_url, go)
+
+    def pending_pages() -> dict[str, int]:
+        sql = text("SELECT gin_clean_pending_list(CAST(:i AS regclass))")
+        return _on(empty_db_url, lambda c: {i: c.execute(sql, {"i": i}).scalar() for i in names})
+
+    def options() -> dict[str, list[str] | None]:
+        sql = text("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(:n)")
+        return _on(empty_db_url, lambda c: dict(c.execute(sql, {"n": names}).all()))
+
+    upgrade(empty_db_url, "0016")
+    rows = _rows_at_0002()
+
+    def fill(conn) -> None:  # noqa: ANN001
+        for model_table in Base.metadata.sorted_tables:
+            if model_table.name in rows:
+                conn.execute(insert(_as_at(conn, model_table.name)).values(rows[model_table.name]))
+
+    _on(empty_db_url, fill)
+    write("before")  # fastupdate on (0011's default): these entries wait in the pending list
+    upgrade(empty_db_url)
+    assert options() == {i: ["fastupdate=off"] for i in names}
+    assert pending_pages() == {i: 0 for i in names}  # the upgrade flushed what 0016 had left
+    write("after")
+    assert pending_pages() == {i: 0 for i in names}  # and new writes went to the index proper
+    with_index = select(Outreach.id).where(Outreach.id.in_(search.outreach_ids("postgresql", "after zan", None)))
+    assert _on(empty_db_url, lambda c: c.execute(with_index).scalars().all()) == ["out"]
+
+    _downgrade(empty_db_url, "0016")
+    assert options() == {i: None for i in names}
+    write("again")
+    assert all(pages > 0 for pages in pending_pages().values())

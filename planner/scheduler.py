@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from agent import executor, recovery
 from agent.contacts.repository import enrollment_priority_rank
-from agent.reports import exports
+from agent.reports import exports, rollups
 from agent.db import session_scope, utcnow
 from agent.lifecycle import campaigns as lifecycle_campaigns
 from agent.models import Campaign, Channel, Enrollment, Outreach, PlanningRun, PlanningRunItem
@@ -173,13 +173,21 @@ async def complete_done_channels() -> list[str]:
         return await lifecycle_campaigns.complete_done_channels(s)
 
 
+async def fold_stats() -> int:
+    """The stats counters of closed connections folded into one row per figure."""
+    async with session_scope() as s:
+        return await rollups.fold(s)
+
+
 async def tick(now: dt.datetime | None = None, duties: Sequence[Duty] = ()) -> None:
-    """One pass: reconcile, start due runs, hand due outreaches over, then ``duties`` (what the
-    packages above the planner need done on a schedule, such as queueing due evaluations)."""
+    """One pass: reconcile, start due runs, hand due outreaches over, complete done channels, fold
+    the stats counters, then ``duties`` (what the packages above the planner need done on a
+    schedule, such as queueing due evaluations)."""
     await reconcile(now)
     await start_due_runs(now)
     await dispatch_due(now)
     await complete_done_channels()
+    await fold_stats()
     for duty in duties:
         await duty(now)
 

@@ -2,8 +2,9 @@
 
 ``stats_counts`` holds a campaign's counters by ``figure`` (``status:replied``, ``out:email:sent``,
 ``hm:2026-03-01 14:2`` ...): ``n`` a count, ``total`` a sum (call seconds; human calls in a
-heatmap bucket). A counter is split over ``shard`` rows (on PostgreSQL the writing transaction's
-id mod 16) so concurrent senders of one campaign seldom wait on the same row; a figure is the sum
+heatmap bucket). A counter is split over ``shard`` rows (on PostgreSQL each connection writes
+rows of its own, its backend's pid, so concurrent writers never lock one row; shard 0 holds the
+folded rows of connections that have gone, ``agent.reports.rollups.fold``); a figure is the sum
 of its shards. ``stats_marks`` is one row per (enrollment, figure) for the distinct figures: ``n``
 counts the enrollment's rows behind the figure and only its 0/1 crossings move the campaign's
 counter; it carries the enrollment's replied / bounced / opted-out flags for the per-channel figures.

@@ -17,10 +17,12 @@ wins) while its evaluation is current; an evaluation whose ``is_current`` flips 
 its results. Heatmap: ``hm:<UTC hour>:<quarter>`` (n calls, total human calls), folded in Python.
 
 PostgreSQL: statement-level AFTER triggers over transition tables, so one bulk UPDATE of 500
-outreaches is one netted upsert, not 500. Counters are split into 16 shards by the writing
-transaction's id: concurrent senders of one campaign mostly update different counter rows (no
-queue on one hot row) and a transaction always writes the same shard; an upsert locks its rows in
-figure order. Two writers on the same shard (1 in 16) still wait for each other's commit. Evaluations use a
+outreaches is one netted upsert, not 500. Each database connection writes counter rows of its own
+(``shard`` = its backend's pid), so two transactions never lock the same counter row: no writer
+queues behind another's commit, and none can deadlock with another over counters (with shared
+rows, two writers touching overlapping figures in opposite statement order could). The rows of
+connections that have gone are folded into shard 0 by ``agent.reports.rollups.fold`` (the
+scheduler's tick), so the rows a figure sums stay about as many as the open connections. Evaluations use a
 row-level BEFORE DELETE trigger (its goal results are still there; the cascade comes after).
 SQLite: row-level triggers with the same statements over ``(SELECT NEW.col AS col ...)``; one
 writer at a time, so one shard.
@@ -163,7 +165,7 @@ _TABLES = ("enrollments", "outreaches", "tasks", "conversations", "inbound_messa
 _SQLITE_BUCKET = "strftime('%Y-%m-%d %H', r.started_at) || ':' || (CAST(strftime('%M', r.started_at) AS INTEGER) / 15)"
 _PG_BUCKET = ("to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24') || ':' ||"
               " CAST(floor(extract(minute FROM r.started_at AT TIME ZONE 'UTC') / 15) AS INTEGER)")
-_PG_SHARD = "CAST(txid_current() % 16 AS INTEGER)"
+_PG_SHARD = "pg_backend_pid()"  # the writing connection's own rows (see the docstring)
 
 
 def _row(table: str, which: str) -> str:
@@ -245,8 +247,8 @@ def upgrade() -> None:
     )
     op.create_index('ix_outreaches_campaign_status_created', 'outreaches', ['campaign_id', 'status', 'created_at'])
     sqlite = op.get_bind().dialect.name == "sqlite"
-    shard, bucket = ("0", _SQLITE_BUCKET) if sqlite else (_PG_SHARD, _PG_BUCKET)
-    for statement in [*_backfill(shard, bucket), *(_sqlite_up() if sqlite else _pg_up())]:
+    bucket = _SQLITE_BUCKET if sqlite else _PG_BUCKET
+    for statement in [*_backfill("0", bucket), *(_sqlite_up() if sqlite else _pg_up())]:
         op.execute(statement)
 
 

@@ -54,7 +54,11 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(tmp_path)
             [BIN / "st", "run", f"http://127.0.0.1:{port}/openapi.json", "-H", f"Authorization: Bearer {key}",
              "--checks", "not_a_server_error,status_code_conformance", "--phases", "coverage,fuzzing,stateful",
              "--max-time", str(FUZZ_SECONDS), "--max-examples", "20", "-w", "1", "--request-timeout", "20",
-             "--include-path-regex", "^/v1/", *excluded, "--no-color"],
+             "--include-path-regex", "^/v1/", *excluded, "--no-color",
+             # Hypothesis giving up on generating path values it likes (once: DELETE
+             # .../phone-numbers/{number_id}, two plain strings) is the generator's trouble, not
+             # the API's: the operation still ran its coverage phase and the checks above.
+             "--suppress-health-check", "filter_too_much"],
             env=env, capture_output=True, text=True, timeout=FUZZ_SECONDS + 120, cwd=tmp_path)  # .schemathesis/ there
     finally:
         server.terminate()

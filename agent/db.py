@@ -70,15 +70,21 @@ def sessionmaker(url: str | None = None) -> async_sessionmaker[AsyncSession]:
 
 
 @asynccontextmanager
+async def committed(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """``session``'s transaction, committed on success and rolled back on error."""
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+@asynccontextmanager
 async def session_scope(url: str | None = None) -> AsyncIterator[AsyncSession]:
     """A session whose transaction commits on success and rolls back on error."""
-    async with sessionmaker(url)() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with sessionmaker(url)() as session, committed(session):
+        yield session
 
 
 _writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]]" = (
@@ -98,13 +104,8 @@ async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession
     asyncio.Lock wakes its waiters in order, so the loop's writers queue instead of polling and
     each one finds the database free when its turn comes (a writer in another process still
     meets the busy timeout, as before)."""
-    async with _turn(session):
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with _turn(session), committed(session):
+        yield session
 
 
 def _turn(session: AsyncSession) -> asyncio.Lock | contextlib.nullcontext[None]:

@@ -21,7 +21,7 @@ from agent.contacts.normalize import ContactInput, clean_tags
 from agent.contacts.service import AddResult, cancel_upcoming, normalize_rows
 from agent.db import utcnow
 from agent.errors import Conflict, InvalidTransition, ValidationFailed
-from agent.lifecycle.enrollments import Moved, move_enrollment
+from agent.lifecycle.enrollments import MOVE_TRIES, Moved, move_enrollment
 from agent.lookup import get_in_workspace
 from agent.models import Campaign, Contact, Enrollment
 from agent.queue import enqueue
@@ -150,18 +150,26 @@ async def _replan_fixed(session: AsyncSession, contact: Contact, changed: list[s
 
 async def act(session: AsyncSession, campaign: Campaign, contact_id: str, action: ContactAction, *,
               actor: str) -> Enrollment:
-    """A person's ``disable``, ``enable`` or ``retry`` of the contact's enrollment in ``campaign``."""
-    enrollment, _ = await repository.get_enrollment(session, campaign.id, contact_id, include_removed=False)
-    status = EnrollmentStatus(enrollment.status)
-    move, values = _move_for(action, enrollment, campaign)
-    if status not in ENROLLMENT_TRANSITIONS[move].sources or (
-            move == EnrollmentAction.retry and not retry_allowed(status, enrollment.substatus)):
-        sub = f"/{enrollment.substatus}" if enrollment.substatus else ""
-        raise InvalidTransition(f"cannot {action.value} a contact that is {status.value}{sub}")
-    done = await move_enrollment(session, enrollment, move, actor=actor, values=values,
-                                 payload={"by": action.value})
-    if done is None:
-        raise Conflict("the contact's status changed meanwhile; read it and try again", code="stale")
+    """A person's ``disable``, ``enable`` or ``retry`` of the contact's enrollment in ``campaign``.
+
+    A compare-and-set lost to a concurrent move (the planner's, a send's) reads the row again
+    and decides afresh: the move is made from the new status if it still may be, refused as an
+    invalid transition if not, and ``stale`` only when the row keeps changing."""
+    for attempt in range(MOVE_TRIES):
+        enrollment, _ = await repository.get_enrollment(session, campaign.id, contact_id, include_removed=False,
+                                                        fresh=attempt > 0)
+        status = EnrollmentStatus(enrollment.status)
+        move, values = _move_for(action, enrollment, campaign)
+        if status not in ENROLLMENT_TRANSITIONS[move].sources or (
+                move == EnrollmentAction.retry and not retry_allowed(status, enrollment.substatus)):
+            sub = f"/{enrollment.substatus}" if enrollment.substatus else ""
+            raise InvalidTransition(f"cannot {action.value} a contact that is {status.value}{sub}")
+        done = await move_enrollment(session, enrollment, move, actor=actor, values=values,
+                                     payload={"by": action.value})
+        if done is not None:
+            break
+    else:
+        raise Conflict("the contact's status kept changing; read it and try again", code="stale")
     if action == ContactAction.disable:
         await cancel_upcoming(session, enrollment, "the contact was disabled in the campaign", actor)
     elif move != EnrollmentAction.enable_unstarted:

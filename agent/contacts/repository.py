@@ -66,11 +66,13 @@ def query_phone(q: str, region: str = "US") -> str | None:
 
 
 async def get_enrollment(session: AsyncSession, campaign_id: str, contact_id: str, *,
-                         include_removed: bool = True) -> EnrolledContact:
-    """The contact's enrollment in the campaign (scope the campaign to the workspace first)."""
+                         include_removed: bool = True, fresh: bool = False) -> EnrolledContact:
+    """The contact's enrollment in the campaign (scope the campaign to the workspace first);
+    ``fresh`` reads the row again even where the session already holds it."""
     row = (await session.execute(
         select(Enrollment, Contact).join(Contact, Contact.id == Enrollment.contact_id)
-        .where(Enrollment.campaign_id == campaign_id, Enrollment.contact_id == contact_id))).first()
+        .where(Enrollment.campaign_id == campaign_id, Enrollment.contact_id == contact_id)
+        .execution_options(populate_existing=fresh))).first()
     if row is None or (not include_removed and row[0].status == EnrollmentStatus.removed):
         raise NotFound(f"contact {contact_id} is not in campaign {campaign_id}")
     return EnrolledContact(row[0], row[1])

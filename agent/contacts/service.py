@@ -22,7 +22,7 @@ from agent.contacts.repository import query_phone, search_filter, workspace_regi
 from agent.db import utcnow
 from agent.errors import Conflict
 from agent.ids import new_id
-from agent.lifecycle.enrollments import move_enrollment
+from agent.lifecycle.enrollments import MOVE_TRIES, move_enrollment
 from agent.lifecycle.outreaches import move_outreaches
 from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach
 from agent.states import (CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentAction, EnrollmentStatus, OutreachAction,
@@ -244,13 +244,21 @@ async def add_contacts(session: AsyncSession, campaign: Campaign, inputs: list[C
 
 
 async def remove_contact(session: AsyncSession, campaign: Campaign, contact_id: str, actor: str) -> None:
-    """Take the contact out of the campaign for good (it can never be added back)."""
-    enrollment, _ = await repository.get_enrollment(session, campaign.id, contact_id, include_removed=False)
-    before = enrollment.status
-    moved = await move_enrollment(session, enrollment, EnrollmentAction.remove, values={"removed_at": utcnow()},
-                                  actor=actor)
-    if moved is None:
-        raise Conflict("the contact's status changed while removing it; try again", code="stale")
+    """Take the contact out of the campaign for good (it can never be added back).
+
+    Removal is allowed from every status, so a compare-and-set lost to a concurrent move (the
+    planner claiming the contact between our read and our write) reads the row again and
+    retries: a person never sees ``stale`` for a move they did not make."""
+    for attempt in range(MOVE_TRIES):
+        enrollment, _ = await repository.get_enrollment(session, campaign.id, contact_id, include_removed=False,
+                                                        fresh=attempt > 0)
+        before = enrollment.status
+        moved = await move_enrollment(session, enrollment, EnrollmentAction.remove,
+                                      values={"removed_at": utcnow()}, actor=actor)
+        if moved is not None:
+            break
+    else:
+        raise Conflict("the contact's status kept changing while removing it; try again", code="stale")
     activity.record(session, workspace_id=campaign.workspace_id, actor=actor, kind="contact.removed",
                     campaign_id=campaign.id, contact_id=contact_id, enrollment_id=enrollment.id,
                     payload={"from": before})

@@ -72,6 +72,10 @@ async def _seen(session: AsyncSession, enrollment_id: str) -> _Seen | None:
                                           EnrollmentStatus(row.status), row.substatus, row.version)
 
 
+# How often a person's move is tried against a row that other moves keep changing under it.
+MOVE_TRIES = 3
+
+
 async def move_enrollment(session: AsyncSession, enrollment: Enrollment | str, action: EnrollmentAction, *,
                           substatus: Substatus | None = None, only_from: EnrollmentStatus | None = None,
                           values: dict[str, Any] | None = None, where: ColumnElement[bool] | None = None,

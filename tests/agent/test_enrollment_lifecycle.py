@@ -58,10 +58,13 @@ async def _enrolled(client, admin) -> tuple[str, list[str]]:
     cid = r.json()["id"]
     r = await client.post(f"/v1/campaigns/{cid}/contacts", json={"contacts": PEOPLE}, headers=admin)
     assert r.json()["added"] == len(PEOPLE), r.text
+    return cid, await _enrolled_ids(cid)
+
+
+async def _enrolled_ids(cid: str) -> list[str]:
     async with session_scope() as s:
-        ids = list((await s.execute(select(Enrollment.id).where(Enrollment.campaign_id == cid)
-                                    .order_by(Enrollment.id))).scalars())
-    return cid, ids
+        return list((await s.execute(select(Enrollment.id).where(Enrollment.campaign_id == cid)
+                                     .order_by(Enrollment.id))).scalars())
 
 
 async def _moves(enrollment_id: str) -> list[dict]:
@@ -178,3 +181,48 @@ def test_no_status_is_compared_with_an_inline_string_outside_the_state_module():
                 if any(_status_like(a) for a in sides) and any(_words(b) for b in sides):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders, "status compared with a string literal: " + ", ".join(offenders)
+
+
+async def _seen_then_moved_by_another(s, cid: str, enrollment_id: str, moves=(A.claim,)):
+    """The session ``s`` reads the campaign and the enrollment (returned, so that ``s`` keeps
+    holding what it saw); then another transaction claims the enrollment (the planner taking
+    it, or taking it on to a send with ``moves``) before ``s`` writes anything."""
+    from agent.contacts import repository
+    from agent.models import Campaign
+
+    campaign = (await s.execute(select(Campaign).where(Campaign.id == cid))).scalar_one()
+    enrollment, _ = await repository.get_enrollment(s, cid, (await s.get(Enrollment, enrollment_id)).contact_id)
+    assert enrollment.version == 1
+    async with session_scope() as other:
+        for move in moves:
+            assert await move_enrollment(other, enrollment_id, move) is not None
+    return campaign, enrollment
+
+
+async def test_a_removal_that_loses_its_compare_and_set_to_the_planner_reads_again_and_removes(client, admin):
+    from agent.contacts.service import remove_contact
+
+    cid, (first, *_) = await _enrolled(client, admin)
+    async with session_scope() as s:
+        campaign, seen = await _seen_then_moved_by_another(s, cid, first)
+        await remove_contact(s, campaign, seen.contact_id, actor="key_x")
+    async with session_scope() as s:
+        row = (await s.execute(select(Enrollment).where(Enrollment.id == first))).scalar_one()
+    assert (row.status, row.version) == ("removed", 3)
+    assert [(m["action"], m["from"]) for m in await _moves(first)] == [("claim", "not_started"), ("remove", "planning")]
+
+
+async def test_a_persons_move_after_a_lost_race_is_decided_from_the_new_status(client, admin):
+    from agent.contacts.fix import act
+    from agent.errors import InvalidTransition
+    from agent.states import ContactAction
+
+    cid, (first, *_) = await _enrolled(client, admin)
+    async with session_scope() as s:
+        campaign, seen = await _seen_then_moved_by_another(s, cid, first, moves=(A.claim, A.draft, A.execute))
+        # Seen as not_started, where disable is allowed; now a send is in flight, where it is not.
+        with pytest.raises(InvalidTransition, match="executing"):
+            await act(s, campaign, seen.contact_id, ContactAction.disable, actor="key_x")
+    async with session_scope() as s:
+        campaign, seen = await _seen_then_moved_by_another(s, cid, (await _enrolled_ids(cid))[1])
+        assert (await act(s, campaign, seen.contact_id, ContactAction.disable, actor="key_x")).status == "disabled"

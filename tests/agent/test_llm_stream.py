@@ -4,13 +4,13 @@ did through litellm's wrapper, and the start-up rehearsal must stay on loopback.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from agent.llm import LLMConfig, LLMUnavailable, rehearse, stream
 from agent.llm import runtime
+from agent.llm.calls import _CALLBACK_LISTS
 from tests import llm_server
+from tests.agent.test_llm import _Counting, _settle
 from tests.llm_server import LLMServer, ok
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
@@ -60,14 +60,19 @@ async def test_an_error_event_after_words_ends_the_stream_as_unavailable(server,
     assert said == ["Sure,", " one"] and len(server.requests) == 1  # nothing said is taken back or retried
 
 
-async def test_the_last_chunks_usage_is_counted_and_an_unpriced_model_costs_nothing(server):
+async def test_the_last_chunks_usage_is_counted_and_an_unpriced_model_costs_nothing(server, monkeypatch):
+    lm = runtime.litellm()
+    priced = []
+    real = lm.cost_per_token
+    monkeypatch.setattr(lm, "cost_per_token", lambda **kw: priced.append(kw["model"]) or real(**kw))
     server.script(ok("Tuesday at ten works"))
     async with stream("voice", USER, config=config(server, model="openai/local-unpriced")) as s:
         assert "".join([d async for d in s]) == "Tuesday at ten works"
     assert (s.result.input_tokens, s.result.output_tokens, s.result.cost_usd) == (3, 4, 0.0)
+    assert priced == []  # known to cost nothing: its usage is not priced on the loop
     assert server.requests[0]["stream_options"] == {"include_usage": True}
     # Priced at nothing once, so litellm no longer fails to price it on every stream.
-    assert runtime.litellm().get_model_info(model="openai/local-unpriced")["input_cost_per_token"] == 0.0
+    assert lm.get_model_info(model="openai/local-unpriced")["input_cost_per_token"] == 0.0
 
 
 async def test_a_priced_models_stream_keeps_its_price(server):
@@ -79,38 +84,43 @@ async def test_a_priced_models_stream_keeps_its_price(server):
     assert s.result.cost_usd == pytest.approx(prompt + completion) and s.result.cost_usd > 0
 
 
-async def test_litellms_end_of_stream_logging_does_not_run_for_an_sdk_stream(server):
-    from litellm.integrations.custom_logger import CustomLogger
+async def test_an_unobserved_stream_skips_litellms_wrapper(server, monkeypatch):
+    """Nobody listens to litellm's logging: the SDK's stream is read under the wrapper, which
+    never rebuilds, prices or logs a chunk."""
+    from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
-    class Counting(CustomLogger):
-        calls = 0
+    read = []
+    real = CustomStreamWrapper.__anext__
+    monkeypatch.setattr(CustomStreamWrapper, "__anext__", lambda self: read.append(1) or real(self))
+    server.script(ok("Tuesday works"))
+    async with stream("voice", USER, config=config(server)) as s:
+        assert "".join([d async for d in s]) == "Tuesday works"
+    assert read == [] and s.result.output_tokens == 2
 
-        async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-            Counting.calls += 1
 
+def _no_callbacks(monkeypatch) -> None:
+    """Every list litellm keeps callbacks in, empty for this test (restored after it)."""
     lm = runtime.litellm()
+    for name in _CALLBACK_LISTS:
+        monkeypatch.setattr(lm, name, [])
 
-    async def through_the_wrapper(expected: int) -> None:
-        """The same request read through litellm's wrapper, which logs it (from a task of its own)."""
-        response = await lm.acompletion(model="openai/test-model", messages=USER, api_base=server.api_base,
-                                        api_key="test", stream=True)
-        [c async for c in response]
-        for _ in range(200):
-            if Counting.calls >= expected:
-                return
-            await asyncio.sleep(0.02)
 
-    counting = Counting()
-    lm.callbacks.append(counting)
-    try:
-        await through_the_wrapper(1)
-        async with stream("voice", USER, config=config(server)) as s:
-            [d async for d in s]
-        await through_the_wrapper(2)  # had the voice stream been logged, this would be its third log
-        await asyncio.sleep(0.1)
-    finally:
-        lm.callbacks.remove(counting)
-    assert s.result.text and Counting.calls == 2
+async def test_a_registered_callback_hears_every_stream(server, monkeypatch):
+    """The rule for every model call: a callback registered with litellm, or passed for the call,
+    hears it, streams included (through litellm's own wrapper, with the usage the voice turn reads)."""
+    registered, passed = _Counting(), _Counting()
+    _no_callbacks(monkeypatch)
+    runtime.litellm().callbacks = [registered]
+    server.script(ok("Tuesday works"), ok("Wednesday works"))
+    async with stream("voice", USER, config=config(server)) as s:
+        assert "".join([d async for d in s]) == "Tuesday works"
+    await _settle()
+    _no_callbacks(monkeypatch)
+    async with stream("voice", USER, config=config(server), callbacks=[passed]) as t:
+        assert "".join([d async for d in t]) == "Wednesday works"
+    await _settle()
+    assert len(registered.successes) == 1 and len(passed.successes) == 1
+    assert (s.result.input_tokens, s.result.output_tokens) == (3, 2) and t.result.output_tokens == 2
 
 
 async def test_the_rehearsal_streams_on_loopback_only(server):

@@ -67,6 +67,21 @@ def _head() -> Any:
         .where(Enrollment.id == bindparam("enrollment_id")))
 
 
+@functools.cache
+def _channels() -> Any:
+    """The campaign's channels as rows of the columns a plan reads (no ORM objects to build)."""
+    return (select(Channel.id, Channel.kind, Channel.status, Channel.position, Channel.config)
+            .where(Channel.campaign_id == bindparam("campaign_id")).order_by(Channel.position))
+
+
+@functools.cache
+def _goals() -> Any:
+    """The campaign's live goals as rows, primary first."""
+    return (select(Goal.name, Goal.description, Goal.is_primary)
+            .where(Goal.campaign_id == bindparam("campaign_id"), Goal.archived_at.is_(None))
+            .order_by(Goal.is_primary.desc(), Goal.id))
+
+
 async def load(s: AsyncSession, enrollment_id: str, now: dt.datetime) -> Loaded | None:
     """The enrollment and everything its plan needs; None if there is no such enrollment."""
     row = (await s.execute(_head(), {"enrollment_id": enrollment_id,
@@ -74,14 +89,13 @@ async def load(s: AsyncSession, enrollment_id: str, now: dt.datetime) -> Loaded 
     if row is None:
         return None
     enrollment, campaign, contact = row[0], row[1], row[2]
-    channels = (await s.execute(select(Channel).where(Channel.campaign_id == campaign.id)
-                                .order_by(Channel.position))).scalars().all()
+    campaign_id = {"campaign_id": campaign.id}
+    channels = (await s.execute(_channels(), campaign_id)).all()
     remarketed = False
     if row.has_audiences:
         # A remarketing channel: its audience only, and once started its audience's sequence is on it alone.
         channels, remarketed = await remarketing.offered(s, enrollment.id, channels)
-    goals = (await s.execute(select(Goal).where(Goal.campaign_id == campaign.id, Goal.archived_at.is_(None))
-                             .order_by(Goal.is_primary.desc(), Goal.id))).scalars().all()
+    goals = (await s.execute(_goals(), campaign_id)).all()
     past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)
                             .order_by(Outreach.id))).scalars().all() if row.has_past else []
     suppressed = (await suppressed_on(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key)

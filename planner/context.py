@@ -1,25 +1,28 @@
-"""What one plan is made from (``PlanContext``), read in three statements for a first touch.
+"""What one plan is made from (``PlanContext``), read in one statement for a first touch.
 
 The context has ten parts (the enrollment with its campaign and contact, channels, goals, past
 outreaches, channel audiences, suppressions, replies, goal results, a pending evaluation, the
 one-time touch), and a statement apiece was most of the planner's database time: each one is a
 round trip through the driver (aiosqlite's thread, asyncpg's socket) and SQLAlchemy's compiler.
-Most contacts being planned have none of the optional parts, so the first statement reads the
-enrollment's row and, beside it, one EXISTS per optional part (the pending evaluation and the
-touch are answered outright: they are EXISTS already); only the parts that exist are read after
-it. Channels and goals are always read, which makes three statements for a contact never
-reached before, and one more per part a follow-up has.
+The first statement reads the enrollment's row with the campaign's channels and live goals
+beside it (as JSON: every plan reads them) and one EXISTS per optional part (the pending
+evaluation and the touch are answered outright: they are EXISTS already); most contacts being
+planned have none of the optional parts, and only the parts that exist are read after it. That
+makes one statement for a contact never reached before, and one more per part a follow-up has.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, exists, or_, select
+from sqlalchemy import JSON, bindparam, exists, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from agent.campaigns import remarketing
 from agent.contacts.repository import suppressed_on
@@ -41,15 +44,45 @@ class Loaded:
     facts: dict[str, Any]
 
 
+class json_rows(FunctionElement):  # noqa: N801 - a SQL function, named like one
+    """``json_rows(key, column, ...)``: the group's rows as one JSON array of objects (json_group_array
+    of json_object on SQLite, json_agg of json_build_object on PostgreSQL), in no particular order."""
+
+    type = JSON()
+    inherit_cache = True
+    name = "json_rows"
+
+
+@compiles(json_rows, "sqlite")
+def _json_rows_sqlite(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array(json_object({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"json_agg(json_build_object({compiler.process(element.clauses, **kw)}))"
+
+
+def _rows_of(*columns: Any) -> json_rows:
+    return json_rows(*(part for column in columns for part in (literal_column(f"'{column.key}'"), column)))
+
+
 @functools.cache
 def _head() -> Any:
-    """The enrollment, campaign and contact, with the optional parts' EXISTS beside them.
+    """The enrollment, campaign and contact; the campaign's channels and live goals as JSON beside
+    them; and the optional parts' EXISTS.
 
-    Built once: constructing this statement (ten subqueries) and its cache key cost more CPU
-    than running it; the enrollment and the moment are bound per call."""
+    Built once: constructing this statement (a dozen subqueries) and its cache key cost more CPU
+    than running it; the enrollment and the moment are bound per call. The channels and goals
+    ride in the same statement: a statement apiece was a round trip and SQLAlchemy's execution
+    work for rows that every plan of the campaign reads alike."""
     called, messaged = repository.touch_of(Enrollment.id)
+    channels = (select(_rows_of(Channel.id, Channel.kind, Channel.status, Channel.position, Channel.config))
+                .where(Channel.campaign_id == Enrollment.campaign_id).scalar_subquery())
+    goals = (select(_rows_of(Goal.id, Goal.name, Goal.description, Goal.is_primary))
+             .where(Goal.campaign_id == Enrollment.campaign_id, Goal.archived_at.is_(None)).scalar_subquery())
     return (
-        select(Enrollment, Campaign, Contact,
+        select(Enrollment, Campaign, Contact, channels.label("channels"), goals.label("goals"),
                exists().where(Outreach.enrollment_id == Enrollment.id).label("has_past"),
                exists().where(InboundMessage.enrollment_id == Enrollment.id,
                               InboundMessage.kind == InboundKind.reply).label("has_replies"),
@@ -67,6 +100,19 @@ def _head() -> Any:
         .where(Enrollment.id == bindparam("enrollment_id")))
 
 
+def _channels(rows: list[dict[str, Any]] | None) -> list[ChannelFacts]:
+    """The head's channels by position (SQLite hands a JSON column inside JSON back as its text)."""
+    return [ChannelFacts(c["id"], c["kind"], c["status"], c["position"],
+                         json.loads(c["config"]) if isinstance(c["config"], str) else dict(c["config"] or {}))
+            for c in sorted(rows or (), key=lambda c: (c["position"], c["id"]))]
+
+
+def _goals(rows: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """The head's live goals, primary first, as the plan's context holds them."""
+    return [{"name": g["name"], "description": g["description"], "primary": "yes" if g["is_primary"] else "no"}
+            for g in sorted(rows or (), key=lambda g: (not g["is_primary"], g["id"]))]
+
+
 async def load(s: AsyncSession, enrollment_id: str, now: dt.datetime) -> Loaded | None:
     """The enrollment and everything its plan needs; None if there is no such enrollment."""
     row = (await s.execute(_head(), {"enrollment_id": enrollment_id,
@@ -74,14 +120,12 @@ async def load(s: AsyncSession, enrollment_id: str, now: dt.datetime) -> Loaded 
     if row is None:
         return None
     enrollment, campaign, contact = row[0], row[1], row[2]
-    channels = (await s.execute(select(Channel).where(Channel.campaign_id == campaign.id)
-                                .order_by(Channel.position))).scalars().all()
+    channels = _channels(row.channels)
     remarketed = False
     if row.has_audiences:
         # A remarketing channel: its audience only, and once started its audience's sequence is on it alone.
         channels, remarketed = await remarketing.offered(s, enrollment.id, channels)
-    goals = (await s.execute(select(Goal).where(Goal.campaign_id == campaign.id, Goal.archived_at.is_(None))
-                             .order_by(Goal.is_primary.desc(), Goal.id))).scalars().all()
+    goals = _goals(row.goals)
     past = (await s.execute(select(Outreach).where(Outreach.enrollment_id == enrollment.id)
                             .order_by(Outreach.id))).scalars().all() if row.has_past else []
     suppressed = (await suppressed_on(s, contact.workspace_id, phone=contact.phone, email_key=contact.email_key)
@@ -115,9 +159,7 @@ def build(loaded: Loaded, version: int, instruction: str | None, now: dt.datetim
         brief=campaign.brief, ai_variables=dict(campaign.ai_variables or {}), schedule=campaign.hours,
         settings=dict(campaign.settings), start_at=campaign.start_at, end_at=campaign.end_at,
         manual_review=campaign.manual_review,
-        goals=[{"name": g.name, "description": g.description, "primary": "yes" if g.is_primary else "no"}
-               for g in facts["goals"]],
-        channels=[ChannelFacts(c.id, c.kind, c.status, c.position, dict(c.config)) for c in facts["channels"]],
+        goals=facts["goals"], channels=list(facts["channels"]),
         contact=ContactFacts(contact.id, contact.first_name, contact.last_name, contact.email, contact.phone,
                              contact.timezone, dict(contact.properties or {})),
         suppressed="all" in suppressed, suppressed_channels=suppressed - {"all"},

@@ -72,10 +72,12 @@ async def claim_and_load(s: AsyncSession, enrollment_id: str, instruction: str |
         return None
     enrollment = loaded.enrollment
     # A planning row is taken over only once its planner's lease has lapsed.
+    events: list[dict] = []
     moved = await move_enrollment(s, enrollment, EnrollmentAction.claim, where=claimable(now), now=now,
-                                  values={"lease_until": now + LEASE})
+                                  values={"lease_until": now + LEASE}, events=events)
     if moved is None:
         return None
+    await activity.record_all(s, events)
     return enrollment, context.build(loaded, moved.version, instruction, now)
 
 
@@ -129,11 +131,13 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
     else:
         action, substatus = PLANNER_REST[outcome.status], outcome.substatus
         next_at, reason = outcome.next_attempt_at, outcome.reason
+    # The route's events are written together, with one statement after the rest.
+    events: list[dict] = []
     moved = await move_enrollment(s, enrollment if enrollment is not None else ctx.enrollment_id, action,
                                   substatus=substatus, now=now,
                                   where=Enrollment.version == version,
                                   values={"next_attempt_at": next_at, "lease_until": None},
-                                  payload={"reason": reason} if reason else None)
+                                  payload={"reason": reason} if reason else None, events=events)
     if moved is None:
         # Our lease ran out and another planner took over; its result stands, ours is dropped.
         log.warning("enrollment %s moved while planning; dropping this plan", ctx.enrollment_id)
@@ -159,20 +163,21 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
         # One Core INSERT: the unit of work's flush of a 30-column object was a large share of the
         # route's CPU, and nothing reads the object back (the events hold its id, not a key to it).
         await s.execute(insert(Outreach.__table__), outreach)
-        activity.record(s, workspace_id=workspace_id, actor=activity.SYSTEM, kind="outreach.planned",
-                        campaign_id=ctx.campaign_id, contact_id=ctx.contact.id, enrollment_id=ctx.enrollment_id,
-                        outreach_id=outreach["id"],
-                        payload={"channel": channel.kind, "step": state["step"], "status": outreach["status"],
-                                 "scheduled_at": state["scheduled_at"].isoformat(), "model": state["model"],
-                                 "settings_version": ctx.settings_version})
+        events.append(dict(workspace_id=workspace_id, actor=activity.SYSTEM, kind="outreach.planned",
+                           campaign_id=ctx.campaign_id, contact_id=ctx.contact.id, enrollment_id=ctx.enrollment_id,
+                           outreach_id=outreach["id"],
+                           payload={"channel": channel.kind, "step": state["step"], "status": outreach["status"],
+                                    "scheduled_at": state["scheduled_at"].isoformat(), "model": state["model"],
+                                    "settings_version": ctx.settings_version}))
         item = runs.ItemResult.planned
     else:
-        activity.record(s, workspace_id=workspace_id, actor=activity.SYSTEM, kind="enrollment.planned_no_outreach",
-                        campaign_id=ctx.campaign_id, contact_id=ctx.contact.id, enrollment_id=ctx.enrollment_id,
-                        payload={"status": moved.after.value,
-                                 "substatus": moved.substatus.value if moved.substatus else None,
-                                 "reason": outcome.reason})
+        events.append(dict(workspace_id=workspace_id, actor=activity.SYSTEM, kind="enrollment.planned_no_outreach",
+                           campaign_id=ctx.campaign_id, contact_id=ctx.contact.id, enrollment_id=ctx.enrollment_id,
+                           payload={"status": moved.after.value,
+                                    "substatus": moved.substatus.value if moved.substatus else None,
+                                    "reason": outcome.reason}))
         item = runs.ItemResult.failed if outcome.status == EnrollmentStatus.error else runs.ItemResult.skipped
+    await activity.record_all(s, events)
     if run_id:
         await runs.record_item(s, run_id, ctx.enrollment_id, item, None if outcome is None else outcome.reason)
 

@@ -80,14 +80,17 @@ async def move_enrollment(session: AsyncSession, enrollment: Enrollment | str, a
                           substatus: Substatus | None = None, only_from: EnrollmentStatus | None = None,
                           values: dict[str, Any] | None = None, where: ColumnElement[bool] | None = None,
                           actor: str = activity.SYSTEM, outreach_id: str | None = None,
-                          payload: dict[str, Any] | None = None, now: dt.datetime | None = None) -> Moved | None:
+                          payload: dict[str, Any] | None = None, now: dt.datetime | None = None,
+                          events: list[dict[str, Any]] | None = None) -> Moved | None:
     """Move one enrollment through ``action``, from the status and version it was seen at.
 
     Pass the loaded row to compare-and-set against what the caller saw; pass its id to read the
     row first. ``only_from`` narrows the action's sources to the one the caller means; ``where`` narrows the compare-and-set (a planning lease that must have lapsed),
     ``values`` sets other columns in the same UPDATE. None when the enrollment is gone, in a
     status the action does not move from, or changed since it was seen. A substatus the action
-    may not leave raises :class:`RefusedMove` whatever the row's state.
+    may not leave raises :class:`RefusedMove` whatever the row's state. With ``events`` the move's
+    event is appended there for the caller to write with its others (``activity.record_all``)
+    instead of being added to the session.
     """
     seen = (await _seen(session, enrollment) if isinstance(enrollment, str) else
             _Seen(enrollment.id, enrollment.workspace_id, enrollment.campaign_id, enrollment.contact_id,
@@ -113,10 +116,14 @@ async def move_enrollment(session: AsyncSession, enrollment: Enrollment | str, a
         for key, value in {**(values or {}), "status": move.target, "substatus": substatus, "version": row[0],
                            "updated_at": now}.items():
             set_committed_value(enrollment, key, value)
-    activity.record(session, workspace_id=seen.workspace_id, actor=actor, kind=MOVED, campaign_id=seen.campaign_id,
-                    contact_id=seen.contact_id, enrollment_id=seen.id, outreach_id=outreach_id,
-                    payload=_payload(action, seen.status, move.target, substatus,
-                                     {"from_substatus": seen.substatus, **(payload or {})}))
+    event = dict(workspace_id=seen.workspace_id, actor=actor, kind=MOVED, campaign_id=seen.campaign_id,
+                 contact_id=seen.contact_id, enrollment_id=seen.id, outreach_id=outreach_id,
+                 payload=_payload(action, seen.status, move.target, substatus,
+                                  {"from_substatus": seen.substatus, **(payload or {})}))
+    if events is None:
+        activity.record(session, **event)
+    else:
+        events.append(event)
     return Moved(seen.id, seen.status, move.target, substatus, row[0])
 
 

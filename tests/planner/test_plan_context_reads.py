@@ -1,15 +1,18 @@
-"""The plan's context is read in three statements for a contact never reached before, and the
+"""The plan's context is read in one statement for a contact never reached before, and the
 optional parts (history, suppressions, a pending evaluation) are still read when they exist."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from agent.activity import record_all
 from agent.db import get_engine, session_scope, utcnow
 from agent.ids import new_id
-from agent.models import Suppression
+from agent.lifecycle.enrollments import MOVED, move_enrollment
+from agent.models import ActivityEvent, Suppression
+from agent.states import EnrollmentAction
 from planner.service import load_context, plan_enrollment
 from tests.builders import add_conversation, add_outreach, outreaches, workspace_of
 from tests.flows import enrollments, live_campaign, people
@@ -33,7 +36,7 @@ class Statements:
         event.remove(self.engine, "before_cursor_execute", self._record)
 
 
-async def test_a_first_touch_reads_its_context_in_three_statements_then_claims_and_drafts(client, admin):
+async def test_a_first_touch_reads_its_context_in_one_statement_then_claims_and_drafts(client, admin):
     cid = await live_campaign(client, admin, contacts=people(1))
     eid = (await enrollments(client, admin, cid))["Ann"]["id"]
     with Statements() as sql:
@@ -42,7 +45,7 @@ async def test_a_first_touch_reads_its_context_in_three_statements_then_claims_a
     assert draft.enrollment_id == eid and draft.status == "awaiting_approval"
     first_write = next(i for i, s in enumerate(sql.seen) if s.startswith("UPDATE"))
     reads = [s for s in sql.seen[:first_write] if s.startswith("SELECT")]
-    assert len(reads) == 3, sql.seen
+    assert len(reads) == 1, sql.seen
     # After the model: the route's writes only, nothing read again.
     assert not [s for s in sql.seen[first_write:] if s.startswith("SELECT")], sql.seen
 
@@ -65,3 +68,42 @@ async def test_history_suppression_and_a_pending_evaluation_are_read_when_they_e
     assert [(h.channel, h.subject) for h in ctx.history] == [("email", "Hello")]
     assert ctx.suppressed_channels == frozenset({"sms"}) and not ctx.suppressed
     assert ctx.awaiting_evaluation
+
+
+async def _events(enrollment_id: str) -> list[ActivityEvent]:
+    async with session_scope() as s:
+        return list((await s.execute(select(ActivityEvent).where(ActivityEvent.enrollment_id == enrollment_id)
+                                     .order_by(ActivityEvent.id))).scalars())
+
+
+async def test_a_plan_logs_its_claim_its_draft_and_the_outreach_in_order(client, admin):
+    cid = await live_campaign(client, admin, contacts=people(1))
+    eid = (await enrollments(client, admin, cid))["Ann"]["id"]
+    before = len(await _events(eid))
+    await plan_enrollment(eid)
+    [draft] = await outreaches(cid)
+    claim, moved, planned = (await _events(eid))[before:]
+    assert [claim.kind, moved.kind, planned.kind] == [MOVED, MOVED, "outreach.planned"]
+    assert [claim.payload["action"], moved.payload["action"]] == ["claim", "draft"]
+    assert (claim.payload["from"], claim.payload["to"], moved.payload["to"]) == ("not_started", "planning",
+                                                                                "awaiting_approval")
+    assert planned.outreach_id == draft.id and planned.payload["channel"] == "email"
+    assert planned.payload["status"] == "awaiting_approval" and planned.payload["step"] == 1
+    assert {(e.enrollment_id, e.campaign_id) for e in (claim, moved, planned)} == {(eid, cid)}
+    assert len({e.contact_id for e in (claim, moved, planned)} - {None}) == 1
+
+
+async def test_a_move_handed_its_event_to_the_caller_writes_it_only_with_the_callers_batch(client, admin):
+    cid = await live_campaign(client, admin, contacts=people(1))
+    eid = (await enrollments(client, admin, cid))["Ann"]["id"]
+    before = len(await _events(eid))
+    events: list[dict] = []
+    async with session_scope() as s:
+        moved = await move_enrollment(s, eid, EnrollmentAction.claim, events=events)
+        assert moved is not None and not s.new  # nothing added to the session
+    assert [e["payload"]["action"] for e in events] == ["claim"]
+    assert len(await _events(eid)) == before  # the move committed, its event was the caller's to write
+    async with session_scope() as s:
+        await record_all(s, events)
+    [claim] = (await _events(eid))[before:]
+    assert (claim.kind, claim.payload["to"], claim.workspace_id) == (MOVED, "planning", await workspace_of(cid))

@@ -15,7 +15,8 @@ import sqlite3
 from typing import Any
 
 import asyncpg
-from sqlalchemy import JSON, Table, text
+from sqlalchemy import JSON, ColumnElement, Table, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,6 +71,16 @@ def _records(rows: list[dict[str, Any]], columns: list[str], conv: list[Any]) ->
             row[i] = c(row[i])
         out.append(tuple(row))
     return out
+
+
+def one_of(column: Any, values: list[Any], dialect: str) -> ColumnElement[bool]:
+    """``column IN (values)`` with the list bound as one parameter: a PostgreSQL array, a JSON list
+    SQLite reads with ``json_each``. 10,000 keys are one statement, not 20 of 500 parameters that
+    SQLAlchemy expands one by one (and PostgreSQL parses and binds one by one)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    each = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
+    return column.in_(select(each.c.value))
 
 
 async def insert_rows(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -28,7 +28,6 @@ from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach
 from agent.states import (CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentAction, EnrollmentStatus, OutreachAction,
                           Priority)
 
-_CHUNK = 500  # keeps IN (...) lists far below every backend's parameter limit
 _NAME_MAX = min(Contact.first_name.type.length, Contact.last_name.type.length)
 Progress = Callable[[int], Awaitable[None]]
 
@@ -90,30 +89,26 @@ def _without_nul(inp: ContactInput) -> ContactInput:
                    properties={clean(k): clean(v) for k, v in inp.properties.items()})
 
 
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
 async def _existing(session: AsyncSession, workspace_id: str, phones: list[str], emails: list[str]) -> list[Any]:
     cols = (Contact.id, Contact.phone, Contact.email, Contact.email_key, Contact.first_name, Contact.last_name,
             Contact.timezone, Contact.properties, Contact.tags, Contact.priority)
     found: dict[str, Any] = {}
+    dialect = session.bind.dialect.name
     for column, values in ((Contact.phone, phones), (Contact.email_key, emails)):
-        for chunk in _chunks(values):
-            q = select(*cols).where(Contact.workspace_id == workspace_id, column.in_(chunk))
+        if values:
+            q = select(*cols).where(Contact.workspace_id == workspace_id, bulk.one_of(column, values, dialect))
             for r in await session.execute(q):
                 found[r.id] = r
     return list(found.values())
 
 
 async def _enrollment_status(session: AsyncSession, campaign_id: str, contact_ids: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for chunk in _chunks(contact_ids):
-        q = select(Enrollment.contact_id, Enrollment.status).where(Enrollment.campaign_id == campaign_id,
-                                                                   Enrollment.contact_id.in_(chunk))
-        out.update({r.contact_id: r.status for r in await session.execute(q)})
-    return out
+    if not contact_ids:
+        return {}
+    q = select(Enrollment.contact_id, Enrollment.status).where(
+        Enrollment.campaign_id == campaign_id,
+        bulk.one_of(Enrollment.contact_id, contact_ids, session.bind.dialect.name))
+    return {r.contact_id: r.status for r in await session.execute(q)}
 
 
 def _merge(existing: Any, c: NormalizedContact, phone_taken: bool, email_taken: bool) -> dict[str, Any]:

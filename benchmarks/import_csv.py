@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import gc
 import io
 import os
 import random
@@ -209,6 +210,7 @@ async def service_run(data: bytes, url: str) -> tuple[float, float, float, dict]
     from agent.db import dispose_engines, session_scope
 
     ws_id, campaign = await make_target(url)
+    gc.collect()
     server = BackendCpu()
     t0, cpu0 = time.perf_counter(), time.process_time()
     async with session_scope(url) as s:
@@ -250,6 +252,7 @@ def main() -> None:
                     upgrade(floor_url)
                     use_settings(Settings(_env_file=None, database_url=url, data_dir=Path(tmp)))
                     ws_id, campaign = asyncio.run(make_target(floor_url))
+                    gc.collect()  # each side starts from a collected heap, not the other's leftovers
                     cpu0 = time.process_time()
                     norm, ins = floor_sqlite(data, Path(tmp) / "floor.db", ws_id, campaign.id)
                     floor_server = float("nan")
@@ -262,6 +265,7 @@ def main() -> None:
                     use_settings(Settings(_env_file=None, database_url=url, data_dir=Path(tmp)))
                     # The same database as the service (a workspace of its own): the same indexes to grow.
                     ws_id, campaign = asyncio.run(make_target(url))
+                    gc.collect()
                     cpu0 = time.process_time()
                     norm, ins, floor_server = asyncio.run(floor_pg(data, url, ws_id, campaign.id))
                     floor_cpu = time.process_time() - cpu0

@@ -25,8 +25,8 @@ def _b32(value: int, length: int) -> str:
     return "".join(out)
 
 
-def new_id(prefix: str) -> str:
-    """A ULID-like id: 48-bit milliseconds + 80 bits that increase within a millisecond."""
+def _reserve(n: int) -> tuple[int, int]:
+    """The millisecond and the first of ``n`` consecutive random parts, none handed out before."""
     global _last
     with _lock:
         ms = time.time_ns() // 1_000_000
@@ -35,5 +35,21 @@ def new_id(prefix: str) -> str:
             ms, rand = last_ms, last_rand + 1
         else:
             rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
-        _last = (ms, rand)
+        _last = (ms, rand + n - 1)
+    return ms, rand
+
+
+def new_id(prefix: str) -> str:
+    """A ULID-like id: 48-bit milliseconds + 80 bits that increase within a millisecond."""
+    ms, rand = _reserve(1)
     return f"{prefix}_{_b32(ms, 10)}{_b32(rand, 16)}"
+
+
+def new_ids(prefix: str, n: int) -> list[str]:
+    """``n`` ids in increasing order, as ``n`` calls of :func:`new_id` in a row would make them
+    (an import's 10,000 contacts and enrollments: one lock and clock reading, not 10,000)."""
+    if n <= 0:
+        return []
+    ms, rand = _reserve(n)
+    head = f"{prefix}_{_b32(ms, 10)}"
+    return [head + _b32(rand + i, 16) for i in range(n)]

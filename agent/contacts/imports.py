@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity, recovery
+from agent import activity, bulk, recovery
 from agent.contacts.csvfile import CsvRefused, ParsedCsv, parse_csv, row_input
 from agent.contacts.service import AddResult, check_accepts_contacts, enroll, normalize_rows, workspace_region
 from agent.db import session_scope, utcnow
@@ -66,14 +66,18 @@ async def create_job(session: AsyncSession, campaign: Campaign, data: bytes, *, 
     return job
 
 
-async def _claim(job_id: str) -> bool:
-    """Compare-and-set queued (or an expired running lease) -> running; False if another run owns it."""
+async def _claim(job_id: str) -> tuple[ImportJob, str] | None:
+    """Compare-and-set queued (or an expired running lease) -> running, and the claimed job with its
+    workspace's phone region read in the same transaction; None if another run owns it."""
     now = utcnow()
     async with session_scope() as s:
         moved = await s.execute(
             update(ImportJob).where(recovery.claimable(ImportJob, job_id, now)).values(status=JobStatus.running, started_at=now, processed=0, lease_until=now + lease(),
                     attempts=ImportJob.attempts + 1))
-        return moved.rowcount == 1
+        if moved.rowcount != 1:
+            return None
+        job = await s.get_one(ImportJob, job_id)
+        return job, await workspace_region(s, job.workspace_id)
 
 
 async def _finish(s: AsyncSession, job: ImportJob, status: JobStatus, result: AddResult | None,
@@ -95,10 +99,12 @@ async def _finish(s: AsyncSession, job: ImportJob, status: JobStatus, result: Ad
 
 async def run_job(job_id: str, on_progress: Callable[[int, int], Awaitable[None]] | None = None) -> None:
     """The job itself (the ``contacts.import`` actor and ``overture import`` both call it)."""
-    if not await _claim(job_id):
+    claimed = await _claim(job_id)
+    if claimed is None:
         return
     try:
-        await _run_claimed(job_id, on_progress)
+        with bulk.gc_paused():
+            await _run_claimed(*claimed, on_progress)
     except Exception:
         # Without this the job would stay "running": a retried message cannot claim it again.
         log.exception("import %s crashed", job_id)
@@ -110,12 +116,8 @@ async def run_job(job_id: str, on_progress: Callable[[int, int], Awaitable[None]
                                                      "upload the file again."})
 
 
-async def _run_claimed(job_id: str, on_progress: Callable[[int, int], Awaitable[None]] | None) -> None:
-    async with session_scope() as s:
-        job = await s.get(ImportJob, job_id)
-        if job is None:
-            return
-        region = await workspace_region(s, job.workspace_id)
+async def _run_claimed(job: ImportJob, region: str, on_progress: Callable[[int, int], Awaitable[None]] | None) -> None:
+    job_id = job.id
     try:
         parsed = parse_csv(job.content or b"", job.mapping)
     except CsvRefused as exc:  # the upload check passed, so only a changed limit can land here

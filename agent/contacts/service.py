@@ -21,14 +21,13 @@ from agent.contacts.normalize import ContactInput, NormalizedContact, RowProblem
 from agent.contacts.repository import query_phone, search_filter, workspace_region  # noqa: F401 - re-exported
 from agent.db import utcnow
 from agent.errors import Conflict
-from agent.ids import new_id
+from agent.ids import new_ids
 from agent.lifecycle.enrollments import MOVE_TRIES, move_enrollment
 from agent.lifecycle.outreaches import move_outreaches
 from agent.models import ActivityEvent, Campaign, Contact, Enrollment, Outreach
 from agent.states import (CAMPAIGN_ACCEPTS_CONTACTS, CampaignStatus, EnrollmentAction, EnrollmentStatus, OutreachAction,
                           Priority)
 
-_CHUNK = 500  # keeps IN (...) lists far below every backend's parameter limit
 _NAME_MAX = min(Contact.first_name.type.length, Contact.last_name.type.length)
 Progress = Callable[[int], Awaitable[None]]
 
@@ -90,30 +89,26 @@ def _without_nul(inp: ContactInput) -> ContactInput:
                    properties={clean(k): clean(v) for k, v in inp.properties.items()})
 
 
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
 async def _existing(session: AsyncSession, workspace_id: str, phones: list[str], emails: list[str]) -> list[Any]:
     cols = (Contact.id, Contact.phone, Contact.email, Contact.email_key, Contact.first_name, Contact.last_name,
             Contact.timezone, Contact.properties, Contact.tags, Contact.priority)
     found: dict[str, Any] = {}
+    dialect = session.bind.dialect.name
     for column, values in ((Contact.phone, phones), (Contact.email_key, emails)):
-        for chunk in _chunks(values):
-            q = select(*cols).where(Contact.workspace_id == workspace_id, column.in_(chunk))
+        if values:
+            q = select(*cols).where(Contact.workspace_id == workspace_id, bulk.one_of(column, values, dialect))
             for r in await session.execute(q):
                 found[r.id] = r
     return list(found.values())
 
 
 async def _enrollment_status(session: AsyncSession, campaign_id: str, contact_ids: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for chunk in _chunks(contact_ids):
-        q = select(Enrollment.contact_id, Enrollment.status).where(Enrollment.campaign_id == campaign_id,
-                                                                   Enrollment.contact_id.in_(chunk))
-        out.update({r.contact_id: r.status for r in await session.execute(q)})
-    return out
+    if not contact_ids:
+        return {}
+    q = select(Enrollment.contact_id, Enrollment.status).where(
+        Enrollment.campaign_id == campaign_id,
+        bulk.one_of(Enrollment.contact_id, contact_ids, session.bind.dialect.name))
+    return {r.contact_id: r.status for r in await session.execute(q)}
 
 
 def _merge(existing: Any, c: NormalizedContact, phone_taken: bool, email_taken: bool) -> dict[str, Any]:
@@ -166,6 +161,7 @@ async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int
     changes: list[dict[str, Any]] = []
     enroll_ids: list[str] = []
     now = utcnow()
+    contact_ids = iter(new_ids("con", len(rows)))  # at most one new contact a row
     for row, c in rows:
         # Explicit None tests: row numbers start at 0 in a JSON batch, and row 0 is a real earlier row.
         first = seen_phone.get(c.phone) if c.phone else None
@@ -182,7 +178,7 @@ async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int
             seen_email[c.email_key] = row
         match = (by_phone.get(c.phone) if c.phone else None) or (by_email.get(c.email_key) if c.email_key else None)
         if match is None:
-            cid = new_id("con")
+            cid = next(contact_ids)
             new_contacts.append({"id": cid, "workspace_id": ws, "first_name": c.first_name, "last_name": c.last_name,
                                  "email": c.email, "email_key": c.email_key, "phone": c.phone,
                                  "timezone": c.timezone, "properties": c.properties, "tags": list(c.tags),
@@ -217,15 +213,16 @@ async def enroll(session: AsyncSession, campaign: Campaign, rows: list[tuple[int
         cid = delta.pop("b_id")
         await session.execute(update(Contact).where(Contact.id == cid).values(**delta))
     if enroll_ids:
-        enrollments = [{"id": new_id("enr"), "workspace_id": ws, "campaign_id": campaign.id, "contact_id": cid,
+        enrollments = [{"id": eid, "workspace_id": ws, "campaign_id": campaign.id, "contact_id": cid,
                         "status": EnrollmentStatus.not_started.value, "attempts": 0, "source": source, "version": 1,
-                        "created_at": now, "updated_at": now} for cid in enroll_ids]
+                        "created_at": now, "updated_at": now}
+                       for cid, eid in zip(enroll_ids, new_ids("enr", len(enroll_ids)))]
         await bulk.insert_rows(session, Enrollment.__table__, enrollments)
     if enroll_ids and batch is None:
         await bulk.insert_rows(session, ActivityEvent.__table__, [
-            {"id": new_id("evt"), "workspace_id": ws, "campaign_id": campaign.id, "contact_id": e["contact_id"],
+            {"id": eid, "workspace_id": ws, "campaign_id": campaign.id, "contact_id": e["contact_id"],
              "enrollment_id": e["id"], "actor": actor, "kind": "contact.enrolled", "payload": {"source": source},
-             "created_at": now} for e in enrollments])
+             "created_at": now} for e, eid in zip(enrollments, new_ids("evt", len(enrollments)))])
     activity.record(session, workspace_id=ws, actor=actor, kind="contacts.added", campaign_id=campaign.id,
                     payload={"source": source, "added": result.added, "updated": result.updated,
                              "duplicates": result.duplicates, "errors": len(result.errors), **(batch or {})})

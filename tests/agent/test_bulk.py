@@ -1,6 +1,7 @@
 """Rows written by the driver-level bulk path read back exactly like ORM-written rows."""
 
 import datetime as dt
+import gc
 
 import pytest
 from sqlalchemy import select
@@ -53,3 +54,43 @@ async def test_bulk_insert_rolls_back_with_the_transaction(settings, after_a_sta
         pass
     async with session_scope() as s:
         assert (await s.execute(select(ActivityEvent))).first() is None
+
+
+async def test_one_of_matches_exactly_the_listed_values(settings):
+    # Past the 500 keys a chunked IN list held, and values that need quoting in SQL or JSON.
+    odd = ["it's", 'say "hi"', "back\\slash", "Müller", "日本", "%", "_", ""]
+    wanted = odd + [f"+1555{i:07d}" for i in range(1200)]
+    async with session_scope() as s:
+        s.add(Workspace(id="ws_1", name="w"))
+        await s.flush()
+        await bulk.insert_rows(s, ActivityEvent.__table__, [
+            {"id": f"evt_{i}", "workspace_id": "ws_1", "actor": v, "kind": "k", "payload": {},
+             "created_at": dt.datetime.now(dt.UTC)}
+            for i, v in enumerate([*wanted, "MÜLLER", "it", "+15550001200", "x%"])])
+    async with session_scope() as s:
+        found = (await s.execute(select(ActivityEvent.actor).where(
+            bulk.one_of(ActivityEvent.actor, wanted, s.bind.dialect.name)))).scalars().all()
+        assert sorted(found) == sorted(wanted)
+        none = (await s.execute(select(ActivityEvent.actor).where(
+            bulk.one_of(ActivityEvent.actor, [], s.bind.dialect.name)))).scalars().all()
+        assert none == []
+
+
+def test_gc_paused_nests_and_restores_the_collector_as_it_found_it():
+    assert gc.isenabled()
+    with bulk.gc_paused():
+        assert not gc.isenabled()
+        with bulk.gc_paused():  # another job overlapping (nested here, or in another thread)
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer job is still running
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), bulk.gc_paused():
+        raise RuntimeError("the job failed")
+    assert gc.isenabled()
+    gc.disable()  # someone else turned it off: a pause leaves it off
+    try:
+        with bulk.gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

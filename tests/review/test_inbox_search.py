@@ -104,7 +104,7 @@ async def test_the_index_follows_edits_renames_and_deletes(client, admin, monkey
 
 
 def _fill(url: str, rows: dict) -> None:
-    """Write ``rows`` (table name -> one row, as the migration tests' ``_rows_at_0002``) at the schema ``url`` has now."""
+    """Write ``rows`` (table name -> one row, as ``tests.test_migrations._rows_at_0002``) at ``url``'s schema now."""
     from agent.models import Base
     from sqlalchemy import insert
     from tests.test_migrations import _as_at, _on

@@ -197,12 +197,14 @@ async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dic
         (item.outreach.id, item.outreach.version) for item, _, _ in ready]))
     version_of = {r.id: r.version for r in moved}  # the others: another worker holds them
     ready = [(item, row, slot) for item, row, slot in ready if item.outreach.id in version_of]
+    events: list[dict[str, Any]] = []  # the enrollments' moves and the claims, written together
     await move_seen_enrollments(s, [item.enrollment for item, _, _ in ready], EnrollmentAction.execute, now=now,
-                                outreach_of={item.enrollment.id: item.outreach.id for item, _, _ in ready})
+                                outreach_of={item.enrollment.id: item.outreach.id for item, _, _ in ready},
+                                events=events)
     senders: dict[str | None, OutboundChannel] = {}
     claimed = []
-    await activity.record_all(s, [_event_row(item.outreach, item.contact.id, "outreach.executing",
-                                             {"channel": item.outreach.channel}) for item, _, _ in ready])
+    await activity.record_all(s, events + [_event_row(item.outreach, item.contact.id, "outreach.executing",
+                                                      {"channel": item.outreach.channel}) for item, _, _ in ready])
     for item, channel_row, slot in ready:
         o = item.outreach
         message = _message(item, channel_row, slot)
@@ -331,8 +333,8 @@ async def _record(s: AsyncSession, claimed: list[_Claimed], results: list[SendRe
             "provider": result.provider, "provider_message_id": result.provider_message_id,
             "channel": message.channel, "to": message.to, "subject": message.subject, "body": message.body}))
         outcomes[o.id] = Outcome.sent
-    await activity.record_all(s, events)
-    await _after_attempts(s, [c for c, _ in delivered if c.outreach.id in done], now)
+    await _after_attempts(s, [c for c, _ in delivered if c.outreach.id in done], now, events)
+    await activity.record_all(s, events)  # the sends' and the enrollments' moves in one write
 
 
 async def _apply(s: AsyncSession, found: Verdict, outreach: Outreach, campaign: Campaign, contact: Contact,
@@ -471,8 +473,10 @@ async def _late_result(s: AsyncSession, o: Outreach, contact_id: str, claimed: i
         _event(s, o, contact_id, "outreach.late_result", payload)
 
 
-async def _after_attempts(s: AsyncSession, sent: list[_Claimed], now: dt.datetime) -> None:
-    """Count each attempt; wait for the retry interval, or finish when attempts are used up.
+async def _after_attempts(s: AsyncSession, sent: list[_Claimed], now: dt.datetime,
+                          events: list[dict[str, Any]]) -> None:
+    """Count each attempt; wait for the retry interval, or finish when attempts are used up; the
+    enrollments' events are added to ``events`` (the caller writes them).
 
     A one-time campaign's message that went out is its one touch: the enrollment waits (no
     substatus) for the contact completion timeout, the window for a reply, and the planner then
@@ -499,15 +503,15 @@ async def _after_attempts(s: AsyncSession, sent: list[_Claimed], now: dt.datetim
         settings = settings_of[campaign_id]
         if after == "last":
             done = await move_seen_enrollments(s, rows, EnrollmentAction.finish, substatus=Substatus.max_attempts,
-                                               now=now, values={**counted, "next_attempt_at": None})
+                                               now=now, values={**counted, "next_attempt_at": None}, events=events)
         elif after == "touched":
             window = dt.timedelta(seconds=settings.contact_completion_timeout.seconds)
             done = await move_seen_enrollments(s, rows, EnrollmentAction.wait, now=now,
-                                               values={**counted, "next_attempt_at": now + window})
+                                               values={**counted, "next_attempt_at": now + window}, events=events)
         else:
             wait = dt.timedelta(seconds=settings.retry_interval.seconds)
             done = await move_seen_enrollments(s, rows, EnrollmentAction.wait, substatus=Substatus.retry, now=now,
-                                               values={**counted, "next_attempt_at": now + wait})
+                                               values={**counted, "next_attempt_at": now + wait}, events=events)
         moved.update(m.enrollment_id for m in done)
     for c in sent:
         if c.enrollment.id not in moved:

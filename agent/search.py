@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, literal_column, or_, select, table, union
+from sqlalchemy import ColumnElement, CompoundSelect, column, literal_column, or_, select, table, union
 
 from agent.models import Contact, Enrollment, Outreach
 
@@ -21,14 +21,17 @@ MIN_INDEXED = 3
 
 # What 0011_search creates beside the models (not in ``Base.metadata``): schema comparisons skip them.
 # 0017 set ``fastupdate = off`` on the GIN indexes: writes go into the index, not a pending list each search reads.
+# 0018 moved the outreaches' texts and their index into a table beside them (``outreaches_search``), so a
+# status change of an outreach does not rewrite the index.
 SQLITE_TABLES = frozenset({"contacts_fts", "outreaches_fts"})
+PG_TABLES = frozenset({"outreaches_search"})
 PG_INDEXES = frozenset({"ix_contacts_search_trgm", "ix_outreaches_search_trgm"})
 
 
 def not_in_models(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
     """Alembic's ``include_name``: false for the search's own tables (and FTS5's shadow tables) and indexes."""
     if type_ == "table" and name is not None:
-        return not any(name == t or name.startswith(t + "_") for t in SQLITE_TABLES)
+        return name not in PG_TABLES and not any(name == t or name.startswith(t + "_") for t in SQLITE_TABLES)
     return not (type_ == "index" and name in PG_INDEXES)
 
 
@@ -68,6 +71,7 @@ def outreach_ids(dialect: str, q: str, phone: str | None) -> CompoundSelect:
         enrollments = contact_rows.where(or_(
             _full_name().ilike(like, escape="\\"), Contact.email.ilike(like, escape="\\"),
             *[Contact.phone.ilike(_like(t), escape="\\") for t in texts]))
-        own = select(Outreach.id).where(or_(Outreach.subject.ilike(like, escape="\\"),
-                                            Outreach.body.ilike(like, escape="\\")))
+        texts_of = table("outreaches_search", column("id"), column("subject"), column("body"))
+        own = select(texts_of.c.id).where(or_(texts_of.c.subject.ilike(like, escape="\\"),
+                                              texts_of.c.body.ilike(like, escape="\\")))
     return union(own, select(Outreach.id).where(Outreach.enrollment_id.in_(enrollments)))

@@ -157,11 +157,14 @@ async def move_seen_enrollments(session: AsyncSession, enrollments: list[Enrollm
                                 substatus: Substatus | None = None, values: dict[str, Any] | None = None,
                                 where: ColumnElement[bool] | None = None, actor: str = activity.SYSTEM,
                                 outreach_of: dict[str, str] | None = None,
-                                now: dt.datetime | None = None) -> list[Moved]:
+                                now: dt.datetime | None = None,
+                                events: list[dict[str, Any]] | None = None) -> list[Moved]:
     """:func:`move_enrollment` for many loaded rows at once: each compare-and-set against the
     status and version it was seen at (narrowed by ``where``), one UPDATE per chunk, the same
-    events (with the outreach from ``outreach_of``) written in bulk. Rows the action does not
-    move from, or changed since they were seen, are left as they are (absent from the answer)."""
+    events (with the outreach from ``outreach_of``) written in bulk, or added to ``events`` for
+    the caller to write with its own in one ``activity.record_all`` (one COPY, not two, per
+    transaction). Rows the action does not move from, or changed since they were seen, are left
+    as they are (absent from the answer)."""
     move = ENROLLMENT_TRANSITIONS[action]
     _check(action, None, substatus)
     now = now or utcnow()
@@ -177,20 +180,21 @@ async def move_seen_enrollments(session: AsyncSession, enrollments: list[Enrollm
             .values(**(values or {}), status=move.target, substatus=substatus, version=Enrollment.version + 1,
                     updated_at=now)
             .returning(Enrollment.id, Enrollment.version).execution_options(synchronize_session=False))).all()
-        events = []
+        written: list[dict[str, Any]] = [] if events is None else events
         for enrollment_id, version in rows:
             e = seen[enrollment_id]
             before, before_sub = EnrollmentStatus(e.status), e.substatus
             for key, value in {"status": move.target, "substatus": substatus, "version": version,
                                "updated_at": now}.items():
                 set_committed_value(e, key, value)  # in step with the row, not dirty (see move_enrollment)
-            events.append({"workspace_id": e.workspace_id, "actor": actor, "kind": MOVED,
+            written.append({"workspace_id": e.workspace_id, "actor": actor, "kind": MOVED,
                            "campaign_id": e.campaign_id, "contact_id": e.contact_id, "enrollment_id": e.id,
                            "outreach_id": (outreach_of or {}).get(e.id),
                            "payload": _payload(action, before, move.target, substatus,
                                                {"from_substatus": before_sub})})
             moved.append(Moved(e.id, before, move.target, substatus, version))
-        await activity.record_all(session, events)
+        if events is None:
+            await activity.record_all(session, written)
     return moved
 
 

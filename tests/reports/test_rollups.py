@@ -220,3 +220,43 @@ async def test_the_scheduler_folds_closed_connections_counters_into_one_row(sett
         rows = (await s.execute(select(StatsCount.figure, StatsCount.shard, StatsCount.n).where(
             StatsCount.campaign_id == cid, StatsCount.figure == "out:email:sent"))).all()
     assert rows == [("out:email:sent", 0, 3)]
+
+
+def test_moving_an_enrollment_reads_no_marks_unless_its_flags_change(empty_db_url: str) -> None:
+    """0018: the enrollments' rollup trigger re-flags marks only when a moved enrollment's flags
+    (replied, bounced, opted out) changed. 0016 ran the re-flag on every UPDATE of enrollments,
+    planned as a sequential scan of the whole of ``stats_marks`` (11 ms at 30,000 marks for a
+    move of five): with 3,000 marks of other enrollments here, a move that keeps the flags reads
+    none of them, and a reply still re-flags the enrollment's own."""
+    if empty_db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's statement-level trigger; SQLite's row triggers read one row's marks by key")
+    from sqlalchemy import text
+
+    from agent.migrate import upgrade
+    from tests.review.test_inbox_search import _fill
+    from tests.test_migrations import _on, _rows_at_0002
+
+    upgrade(empty_db_url)
+    _fill(empty_db_url, _rows_at_0002())  # its sent outreach gives enrollment "enr" its marks
+
+    def fill(conn) -> None:  # noqa: ANN001
+        conn.execute(text("INSERT INTO stats_marks (enrollment_id, figure, campaign_id, n, replied, bounced, opted_out)"
+                          " SELECT 'other' || i, f, 'cmp', 1, 0, 0, 0 FROM generate_series(1, 1000) AS i,"
+                          " unnest(ARRAY['contact', 'reach:email', 'flow:1:email']) AS f"))
+
+    _on(empty_db_url, fill)
+
+    def move(status: str) -> tuple[int, int]:
+        def go(conn) -> tuple[int, int]:  # noqa: ANN001
+            # Any read of the marks shows in seq_tup_read, whatever plan the statistics would pick.
+            for setting in ("enable_indexscan", "enable_bitmapscan"):
+                conn.execute(text(f"SET LOCAL {setting} = off"))
+            conn.execute(text("UPDATE enrollments SET status = :s, substatus = NULL WHERE id = 'enr'"), {"s": status})
+            return conn.execute(text("SELECT seq_tup_read, (SELECT min(replied) FROM stats_marks"
+                                     " WHERE enrollment_id = 'enr') FROM pg_stat_xact_user_tables"
+                                     " WHERE relname = 'stats_marks'")).one()
+        return tuple(_on(empty_db_url, go))
+
+    assert move("waiting") == (0, 0)
+    assert move("executing") == (0, 0)
+    assert move("replied")[1] == 1  # the flag followed the reply

@@ -11,7 +11,8 @@ from sqlalchemy import update
 from agent.channels import OutboundMessage
 from agent.channels.sandbox import SANDBOX
 from agent.db import session_scope
-from agent.executor import Outcome, execute
+from agent import activity
+from agent.executor import Outcome, execute, execute_many
 from agent.models import Outreach
 from tests.builders import enrollment_row, events, outreach_row
 from tests.conftest import bearer, drain_queue, make_key
@@ -118,6 +119,29 @@ async def test_nothing_is_sent_outside_the_contacts_hours(client, admin):
     assert await dispatch_due(too_early) == 0
     assert sandboxed(oid) == [] and await events(oid, "outreach.executing") == []
     assert await execute(oid, now=opens) is Outcome.sent
+
+
+async def test_a_batch_writes_its_events_once_per_transaction_and_keeps_their_order(client, admin, monkeypatch):
+    """The claim's events (each enrollment's move, each outreach's ``executing``) go in one bulk
+    write, and so do the result's (``sent``, then the enrollment's move): two writes for a batch
+    recorded in one group, each outreach's history in the order it happened."""
+    _, items = await queue_with_drafts(client, admin, 3, manual_review=False,
+                                       contacts=people(3, timezone="America/New_York"))
+    writes: list[list[str]] = []
+    record_all = activity.record_all
+
+    async def counted(s, rows):  # noqa: ANN001
+        writes.append([r["kind"] for r in rows])
+        await record_all(s, rows)
+
+    monkeypatch.setattr(activity, "record_all", counted)
+    ids = [i["id"] for i in items]
+    assert await execute_many(ids, now=ny_noon_tomorrow(), result_group=3) == dict.fromkeys(ids, Outcome.sent)
+    assert writes == [["enrollment.moved"] * 3 + ["outreach.executing"] * 3,
+                      ["outreach.sent"] * 3 + ["enrollment.moved"] * 3]
+    for outreach_id in ids:  # the planner's events before these; the attempt's move names no outreach
+        history = [e.kind for e in await events(outreach_id)]
+        assert history[-3:] == ["enrollment.moved", "outreach.executing", "outreach.sent"], (outreach_id, history)
 
 
 async def test_the_last_attempt_finishes_the_contact(client, admin):

@@ -103,24 +103,40 @@ async def test_the_index_follows_edits_renames_and_deletes(client, admin, monkey
     assert indexed == plain and indexed["items"] == []
 
 
-def test_migrating_an_existing_database_indexes_the_rows_already_there(empty_db_url: str) -> None:
-    from agent.contacts.repository import query_phone
-    from agent.migrate import upgrade
-    from agent.models import Base, Outreach
-    from sqlalchemy import insert, select
-    from tests.test_migrations import _as_at, _on, _rows_at_0002
-
-    upgrade(empty_db_url, "0009")
-    rows = _rows_at_0002()
-    rows["contacts"] |= {"first_name": "Grace", "last_name": "Hopper", "phone": "+12125550100"}
-    rows["outreaches"] |= {"subject": "Compilers", "body": "Hi Grace"}
+def _fill(url: str, rows: dict) -> None:
+    """Write ``rows`` (table name -> one row, as ``tests.test_migrations._rows_at_0002``) at ``url``'s schema now."""
+    from agent.models import Base
+    from sqlalchemy import insert
+    from tests.test_migrations import _as_at, _on
 
     def fill(conn) -> None:  # noqa: ANN001
         for model_table in Base.metadata.sorted_tables:
             if model_table.name in rows:
                 conn.execute(insert(_as_at(conn, model_table.name)).values(rows[model_table.name]))
 
-    _on(empty_db_url, fill)
+    _on(url, fill)
+
+
+def _pending_pages(url: str, names: list[str]) -> dict[str, int]:
+    """Each GIN index's pending pages, moved into the index (``gin_clean_pending_list`` answers how many)."""
+    from tests.test_migrations import _on
+
+    sql = text("SELECT gin_clean_pending_list(CAST(:i AS regclass))")
+    return _on(url, lambda c: {i: c.execute(sql, {"i": i}).scalar() for i in names})
+
+
+def test_migrating_an_existing_database_indexes_the_rows_already_there(empty_db_url: str) -> None:
+    from agent.contacts.repository import query_phone
+    from agent.migrate import upgrade
+    from agent.models import Outreach
+    from sqlalchemy import select
+    from tests.test_migrations import _on, _rows_at_0002
+
+    upgrade(empty_db_url, "0009")
+    rows = _rows_at_0002()
+    rows["contacts"] |= {"first_name": "Grace", "last_name": "Hopper", "phone": "+12125550100"}
+    rows["outreaches"] |= {"subject": "Compilers", "body": "Hi Grace"}
+    _fill(empty_db_url, rows)
     upgrade(empty_db_url)
     dialect = "sqlite" if empty_db_url.startswith("sqlite") else "postgresql"
     for q in ("ace hop", "COMPILERS", "212) 555-0100", "(212) 555-0100"):
@@ -136,9 +152,9 @@ def test_postgresql_search_indexes_keep_no_pending_list(empty_db_url: str) -> No
     if empty_db_url.startswith("sqlite"):
         pytest.skip("PostgreSQL's GIN pending list; SQLite's FTS5 tables have none")
     from agent.migrate import upgrade
-    from agent.models import Base, Outreach
-    from sqlalchemy import insert, select
-    from tests.test_migrations import _as_at, _downgrade, _on, _rows_at_0002
+    from agent.models import Outreach
+    from sqlalchemy import select
+    from tests.test_migrations import _downgrade, _on, _rows_at_0002
 
     names = sorted(search.PG_INDEXES)
 
@@ -148,33 +164,56 @@ def test_postgresql_search_indexes_keep_no_pending_list(empty_db_url: str) -> No
             conn.execute(text("UPDATE contacts SET first_name = :n"), {"n": f"Name {tag}"})
         _on(empty_db_url, go)
 
-    def pending_pages() -> dict[str, int]:
-        sql = text("SELECT gin_clean_pending_list(CAST(:i AS regclass))")
-        return _on(empty_db_url, lambda c: {i: c.execute(sql, {"i": i}).scalar() for i in names})
-
     def options() -> dict[str, list[str] | None]:
         sql = text("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(:n)")
         return _on(empty_db_url, lambda c: dict(c.execute(sql, {"n": names}).all()))
 
     upgrade(empty_db_url, "0016")
     rows = _rows_at_0002()
-
-    def fill(conn) -> None:  # noqa: ANN001
-        for model_table in Base.metadata.sorted_tables:
-            if model_table.name in rows:
-                conn.execute(insert(_as_at(conn, model_table.name)).values(rows[model_table.name]))
-
-    _on(empty_db_url, fill)
+    _fill(empty_db_url, rows)
     write("before")  # fastupdate on (0011's default): these entries wait in the pending list
     upgrade(empty_db_url)
     assert options() == {i: ["fastupdate=off"] for i in names}
-    assert pending_pages() == {i: 0 for i in names}  # the upgrade flushed what 0016 had left
+    assert _pending_pages(empty_db_url, names) == {i: 0 for i in names}  # the upgrade flushed what 0016 had left
     write("after")
-    assert pending_pages() == {i: 0 for i in names}  # and new writes went to the index proper
+    assert _pending_pages(empty_db_url, names) == {i: 0 for i in names}  # and new writes went to the index proper
     with_index = select(Outreach.id).where(Outreach.id.in_(search.outreach_ids("postgresql", "after zan", None)))
     assert _on(empty_db_url, lambda c: c.execute(with_index).scalars().all()) == ["out"]
 
     _downgrade(empty_db_url, "0016")
     assert options() == {i: None for i in names}
     write("again")
-    assert all(pages > 0 for pages in pending_pages().values())
+    assert all(pages > 0 for pages in _pending_pages(empty_db_url, names).values())
+
+
+def test_a_status_change_writes_nothing_into_the_outreaches_trigram_index(empty_db_url: str) -> None:
+    """0018: the outreaches' texts and their trigram index live in ``outreaches_search``, so the
+    executor's status changes (claim, sent; non-HOT updates, ``status`` is in B-trees) do not
+    re-insert every trigram of the body into the GIN index, as they did with the index on
+    ``outreaches``. The pending list is turned on here to count what a write adds to the index:
+    nothing for a status change, the new trigrams for an edit of the body (which the search then
+    finds), nothing left behind once the outreach is deleted."""
+    if empty_db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's trigram index; SQLite's FTS5 table is apart from outreaches already")
+    from agent.migrate import upgrade
+    from agent.models import Outreach
+    from sqlalchemy import select
+    from tests.test_migrations import _on, _rows_at_0002
+
+    index = ["ix_outreaches_search_trgm"]
+    upgrade(empty_db_url)
+    _fill(empty_db_url, _rows_at_0002())
+    _on(empty_db_url, lambda c: c.execute(text(f"ALTER INDEX {index[0]} SET (fastupdate = on)")))
+
+    def write(sql: str, **params: str) -> dict[str, int]:
+        _on(empty_db_url, lambda c: c.execute(text(sql), params))
+        return _pending_pages(empty_db_url, index)
+
+    for status in ("executing", "sent"):
+        assert write("UPDATE outreaches SET status = :s, version = version + 1, updated_at = now()", s=status) \
+            == {index[0]: 0}, status
+    assert write("UPDATE outreaches SET body = :b", b="Hi Zanzibar") == {index[0]: 1}
+    found = select(Outreach.id).where(Outreach.id.in_(search.outreach_ids("postgresql", "zanzib", None)))
+    assert _on(empty_db_url, lambda c: c.execute(found).scalars().all()) == ["out"]
+    write("DELETE FROM outreaches")
+    assert _on(empty_db_url, lambda c: c.execute(text("SELECT count(*) FROM outreaches_search")).scalar()) == 0

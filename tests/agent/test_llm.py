@@ -334,6 +334,18 @@ class _Counting:
         return Counting()
 
 
+def no_callbacks(monkeypatch) -> None:
+    """Every list litellm keeps callbacks in, empty for this test and restored after it. litellm
+    copies a registered or passed callback into its other lists itself, so a test that sets only
+    ``litellm.callbacks`` leaves listeners behind for every later test of the process."""
+    from agent.llm import runtime
+    from agent.llm.calls import _CALLBACK_LISTS
+
+    lm = runtime.litellm()
+    for name in _CALLBACK_LISTS:
+        monkeypatch.setattr(lm, name, [])
+
+
 async def _settle() -> None:
     """Let litellm's logging worker run what it queued."""
     for _ in range(20):
@@ -345,6 +357,7 @@ async def test_an_unobserved_answer_skips_litellms_success_logging(server, monke
     answer again, and the cost it priced the response at still reaches the result."""
     from litellm.litellm_core_utils import litellm_logging
 
+    no_callbacks(monkeypatch)
     built = []
     real = litellm_logging.get_standard_logging_object_payload
     monkeypatch.setattr(litellm_logging, "get_standard_logging_object_payload",
@@ -363,6 +376,7 @@ async def test_a_registered_callback_hears_every_answer_and_failure(server, monk
     import litellm
 
     listener = _Counting()
+    no_callbacks(monkeypatch)
     monkeypatch.setattr(litellm, "callbacks", [listener])
     server.script(ok("one two three"), status(400))
     result = await complete("planner", USER, config=config(server, model="openai/gpt-4o-mini"))
@@ -372,8 +386,9 @@ async def test_a_registered_callback_hears_every_answer_and_failure(server, monk
     assert listener.successes == [pytest.approx(result.cost_usd)] and listener.failures == 1
 
 
-async def test_a_callback_passed_for_one_call_hears_it(server):
+async def test_a_callback_passed_for_one_call_hears_it(server, monkeypatch):
     listener = _Counting()
+    no_callbacks(monkeypatch)
     server.script(ok("hello"))
     await complete("planner", USER, config=config(server), callbacks=[listener])
     await _settle()

@@ -8,9 +8,8 @@ import pytest
 
 from agent.llm import LLMConfig, LLMUnavailable, rehearse, stream
 from agent.llm import runtime
-from agent.llm.calls import _CALLBACK_LISTS
 from tests import llm_server
-from tests.agent.test_llm import _Counting, _settle
+from tests.agent.test_llm import _Counting, _settle, no_callbacks
 from tests.llm_server import LLMServer, ok
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ReadOnly.*:UserWarning")
@@ -89,6 +88,7 @@ async def test_an_unobserved_stream_skips_litellms_wrapper(server, monkeypatch):
     never rebuilds, prices or logs a chunk."""
     from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
+    no_callbacks(monkeypatch)
     read = []
     real = CustomStreamWrapper.__anext__
     monkeypatch.setattr(CustomStreamWrapper, "__anext__", lambda self: read.append(1) or real(self))
@@ -98,24 +98,17 @@ async def test_an_unobserved_stream_skips_litellms_wrapper(server, monkeypatch):
     assert read == [] and s.result.output_tokens == 2
 
 
-def _no_callbacks(monkeypatch) -> None:
-    """Every list litellm keeps callbacks in, empty for this test (restored after it)."""
-    lm = runtime.litellm()
-    for name in _CALLBACK_LISTS:
-        monkeypatch.setattr(lm, name, [])
-
-
 async def test_a_registered_callback_hears_every_stream(server, monkeypatch):
     """The rule for every model call: a callback registered with litellm, or passed for the call,
     hears it, streams included (through litellm's own wrapper, with the usage the voice turn reads)."""
     registered, passed = _Counting(), _Counting()
-    _no_callbacks(monkeypatch)
+    no_callbacks(monkeypatch)
     runtime.litellm().callbacks = [registered]
     server.script(ok("Tuesday works"), ok("Wednesday works"))
     async with stream("voice", USER, config=config(server)) as s:
         assert "".join([d async for d in s]) == "Tuesday works"
     await _settle()
-    _no_callbacks(monkeypatch)
+    no_callbacks(monkeypatch)
     async with stream("voice", USER, config=config(server), callbacks=[passed]) as t:
         assert "".join([d async for d in t]) == "Wednesday works"
     await _settle()

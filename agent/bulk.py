@@ -9,13 +9,9 @@ and JSON serialised to text.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import operator
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
@@ -27,9 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.models.base import StrEnumType, UTCDateTime
 
 _SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
-_gc_lock = threading.Lock()
-_gc_pauses = 0  # pauses open now, in every thread
-_gc_resume = False  # whether the last pause to end turns the collector back on
 
 
 def _same_instant_once(convert: Any) -> Any:
@@ -78,32 +71,6 @@ def _records(rows: list[dict[str, Any]], columns: list[str], conv: list[Any]) ->
             row[i] = c(row[i])
         out.append(tuple(row))
     return out
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a bulk job holds its rows in memory.
-
-    An import of 10,000 rows keeps some 60,000 containers alive at once (the file's cells, the
-    normalised contacts, the rows to write): every 700 allocations a young collection walks them,
-    and once they outnumber a quarter of the process's long-lived objects a full collection walks
-    the whole heap, 100-170 ms of CPU per import that finds no garbage. Reference counting still
-    frees everything meanwhile; reference cycles made meanwhile (by any thread) wait for the first
-    collection after the pause. Pauses nest and overlap across threads: the collector comes back
-    when the last one ends, and only if it was on when the first began."""
-    global _gc_pauses, _gc_resume
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_resume = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_resume:
-                gc.enable()
 
 
 def one_of(column: Any, values: list[Any], dialect: str) -> ColumnElement[bool]:

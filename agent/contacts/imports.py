@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent import activity, bulk, recovery
+from agent import activity, recovery
 from agent.contacts.csvfile import CsvRefused, ParsedCsv, parse_csv, row_input
 from agent.contacts.service import AddResult, check_accepts_contacts, enroll, normalize_rows, workspace_region
 from agent.db import session_scope, utcnow
@@ -103,8 +103,7 @@ async def run_job(job_id: str, on_progress: Callable[[int, int], Awaitable[None]
     if claimed is None:
         return
     try:
-        with bulk.gc_paused():
-            await _run_claimed(*claimed, on_progress)
+        await _run_claimed(*claimed, on_progress)
     except Exception:
         # Without this the job would stay "running": a retried message cannot claim it again.
         log.exception("import %s crashed", job_id)

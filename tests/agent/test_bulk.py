@@ -1,7 +1,6 @@
 """Rows written by the driver-level bulk path read back exactly like ORM-written rows."""
 
 import datetime as dt
-import gc
 
 import pytest
 from sqlalchemy import select
@@ -74,23 +73,3 @@ async def test_one_of_matches_exactly_the_listed_values(settings):
         none = (await s.execute(select(ActivityEvent.actor).where(
             bulk.one_of(ActivityEvent.actor, [], s.bind.dialect.name)))).scalars().all()
         assert none == []
-
-
-def test_gc_paused_nests_and_restores_the_collector_as_it_found_it():
-    assert gc.isenabled()
-    with bulk.gc_paused():
-        assert not gc.isenabled()
-        with bulk.gc_paused():  # another job overlapping (nested here, or in another thread)
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the outer job is still running
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError), bulk.gc_paused():
-        raise RuntimeError("the job failed")
-    assert gc.isenabled()
-    gc.disable()  # someone else turned it off: a pause leaves it off
-    try:
-        with bulk.gc_paused():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()

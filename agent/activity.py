@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.bulk import insert_rows
 from agent.db import utcnow
-from agent.ids import new_id
+from agent.ids import new_id, new_ids
 from agent.models import ActivityEvent, Outreach
 
 SYSTEM = "system"
@@ -47,8 +47,9 @@ async def record_all(session: AsyncSession, events: list[dict[str, Any]]) -> Non
     now = utcnow()
     keys = ("campaign_id", "contact_id", "enrollment_id", "outreach_id")
     await insert_rows(session, ActivityEvent.__table__, [
-        {"id": new_id("evt"), "workspace_id": e["workspace_id"], "actor": e["actor"], "kind": e["kind"],
-         **{k: e.get(k) for k in keys}, "payload": e.get("payload") or {}, "created_at": now} for e in events])
+        {"id": eid, "workspace_id": e["workspace_id"], "actor": e["actor"], "kind": e["kind"],
+         **{k: e.get(k) for k in keys}, "payload": e.get("payload") or {}, "created_at": now}
+        for e, eid in zip(events, new_ids("evt", len(events)), strict=True)])
 
 
 async def list_events(session: AsyncSession, *, workspace_id: str, campaign_id: str, kinds: list[str] | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import swagger_ui_bundle
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
@@ -33,15 +33,21 @@ def needs_key(path: str) -> bool:
     return path.startswith("/v1/") and path not in SIGNED_PATHS
 
 
+async def docs(request: Request) -> HTMLResponse:
+    app = request.app
+    return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                               swagger_js_url=f"{STATIC}/swagger-ui-bundle.js",
+                               swagger_css_url=f"{STATIC}/swagger-ui.css",
+                               swagger_favicon_url=f"{STATIC}/favicon-32x32.png")
+
+
 def install(app: FastAPI) -> None:
     app.mount(STATIC, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
-                                   swagger_js_url=f"{STATIC}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{STATIC}/swagger-ui.css",
-                                   swagger_favicon_url=f"{STATIC}/favicon-32x32.png")
+    # A module-level endpoint, not a closure over ``app``: FastAPI keeps every endpoint it has
+    # classified in module-level caches (4,096 entries), so a closure kept a whole app alive,
+    # hundreds of them in a test process (3.9 million objects for every full collection).
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -5,10 +5,12 @@ write come from ``tests/builders.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,7 +105,14 @@ async def run_plan(client, headers, cid: str, body: dict | None = None) -> dict:
     r = await client.post(f"/v1/campaigns/{cid}/planning-runs", json=body, headers=headers)
     assert r.status_code == 202, r.text
     await drain_queue()
-    return (await client.get(f"/v1/planning-runs/{r.json()['id']}", headers=headers)).json()
+    # The worker may be another process's (the browser tests' live server): its run is done
+    # when it says so, not when this process's queue is empty.
+    deadline = time.monotonic() + 60
+    while True:
+        run = (await client.get(f"/v1/planning-runs/{r.json()['id']}", headers=headers)).json()
+        if run["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            return run
+        await asyncio.sleep(0.05)
 
 
 def zone_at_noon(now: dt.datetime | None = None) -> str:

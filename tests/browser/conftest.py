@@ -1,18 +1,18 @@
 """A real Overture server on a loopback port and Debian's Chromium driven by Playwright.
 
-The server is the app ``overture serve`` runs (its in-process worker included), on the test's
-database; the browser is the system ``chromium`` (never a downloaded one), started with the
+The server is the app ``overture serve`` runs (its in-process worker included), in a process of
+its own on the test's database; the browser is the system ``chromium`` (never a downloaded one), started with the
 network switches a closed machine needs.
 """
 
 from __future__ import annotations
 
-import faulthandler
+import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import anyio
+import httpx
 import pytest
-import uvicorn
-from sqlalchemy.pool import NullPool
 
 from agent.db import dispose_engines
 from agent.settings import Settings
@@ -57,108 +56,72 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class SlowRequestWatchdog:
-    """The live server's app, watched: a request still unanswered after ``after`` seconds gets
-    one report on stderr (pytest shows it with the failure), with every thread's stack (is the
-    server's event loop blocked, and by what?) and, on PostgreSQL, the database's sessions that
-    wait on a lock or sit in an open transaction, with who blocks them. A CI run once saw a
-    seeding request here time out after 30 s, and nothing said why."""
-
-    def __init__(self, app, database_url: str, after: float = 10.0) -> None:  # noqa: ANN001 - an ASGI app
-        self.app, self.database_url, self.after = app, database_url, after
-        self.pending: dict[int, tuple[float, str]] = {}
-        self.reported: set[int] = set()
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._watch, name="live-server-watchdog", daemon=True)
-
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001 - ASGI
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        key = id(scope)
-        self.pending[key] = (time.monotonic(), f"{scope['method']} {scope['path']}")
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.pending.pop(key, None)
-            self.reported.discard(key)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join(timeout=5)
-
-    def _watch(self) -> None:
-        while not self.done.wait(1.0):
-            now = time.monotonic()
-            slow = [(k, now - t0, what) for k, (t0, what) in list(self.pending.items())
-                    if now - t0 > self.after and k not in self.reported]
-            if slow:
-                self.reported.update(k for k, _, _ in slow)
-                self._report(slow)
-
-    def _report(self, slow: list[tuple[int, float, str]]) -> None:
-        lines = [f"live server: {what} unanswered after {age:.1f} s" for _, age, what in slow]
-        print("\n".join(lines), file=sys.stderr, flush=True)
-        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-        if self.database_url.startswith("postgresql"):
-            try:
-                print(anyio.run(self._sessions), file=sys.stderr, flush=True)
-            except Exception as exc:  # noqa: BLE001 - a report, never a second failure
-                print(f"live server: could not read pg_stat_activity: {exc!r}", file=sys.stderr, flush=True)
-
-    async def _sessions(self) -> str:
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        engine = create_async_engine(self.database_url, poolclass=NullPool)
-        try:
-            async with engine.connect() as conn:
-                rows = (await conn.execute(text(
-                    "SELECT pid, pg_blocking_pids(pid), state, wait_event_type, wait_event, "
-                    "now() - xact_start, left(query, 300) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"))).all()
-        finally:
-            await engine.dispose()
-        return "\n".join(["pg_stat_activity (pid, blocked by, state, wait, in transaction for, query):",
-                          *(repr(tuple(r)) for r in rows)])
-
-
 class LiveServer:
-    def __init__(self, settings: Settings) -> None:
-        from api.app import create_app
+    """``tests/browser/live_server.py`` in a process of its own, on the test's database and data
+    directory: the app ``overture serve`` runs, with its in-process worker. Its own process, so
+    the pytest worker's other threads and its large heap's garbage collections (this process has
+    run a thousand tests by then) cannot hold the server's event loop: CI saw requests here go
+    unanswered for 20 s while this process collected. The server exits when its stdin closes, so
+    a killed test process leaves no server behind."""
 
+    def __init__(self, settings: Settings) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.watchdog = SlowRequestWatchdog(create_app(settings, run_scheduler=False), settings.db_url)
-        config = uvicorn.Config(self.watchdog, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="live-server", daemon=True)
+        self.fields = json.dumps(settings.model_dump(exclude_unset=True), default=str)
+        self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> LiveServer:
-        self.thread.start()
-        self.watchdog.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the live server did not start")
-            time.sleep(0.02)
-        return self
+        root = Path(__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+        # stdout and stderr are this process's own descriptors: pytest captures them per test.
+        self.process = subprocess.Popen([sys.executable, "-m", "tests.browser.live_server", str(self.port), self.fields],
+                                        stdin=subprocess.PIPE, cwd=root, env=env)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the live server exited with {self.process.returncode} before it was ready")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("the live server did not start within 60 s")
+            time.sleep(0.05)
 
     def __exit__(self, *exc: object) -> None:
-        self.watchdog.stop()
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.stdin.close()  # the server's signal to stop
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def key(self, role: Role = Role.admin, workspace: str = "acme") -> str:
         return run_async(lambda: make_key(role, workspace))
 
 
 @pytest.fixture
-def live(settings: Settings) -> Iterator[LiveServer]:
+def live(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    # The server's worker is the server's: nothing in this process consumes this process's
+    # queue, so the flows' drain has nothing to wait for (their runs are polled over HTTP), and
+    # what a test's direct writes enqueue here is dropped at its end, never left to a later test.
+    from agent.queue import setup_broker
+    from api.app import TASK_MODULES
+
+    monkeypatch.setattr("tests.flows.drain_queue", _nothing_to_drain)
+    broker = setup_broker(settings, TASK_MODULES)  # the actors a direct write enqueues for
     with LiveServer(settings) as server:
         yield server
+    broker.flush_all()
+
+
+async def _nothing_to_drain() -> None:
+    return None
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running on the main

@@ -236,8 +236,36 @@ async def overhead(n: int, repeat: int) -> list[tuple[float, ...]]:
 
 # -- (b) throughput against the 200 ms server ------------------------------------------------------
 
-async def throughput(n: int, concurrency: int) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) to plan n contacts."""
+class GCTimes:
+    """Seconds the garbage collector ran, by generation, while the block ran (a full collection
+    walks every tracked object of the process: part of the plans' CPU, reported beside it)."""
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds[info["generation"]] += time.perf_counter() - self._start
+            self.count[info["generation"]] += 1
+
+    def __enter__(self) -> GCTimes:
+        import gc
+
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import gc
+
+        gc.callbacks.remove(self._callback)
+
+
+async def throughput(n: int, concurrency: int) -> tuple[float, float, GCTimes]:
+    """(wall seconds, CPU seconds of this process, the collector's share) to plan n contacts."""
     from agent.db import dispose_engines
     from planner.service import plan_enrollment
 
@@ -253,12 +281,13 @@ async def throughput(n: int, concurrency: int) -> tuple[float, float]:
     _, warm_ids = await make_campaign(concurrency, "warm-b2")
     await asyncio.gather(*(one(e) for e in warm_ids))
 
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(one(e) for e in ids))
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    with GCTimes() as gc_times:
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one(e) for e in ids))
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     await check_planned(cid, n)
     await dispose_engines()
-    return elapsed, cpu
+    return elapsed, cpu, gc_times
 
 
 # -- (c) worker processes on a broker ---------------------------------------------------------
@@ -415,7 +444,8 @@ def main() -> None:
               f"(graph itself {bare_ms - model_ms:+.2f} ms; CPU {bare_cpu_ms:.2f} ms)")
         print(f"    service path (plan_enrollment)        {svc_ms:7.2f} ms/contact   "
               f"(database {svc_ms - bare_ms:+.2f} ms; CPU {svc_cpu_ms:.2f} ms)")
-        print(f"    ratio service / bare graph            {svc_ms / bare_ms:7.2f}x")
+        print(f"    ratio service / bare graph            {svc_ms / bare_ms:7.2f}x   "
+              f"(by CPU {svc_cpu_ms / bare_cpu_ms:.2f}x)")
 
     if not args.skip_throughput:
         n, c, lat = args.throughput_contacts, args.concurrency, args.latency
@@ -424,7 +454,7 @@ def main() -> None:
             setup_broker(task_modules=["agent.contacts.tasks", "planner.tasks"])
             use_config(LLMConfig(model="openai/test-model", api_base=f"http://127.0.0.1:{server.port}/v1",
                                  api_key="bench", retries=0, timeout=30, concurrency=c))
-            elapsed, cpu = asyncio.run(throughput(n, c))
+            elapsed, cpu, gc_times = asyncio.run(throughput(n, c))
             requests, in_flight = server.stats()
         ideal = n / c * lat
         print(f"(b) {n} contacts, server latency {lat * 1000:.0f} ms, {c} planner tasks in flight "
@@ -433,6 +463,9 @@ def main() -> None:
               f"({n / elapsed:.0f} contacts/s)")
         print(f"    planner process CPU {cpu:.2f} s ({cpu / n * 1000:.1f} ms/contact, {cpu / elapsed:.0%} of one core); "
               f"the server saw {requests} requests, at most {in_flight} at once")
+        print(f"    garbage collector {sum(gc_times.seconds):.2f} s ({sum(gc_times.seconds) / n * 1000:.2f} ms/contact): "
+              f"{gc_times.count[2]} full collections {gc_times.seconds[2]:.2f} s, "
+              f"{gc_times.count[0] + gc_times.count[1]} young {gc_times.seconds[0] + gc_times.seconds[1]:.2f} s")
     if args.workers:
         if not args.workers_database:
             parser.error("--workers needs --workers-database (a scratch database)")

@@ -71,9 +71,14 @@ async def claim_and_load(s: AsyncSession, enrollment_id: str, instruction: str |
     if loaded is None or not _claimable_now(loaded.enrollment, now):
         return None
     enrollment = loaded.enrollment
-    # A planning row is taken over only once its planner's lease has lapsed.
+    # A planning row is taken over only once its planner's lease has lapsed: renewing a lease
+    # leaves the version as it was, so the compare-and-set on status and version alone would
+    # not see a renewal since the read. A plannable row needs no more than that compare-and-set
+    # (its status unchanged means it is still plannable), and building ``claimable`` for it was
+    # CPU spent on a condition the UPDATE already holds.
+    where = claimable(now) if enrollment.status == EnrollmentStatus.planning else None
     events: list[dict] = []
-    moved = await move_enrollment(s, enrollment, EnrollmentAction.claim, where=claimable(now), now=now,
+    moved = await move_enrollment(s, enrollment, EnrollmentAction.claim, where=where, now=now,
                                   values={"lease_until": now + LEASE}, events=events)
     if moved is None:
         return None
@@ -133,9 +138,12 @@ async def route(s: AsyncSession, state: PlanState, version: int, run_id: str | N
         next_at, reason = outcome.next_attempt_at, outcome.reason
     # The route's events are written together, with one statement after the rest.
     events: list[dict] = []
+    # The claimed row is compared and set at its own version already; only an id (read afresh)
+    # or a row at another version needs the version planned from as a condition of its own.
+    same = enrollment is not None and enrollment.version == version
     moved = await move_enrollment(s, enrollment if enrollment is not None else ctx.enrollment_id, action,
                                   substatus=substatus, now=now,
-                                  where=Enrollment.version == version,
+                                  where=None if same else Enrollment.version == version,
                                   values={"next_attempt_at": next_at, "lease_until": None},
                                   payload={"reason": reason} if reason else None, events=events)
     if moved is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -76,9 +77,29 @@ _unpriced: set[str] = set()
 
 
 def mark_unpriced(model: str) -> None:
-    """``model`` costs nothing (a local server's, priced at 0 by ``streaming._price_unknown``):
-    its streams' usage need not be priced, which litellm does in ~0.3 ms of CPU on the loop."""
+    """``model`` costs nothing (a local server's, priced at 0 by :func:`price_unknown`): its
+    streams' usage need not be priced, which litellm does in ~0.3 ms of CPU on the loop."""
     _unpriced.add(model)
+
+
+@functools.lru_cache(maxsize=256)
+def price_unknown(lm: Any, model: str) -> None:
+    """Put a model missing from litellm's price map (a local OpenAI-compatible server's) in it at
+    no cost, once a process. litellm prices every answer as it returns it (a stream as it opens
+    it), and for an unknown model the lookup tried every spelling of the name and raised, on
+    every voice turn and every planner call (~0.4 ms of CPU a call); the cost was 0 all the
+    same. A model the map knows keeps its price."""
+    if model == OFFLINE_MODEL:
+        return  # provider.register priced it
+    try:
+        lm.get_model_info(model=model)
+        return
+    except Exception:  # noqa: BLE001 - not in the price map
+        pass
+    lm.register_model({model: {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "mode": "chat",
+                               "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0,
+                               "litellm_provider": provider_of(lm, model) or "openai"}})
+    mark_unpriced(model)  # and its usage is not priced again on our side either
 
 
 def cost_of(lm: Any, model: str, response: Any, prompt: int, completion: int) -> float:

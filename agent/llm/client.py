@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from agent.llm import runtime
-from agent.llm.calls import (Chain, Endpoint, LLMResult, Messages, Tally, endpoint_for, provider_of, request,
-                             semaphore)
+from agent.llm.calls import (Chain, Endpoint, LLMResult, Messages, Tally, endpoint_for, price_unknown, provider_of,
+                             request, semaphore)
 from agent.llm.config import OFFLINE_MODEL, LLMConfig, get_config
 from agent.llm.errors import LLMOutputInvalid
 
@@ -101,6 +101,7 @@ async def _answer(lm: Any, task: str, models: list[str], messages: Messages, con
     chain = Chain(lm, config, models, tally, task)
     slots = semaphore(config.concurrency)
     for model, attempt in chain.attempts():
+        price_unknown(lm, model)  # litellm prices every answer; an unknown model's lookup raised each time
         sent, extra = build(model, messages)
         tally.attempts += 1
         try:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from agent.llm import runtime
-from agent.llm.calls import (Chain, Endpoint, LLMResult, Messages, Tally, endpoint_for, mark_unpriced, observed,
+from agent.llm.calls import (Chain, Endpoint, LLMResult, Messages, Tally, endpoint_for, observed, price_unknown,
                              provider_of, request, semaphore)
 from agent.llm.config import OFFLINE_MODEL, LLMConfig, get_config
 from agent.llm.errors import LLMUnavailable
@@ -110,29 +110,11 @@ def prepare(model: str) -> None:
     first caller after ``/readyz`` before this)."""
     lm = runtime.litellm()
     _takes_stream_options(lm, model)
-    _price_unknown(lm, model)
+    price_unknown(lm, model)
     try:
         lm.token_counter(model=model, messages=[{"role": "user", "content": "warm-up"}])
     except Exception:  # noqa: BLE001 - a model litellm cannot count for fails on its first call, with its reason
         pass
-
-
-@functools.lru_cache(maxsize=256)
-def _price_unknown(lm: Any, model: str) -> None:
-    """Put a model missing from litellm's price map (a local OpenAI-compatible server's) in it at
-    no cost, once a process. litellm prices every stream as it opens it, and for an unknown model
-    that raised and formatted its error on every voice turn; the cost was 0 all the same."""
-    if model == OFFLINE_MODEL:
-        return  # provider.register priced it
-    try:
-        lm.get_model_info(model=model)
-        return
-    except Exception:  # noqa: BLE001 - not in the price map
-        pass
-    lm.register_model({model: {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "mode": "chat",
-                               "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0,
-                               "litellm_provider": provider_of(lm, model) or "openai"}})
-    mark_unpriced(model)  # and its streams' usage is not priced again (~0.3 ms of CPU a turn) at no cost
 
 
 def _usage_option(lm: Any, model: str) -> dict[str, Any]:
@@ -205,7 +187,7 @@ async def _deltas(holder: LLMStream, task: str, models: list[str], messages: Mes
     slots = semaphore(config.concurrency)
     listened = observed(lm, params)
     for model, attempt in chain.attempts():
-        _price_unknown(lm, model)
+        price_unknown(lm, model)
         tally.attempts += 1
         parts: list[str] = []
         usage = None

@@ -90,6 +90,22 @@ async def test_cost_comes_from_litellms_price_map_for_a_known_model(server):
     assert result.cost_usd == pytest.approx(prompt_cost + completion_cost) and result.cost_usd > 0
 
 
+async def test_an_unpriced_models_answers_are_not_priced_again(server):
+    """A model litellm's price map does not know is put in it at no cost on its first call, so
+    litellm prices its answers from the map instead of failing a lookup per answer (the voice
+    path's ``price_unknown``); the cost stays 0 and a known model keeps its price (above)."""
+    from agent.llm import calls
+    from agent.llm import runtime
+
+    lm = runtime.litellm()
+    server.script(ok("one"), ok("two"))
+    first = await complete("planner", USER, config=config(server, model="openai/local-planner"))
+    second = await complete("planner", USER, config=config(server, model="openai/local-planner"))
+    assert (first.cost_usd, second.cost_usd) == (0.0, 0.0)
+    assert lm.get_model_info(model="openai/local-planner")["input_cost_per_token"] == 0.0
+    assert "openai/local-planner" in calls._unpriced  # nor priced again on our side
+
+
 async def test_per_task_model_and_extra_params_reach_the_server(server):
     cfg = config(server, task_models={"voice-reply": "openai/voice-model"})
     await complete("voice-reply", USER, config=cfg, temperature=0.25)
@@ -393,3 +409,15 @@ async def test_a_callback_passed_for_one_call_hears_it(server, monkeypatch):
     await complete("planner", USER, config=config(server), callbacks=[listener])
     await _settle()
     assert len(listener.successes) == 1
+
+
+def test_litellms_import_is_left_out_of_full_collections():
+    """What the process held when litellm was imported (its module state: over half the heap)
+    is frozen, so a full collection walks only what was made since (``runtime._settle_heap``)."""
+    import gc
+
+    from agent.llm import runtime
+
+    runtime.litellm()
+    assert gc.get_freeze_count() > 100_000
+    assert len(gc.get_objects(generation=2)) < gc.get_freeze_count()

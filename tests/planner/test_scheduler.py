@@ -153,3 +153,56 @@ async def test_drafts_awaiting_execution_are_sent_when_due_and_only_once(client,
     assert sent == 1 and after.status == ("sent" if inside else "awaiting_execution")
     assert (await enrollments(client, admin, cid))["Ann"]["attempts"] == (1 if inside else 0)
     assert await scheduler.dispatch_due(now) == (0 if inside else 1)
+
+
+async def _the_enrollment(cid: str) -> str:
+    async with session_scope() as s:
+        return (await s.execute(select(Enrollment.id).where(Enrollment.campaign_id == cid))).scalar_one()
+
+
+async def test_a_lease_renewed_after_the_read_keeps_the_enrollment_with_its_worker(client, admin, monkeypatch):
+    """A lapsed lease read by a second planner, renewed by its worker before the claim: a renewal
+    leaves the version as it was, so only the lease in the claim's condition keeps the row."""
+    from planner import context, service
+
+    cid = await live_campaign(client, admin, execution_mode="manual", contacts=[ANN])
+    await set_enrollments(Enrollment.campaign_id == cid, status="planning",
+                          lease_until=utcnow() - dt.timedelta(seconds=1))
+    eid = await _the_enrollment(cid)
+    real = context.load
+
+    async def read_then_renewed(s, enrollment_id, now):  # noqa: ANN001, ANN202
+        loaded = await real(s, enrollment_id, now)
+        # As another worker's renewal would: the row changes, the row this planner read does not.
+        await s.execute(update(Enrollment).where(Enrollment.id == enrollment_id)
+                        .values(lease_until=utcnow() + dt.timedelta(minutes=1))
+                        .execution_options(synchronize_session=False))
+        return loaded
+
+    monkeypatch.setattr(context, "load", read_then_renewed)
+    await service.plan_enrollment(eid)
+    assert (await enrollments(client, admin, cid))["Ann"]["status"] == "planning"
+    assert await outreaches(cid) == []
+
+
+async def test_a_plan_whose_enrollment_moved_while_drafting_is_dropped(client, admin, monkeypatch):
+    """Another writer moved the enrollment during the model call (its version went up): the
+    plan's route finds the row changed and writes nothing."""
+    from planner import service
+
+    cid = await live_campaign(client, admin, execution_mode="manual", contacts=[ANN])
+    eid = await _the_enrollment(cid)
+    real = service.draft_with_model
+
+    async def moved_meanwhile(*args):  # noqa: ANN002, ANN202
+        async with session_scope() as s:
+            await s.execute(update(Enrollment).where(Enrollment.id == eid)
+                            .values(version=Enrollment.version + 1))
+        return await real(*args)
+
+    monkeypatch.setattr(service, "draft_with_model", moved_meanwhile)
+    await service.plan_enrollment(eid)
+    assert await outreaches(cid) == []
+    async with session_scope() as s:
+        row = await s.get(Enrollment, eid)
+        assert row.status == "planning"  # left as the other writer left it, for the reconciler

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, bindparam, func, or_, select, tuple_
+from sqlalchemy import Row, Select, String, bindparam, func, literal_column, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, search
@@ -27,7 +27,7 @@ from agent.db import utcnow
 from agent.executor import send_batch
 from agent.errors import Conflict, InvalidTransition, NotFound, OvertureError, ValidationFailed
 from agent.lifecycle.enrollments import move_enrollment, move_enrollments
-from agent.lifecycle.outreaches import allowed_from, move_outreach, move_outreach_returning, move_outreaches
+from agent.lifecycle.outreaches import allowed_from, move_outreach, move_outreaches, move_workspace_outreach
 from agent.ids import new_id
 from agent.models import ActivityEvent, ApiKey, Campaign, Channel, Contact, Enrollment, Outreach, OutreachRevision
 from agent.outreaches import repository as outreaches
@@ -350,36 +350,55 @@ async def refusal(session: AsyncSession, workspace_id: str, outreach_id: str, ac
                     current_version=o.version)
 
 
-# What an approve reads first: the item's columns, who approved it, and the contact's, by a
-# statement built once (only the values change from one approve to the next).
+# What an approve reads when its compare-and-set moved nothing: the item's columns, who approved
+# it, and the contact's, by a statement built once (only the values change from one to the next).
 _APPROVE_READ = _joined(*PAGE_COLUMNS, Outreach.workspace_id, Outreach.approved_by).where(
     Outreach.id == bindparam("oid"), Outreach.workspace_id == bindparam("ws"))
+
+
+def _moved_contact(name: str) -> Any:
+    """The moved outreach's contact's column ``name``, as a subquery its UPDATE returns. Written
+    out: SQLite renders RETURNING's columns without their table, which would leave the subquery's
+    own columns ambiguous."""
+    return literal_column(f"(SELECT contacts.{name} FROM enrollments JOIN contacts ON contacts.id = "
+                          f"enrollments.contact_id WHERE enrollments.id = outreaches.enrollment_id)",
+                          String).label(f"c_{name}")
+
+
+# The approve's UPDATE answers the item's columns as they now are and its contact's: one statement
+# for what took a read and a write.
+_APPROVED_COLUMNS = (*ITEM_COLUMNS, *(_moved_contact(name) for name in ContactCols._fields))
 
 
 async def approve(session: AsyncSession, who: Principal, outreach_id: str, *, version: int | None = None) -> InboxItem:
     """Approve a draft. Approving one already approved (or further along) changes nothing.
 
-    Reads columns, not entities: nothing here needs the ORM's identity map, and building two
-    whole rows (the contact's JSON properties decoded) cost more than the approve's own SQL."""
+    The compare-and-set comes first, in the workspace, and answers the item with its contact: a
+    draft awaiting approval is approved by that statement and the event's INSERT. Only when it
+    moved nothing is the row read, to say why (not found, approved already, stale, not allowed)."""
+    now = utcnow()
+    moved = await move_workspace_outreach(session, who.workspace_id, outreach_id, OutreachAction.approve,
+                                          *_APPROVED_COLUMNS, version=version, now=now,
+                                          values={"approved_by": who.key_id, "approved_at": now})
+    if moved is None:
+        return await _not_approved(session, who, outreach_id, version)
+    c = ContactCols(*(moved._mapping[f"c_{name}"] for name in ContactCols._fields))
+    await activity.write_now(session, workspace_id=who.workspace_id, actor=who.key_id, kind="outreach.approved",
+                             campaign_id=moved.campaign_id, contact_id=c.id, enrollment_id=moved.enrollment_id,
+                             outreach_id=moved.id, payload={"version": moved.version}, now=now)
+    return inbox_item(moved, c)
+
+
+async def _not_approved(session: AsyncSession, who: Principal, outreach_id: str, version: int | None) -> InboxItem:
+    """Why an approve's compare-and-set moved nothing: the item as it is when another approval is
+    on record (approving it again changes nothing), else the refusal."""
     row = (await session.execute(_APPROVE_READ, {"oid": outreach_id, "ws": who.workspace_id})).first()
     if row is None:
         raise NotFound(f"no outreach {outreach_id}")
     o, c = _split(row)
     if o.status in APPROVED_ALREADY and row.approved_by is not None:
         return inbox_item(o, c)
-    # The move answers the item's columns as they now are: no second read.
-    moved = await move_outreach_returning(session, o.id, OutreachAction.approve, *ITEM_COLUMNS, version=version,
-                                          values={"approved_by": who.key_id, "approved_at": utcnow()})
-    if moved is None:
-        error = await refusal(session, who.workspace_id, o.id, OutreachAction.approve, version)
-        now_o, _, now_c = await get_item_rows(session, who.workspace_id, outreach_id)
-        if now_o.status in APPROVED_ALREADY and now_o.approved_by is not None:
-            return inbox_item(now_o, now_c)  # another approver won the race: the approval is on record once
-        raise error
-    await activity.write(session, workspace_id=row.workspace_id, actor=who.key_id, kind="outreach.approved",
-                         campaign_id=o.campaign_id, contact_id=c.id, enrollment_id=o.enrollment_id, outreach_id=o.id,
-                         payload={"version": moved.version})
-    return inbox_item(moved, c)
+    raise await refusal(session, who.workspace_id, o.id, OutreachAction.approve, version)
 
 
 async def approve_many(session: AsyncSession, who: Principal, ids: Iterable[str],

@@ -8,6 +8,7 @@ the request owns the transaction, so a refused move (raised) rolls back whole.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 from collections.abc import Iterable
@@ -86,13 +87,15 @@ def contact_brief(c: Contact | ContactCols) -> ContactBrief:
                         phone=c.phone, timezone=c.timezone)
 
 
-# The outreach's part of an inbox item, as columns (a page or a move's RETURNING reads these, not whole rows).
-ITEM_COLUMNS = (Outreach.id, Outreach.status, Outreach.channel, Outreach.subject, Outreach.body, Outreach.scheduled_at,
-                Outreach.campaign_id, Outreach.enrollment_id, Outreach.model, Outreach.version,
-                Outreach.created_at, Outreach.sent_at, Outreach.settings_version)
+# The outreach's part of an inbox item, as columns (a page or a move's RETURNING reads these, not
+# whole rows), the table's own: a select of them alone is Core's (no ORM compile, plain rows).
+_O = Outreach.__table__
+ITEM_COLUMNS = tuple(_O.c[name] for name in (
+    "id", "status", "channel", "subject", "body", "scheduled_at", "campaign_id", "enrollment_id", "model", "version",
+    "created_at", "sent_at", "settings_version"))
 
 
-def inbox_item(o: Outreach | Row, c: Contact | ContactCols, *, sla_hours: int | None = None,
+def inbox_item(o: Outreach | ItemCols | Row, c: Contact | ContactCols, *, sla_hours: int | None = None,
                now: dt.datetime | None = None, **extra: Any) -> InboxItem:
     """The item as the inbox shows it; ``sla_hours`` (the campaign's) flags a draft waiting too long."""
     age = None
@@ -155,15 +158,21 @@ class ContactCols(NamedTuple):
     timezone: str | None
 
 
+# The outreach's part of a page row (``ITEM_COLUMNS``, then its channel), named as the columns:
+# read by name at a tuple's speed, a few times per item.
+ItemCols = collections.namedtuple("ItemCols", [col.key for col in ITEM_COLUMNS] + ["channel_id"])
+
+
 # A page row: the item's outreach columns, its channel, then the contact's (labelled: both have an id).
-PAGE_COLUMNS = (*ITEM_COLUMNS, Outreach.channel_id, Contact.id.label("c_id"), Contact.first_name, Contact.last_name,
-                Contact.email, Contact.phone, Contact.timezone)
-_CONTACT_AT = len(ITEM_COLUMNS) + 1
+_C = Contact.__table__
+PAGE_COLUMNS = (*ITEM_COLUMNS, _O.c.channel_id, _C.c.id.label("c_id"), _C.c.first_name, _C.c.last_name,
+                _C.c.email, _C.c.phone, _C.c.timezone)
+_CONTACT_AT = len(ItemCols._fields)
 QUEUED = (OutreachStatus.awaiting_execution, OutreachStatus.executing)
 
 
-def _split(row: Row) -> tuple[Row, ContactCols]:
-    return row, ContactCols(*row[_CONTACT_AT:_CONTACT_AT + len(ContactCols._fields)])
+def _split(row: Row) -> tuple[ItemCols, ContactCols]:
+    return ItemCols._make(row[:_CONTACT_AT]), ContactCols._make(row[_CONTACT_AT:_CONTACT_AT + len(ContactCols._fields)])
 
 
 async def _waiting_reasons(session: AsyncSession, rows: list[tuple[Any, Any]], chans: dict[str, Channel],
@@ -210,19 +219,23 @@ async def _providers(session: AsyncSession, rows: list[tuple[Any, Any]], chans: 
     return out
 
 
+_CAMPAIGNS = Campaign.__table__
+_SLA_READ = select(_CAMPAIGNS.c.id, _CAMPAIGNS.c.settings).where(_CAMPAIGNS.c.id.in_(bindparam("ids", expanding=True)))
+
+
 async def annotated(session: AsyncSession, rows: list[tuple[Any, Any]], now: dt.datetime | None = None
                     ) -> list[InboxItem]:
     """Inbox items with what each tab explains: approval age and SLA, why a queued one waits, where
     a sent one went and through which provider. A handful of queries per page, not per item.
 
-    ``rows`` are (outreach, contact) pairs, as entities or as columns (``PAGE_COLUMNS``'s row and
-    its :class:`ContactCols`): the awaiting-approval tab needs nothing a row lacks."""
+    ``rows`` are (outreach, contact) pairs, as entities or as columns (a ``PAGE_COLUMNS`` row split
+    into :class:`ItemCols` and :class:`ContactCols`): the awaiting-approval tab needs nothing a row lacks."""
     now = now or utcnow()
     campaign_ids = {o.campaign_id for o, _ in rows}
     # The SLA once per campaign, from its settings alone (the whole campaign only where a queued row needs it).
     sla = {cid: CampaignSettings.model_validate(settings or {}).approval_sla_hours
-           for cid, settings in (await session.execute(select(Campaign.id, Campaign.settings).where(
-               Campaign.id.in_(campaign_ids)))).all()} if campaign_ids else {}
+           for cid, settings in (await session.execute(_SLA_READ, {"ids": list(campaign_ids)})).all()
+           } if campaign_ids else {}
     channel_ids = {o.channel_id for o, _ in rows if o.channel_id and (o.status in QUEUED or o.status in OUTREACH_SENT)}
     chans = {c.id: c for c in (await session.execute(
         select(Channel).where(Channel.id.in_(channel_ids)))).scalars()} if channel_ids else {}
@@ -245,16 +258,17 @@ def _page_statements(campaign: bool, channel: bool, after: bool) -> tuple[Select
     """The page and its counts without a text filter, built once per shape and reused with new
     values (``ws``, ``statuses``, ``campaign_id``, ``channel``, ``after``, ``limit``): building
     and cache-keying a Select costs more than SQLite takes to read a page by its index."""
-    where = [Outreach.workspace_id == bindparam("ws")]
+    where = [_O.c.workspace_id == bindparam("ws")]
     if campaign:
-        where.append(Outreach.campaign_id == bindparam("campaign_id"))
+        where.append(_O.c.campaign_id == bindparam("campaign_id"))
     if channel:
-        where.append(Outreach.channel == bindparam("channel"))
-    page_stmt = _joined(*PAGE_COLUMNS).where(*where, Outreach.status.in_(bindparam("statuses", expanding=True)))
+        where.append(_O.c.channel == bindparam("channel"))
+    page_stmt = select(*PAGE_COLUMNS).select_from(outreaches.contact_join()).where(
+        *where, _O.c.status.in_(bindparam("statuses", expanding=True)))
     if after:
-        page_stmt = page_stmt.where(Outreach.id > bindparam("after"))
-    page_stmt = page_stmt.order_by(Outreach.id).limit(bindparam("limit"))
-    counts_stmt = select(Outreach.status, func.count()).select_from(Outreach).where(*where).group_by(Outreach.status)
+        page_stmt = page_stmt.where(_O.c.id > bindparam("after"))
+    page_stmt = page_stmt.order_by(_O.c.id).limit(bindparam("limit"))
+    counts_stmt = select(_O.c.status, func.count()).where(*where).group_by(_O.c.status)
     return page_stmt, counts_stmt
 
 

@@ -63,6 +63,10 @@ async def move_workspace_outreach(session: AsyncSession, workspace_id: str, outr
     return (await session.execute(stmt, params)).first()
 
 
+def _is_version(col: Any, table: Any) -> bool:
+    return col is Outreach.version or col is table.c.version  # the statement returns it first
+
+
 @functools.lru_cache(maxsize=64)
 def _move_statement(action: OutreachAction, columns: tuple[ColumnElement[Any], ...], versioned: bool,
                     keys: tuple[str, ...]) -> Update:
@@ -75,7 +79,7 @@ def _move_statement(action: OutreachAction, columns: tuple[ColumnElement[Any], .
     return (update(table).where(*where)
             .values(status=target, version=table.c.version + 1, updated_at=bindparam("m_now"),
                     **{k: bindparam(f"m_{k}") for k in keys})
-            .returning(table.c.version, *[c for c in columns if c is not Outreach.version]))
+            .returning(table.c.version, *[c for c in columns if not _is_version(c, table)]))
 
 
 async def move_outreaches(session: AsyncSession, action: OutreachAction, where: ColumnElement[bool], *,

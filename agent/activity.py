@@ -39,6 +39,23 @@ async def write(session: AsyncSession, *, workspace_id: str, actor: str, kind: s
     return event_id
 
 
+_INSERT_ONE = insert(ActivityEvent.__table__)  # built once: its compiled form is cached by the keys given
+
+
+async def write_now(session: AsyncSession, *, workspace_id: str, actor: str, kind: str, campaign_id: str | None = None,
+                    contact_id: str | None = None, enrollment_id: str | None = None, outreach_id: str | None = None,
+                    payload: dict[str, Any] | None = None, now: dt.datetime | None = None) -> str:
+    """:func:`write` by a statement built once, the values passed as parameters (a request that
+    writes one event, an approve, need not build and cache-key an INSERT each time); the
+    event's id. ``now``: the change's own time, so the event and the row it records agree."""
+    event_id = new_id("evt")
+    await session.execute(_INSERT_ONE, {
+        "id": event_id, "workspace_id": workspace_id, "actor": actor, "kind": kind, "campaign_id": campaign_id,
+        "contact_id": contact_id, "enrollment_id": enrollment_id, "outreach_id": outreach_id,
+        "payload": payload or {}, "created_at": now or utcnow()})
+    return event_id
+
+
 async def record_all(session: AsyncSession, events: list[dict[str, Any]]) -> None:
     """:func:`record` for many events at once (the executor's batches): each a dict of
     :func:`record`'s keywords, written through the driver's bulk path in the caller's transaction."""

@@ -7,10 +7,12 @@ edited, what the provider answered) is the caller's to tell.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
 from typing import Any
 
-from sqlalchemy import Integer, Row, String, column, text, update
+from sqlalchemy import Integer, Row, String, Update, bindparam, column, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -45,6 +47,39 @@ async def move_outreach_returning(session: AsyncSession, outreach_id: str, actio
         q.values(status=target, version=Outreach.version + 1, updated_at=utcnow(), **(values or {}))
         .returning(Outreach.version, *[c for c in columns if c is not Outreach.version])
         .execution_options(synchronize_session=False))).first()
+
+
+async def move_workspace_outreach(session: AsyncSession, workspace_id: str, outreach_id: str, action: OutreachAction,
+                                  *columns: ColumnElement[Any], version: int | None = None,
+                                  values: dict[str, Any] | None = None, now: dt.datetime | None = None) -> Row | None:
+    """:func:`move_outreach_returning` for the workspace's outreach only (another workspace's id
+    moves nothing), by a statement built once per shape (the action, ``columns``, whether a
+    version is compared, the keys of ``values``) and reused with new values: building and
+    cache-keying an UPDATE cost more than the database takes to run it. ``columns`` may be any
+    expression over the row (a correlated subquery too); pass the same objects each time."""
+    stmt = _move_statement(action, columns, version is not None, tuple(sorted(values or {})))
+    params = {f"m_{k}": v for k, v in (values or {}).items()}
+    params.update(m_id=outreach_id, m_ws=workspace_id, m_version=version, m_now=now or utcnow())
+    return (await session.execute(stmt, params)).first()
+
+
+def _is_version(col: Any, table: Any) -> bool:
+    return col is Outreach.version or col is table.c.version  # the statement returns it first
+
+
+@functools.lru_cache(maxsize=64)
+def _move_statement(action: OutreachAction, columns: tuple[ColumnElement[Any], ...], versioned: bool,
+                    keys: tuple[str, ...]) -> Update:
+    sources, target = OUTREACH_TRANSITIONS[action]
+    table = Outreach.__table__
+    where = [table.c.id == bindparam("m_id"), table.c.workspace_id == bindparam("m_ws"),
+             table.c.status == next(iter(sources)) if len(sources) == 1 else table.c.status.in_(sorted(sources))]
+    if versioned:
+        where.append(table.c.version == bindparam("m_version"))
+    return (update(table).where(*where)
+            .values(status=target, version=table.c.version + 1, updated_at=bindparam("m_now"),
+                    **{k: bindparam(f"m_{k}") for k in keys})
+            .returning(table.c.version, *[c for c in columns if not _is_version(c, table)]))
 
 
 async def move_outreaches(session: AsyncSession, action: OutreachAction, where: ColumnElement[bool], *,

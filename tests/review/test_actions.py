@@ -38,6 +38,40 @@ async def test_approve_records_the_approver_once_and_repeating_it_changes_nothin
     assert [e.actor for e in approvals] == [await key_id(approver)]
 
 
+async def test_approve_answers_the_item_as_the_inbox_shows_it_and_its_event_names_the_contact(client, admin):
+    _, items = await queue_with_drafts(client, admin, 3)
+    named = by_name(items)
+    bo = named["Bo"]  # not the first draft: the answer's contact is the one of its own enrollment
+    approver = bearer(await make_key("approver"))
+    r = await client.post(f"/v1/outreaches/{bo['id']}/approve", headers=approver)
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+    shown = (await client.get("/v1/outreaches", params={"status": "approved"}, headers=admin)).json()["items"]
+    # The approve's answer names no SLA (the inbox reads it from the campaign; nothing waits now).
+    assert [i["id"] for i in shown] == [bo["id"]] and r.json() == shown[0] | {"approval_sla_hours": None}
+    assert r.json()["contact"] == bo["contact"] and r.json()["approval_age_s"] is None
+    [event] = await events(bo["id"], "outreach.approved")
+    assert (event.actor, event.contact_id, event.enrollment_id, event.campaign_id, event.payload) == (
+        await key_id(approver), bo["contact"]["id"], bo["enrollment_id"], bo["campaign_id"], {"version": 2})
+    assert event.created_at == (await outreach_row(bo["id"])).approved_at
+
+
+async def test_approve_with_a_version_is_refused_when_the_draft_moved_on(client, admin):
+    _, items = await queue_with_drafts(client, admin, 1)
+    oid = items[0]["id"]
+    assert (await client.patch(f"/v1/outreaches/{oid}", json={"body": "Hi Ann, edited.", "version": 1},
+                               headers=admin)).status_code == 200
+    stale = await client.post(f"/v1/outreaches/{oid}/approve", headers=admin | {"If-Match": '"1"'})
+    assert stale.status_code == 409 and (stale.json()["code"], stale.json()["current_version"]) == ("stale", 2)
+    assert (await outreach_row(oid)).status == "awaiting_approval" and await events(oid, "outreach.approved") == []
+    r = await client.post(f"/v1/outreaches/{oid}/approve", headers=admin | {"If-Match": '"2"'})
+    assert r.status_code == 200 and (r.json()["status"], r.json()["version"]) == ("approved", 3)
+    again = await client.post(f"/v1/outreaches/{oid}/approve", headers=admin | {"If-Match": '"2"'})
+    assert again.status_code == 200 and again.json() == r.json()  # approved already: the same answer, no new event
+    assert len(await events(oid, "outreach.approved")) == 1
+    missing = await client.post("/v1/outreaches/out_missing/approve", headers=admin)
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
 async def test_approve_after_reject_is_an_invalid_transition(client, admin):
     _, items = await queue_with_drafts(client, admin, 1)
     oid = items[0]["id"]

@@ -49,7 +49,10 @@ async def server_url(app) -> Any:
     sock.close()
 
 
-async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait for something that will happen; the bound only ends a test that is already wrong.
+    Roomy: a full garbage collection in a loaded CI worker (up to 7 s of wall time measured)
+    stops this process's socket server and model server with it, and a 10 s wait once ran out."""
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "timed out waiting"

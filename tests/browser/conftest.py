@@ -71,11 +71,10 @@ class LiveServer:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> LiveServer:
-        root = Path(__file__).resolve().parents[2]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-        # stdout and stderr are this process's own descriptors: pytest captures them per test.
+        # ``-m`` from the repository's root finds ``tests`` there; stdout and stderr are this
+        # process's own descriptors, which pytest captures per test.
         self.process = subprocess.Popen([sys.executable, "-m", "tests.browser.live_server", str(self.port), self.fields],
-                                        stdin=subprocess.PIPE, cwd=root, env=env)
+                                        stdin=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2])
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None:

@@ -129,7 +129,11 @@ def test_each_campaign_tab(page: Page, live: LiveServer):
     expect(page.locator("#activity-table")).to_contain_text("campaign.created")
     page.select_option("#activity-kind", "campaign.created")
     page.click("#activity-apply")
-    kinds = page.locator("#activity-table tbody td:nth-child(2)").all_inner_texts()
+    # all_inner_texts does not wait: read the rows once the filtered page has loaded.
+    page.wait_for_url(re.compile(r"kind=campaign\.created"))
+    cells = page.locator("#activity-table tbody td:nth-child(2)")
+    expect(cells.first).to_have_text("campaign.created")
+    kinds = cells.all_inner_texts()
     assert kinds and set(kinds) == {"campaign.created"}, kinds
     shot(page, "05_activity_1440")
     # Settings: edit the brief; the API reports it.

@@ -175,7 +175,7 @@ async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dic
     """The claim's transaction: the guard over every loaded row, the refusals applied one by one,
     the sends that may go claimed together."""
     # The session is the batch's own and new: nothing in it is stale (see find_outreaches).
-    loaded = await find_outreaches(s, outreach_ids, status=O.awaiting_execution, refresh=False)
+    loaded = await find_outreaches(s, outreach_ids, status=O.awaiting_execution, refresh=False, for_sending=True)
     # High-priority contacts first: they take the caller numbers' daily caps before the others.
     loaded.sort(key=lambda item: PRIORITY_ORDER.index(Priority(item.contact.priority)))
     channel_ids = {item.outreach.channel_id for item in loaded if item.outreach.channel_id}

@@ -167,8 +167,15 @@ async def seed(url: str, data_dir: Path, base: str, calls: int) -> tuple[str, li
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         campaign = await voice_campaign(client, headers, people=people, caller_number=OUR_NUMBER)
-        items = (await client.get(f"/v1/campaigns/{campaign.id}/contacts", params={"limit": 500},
-                                  headers=headers)).json()["items"]
+        # Going live plans every contact in the hook's own process (the embedded worker), through the
+        # same model server: wait for that to settle, so neither pass shares the hook with it.
+        deadline = time.monotonic() + 300
+        while True:
+            items = (await client.get(f"/v1/campaigns/{campaign.id}/contacts", params={"limit": 500},
+                                      headers=headers)).json()["items"]
+            if not any(i["status"] in ("not_started", "planning") for i in items) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
     await dispose_engines()
     assert len(items) == calls, f"{len(items)} contacts enrolled of {calls}"
     return key, [i["contact"]["phone"] for i in items]

@@ -326,7 +326,11 @@ class Processes:
     def run(self) -> tuple[float, float, dict[str, int]]:
         for conn in self.conns:
             conn.send("go")
-        answers = [conn.recv() for conn in self.conns]
+        answers = []
+        for conn in self.conns:
+            if not conn.poll(1800):
+                raise RuntimeError("a process did not finish its share in 30 minutes")
+            answers.append(conn.recv())
         for proc in self.procs:
             proc.join(timeout=60)
         outcomes: dict[str, int] = {}

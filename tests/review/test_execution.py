@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import InvalidRequestError
 
 from agent.channels import OutboundMessage
 from agent.channels.sandbox import SANDBOX
@@ -14,6 +16,7 @@ from agent.db import session_scope
 from agent import activity
 from agent.executor import Outcome, execute, execute_many
 from agent.models import Outreach
+from agent.outreaches.repository import find_outreaches
 from tests.builders import enrollment_row, events, outreach_row
 from tests.conftest import bearer, drain_queue, make_key
 from tests.flows import by_name, people, queue_with_drafts, zone_at_noon
@@ -213,3 +216,19 @@ async def test_the_sent_tab_names_the_provider_the_send_went_through_not_the_cha
     sent = (await client.get("/v1/outreaches", params={"campaign_id": cid, "status": "sent"},
                              headers=admin)).json()["items"]
     assert [(i["id"], i["provider"], i["sent_to"]) for i in sent] == [(row.id, "sandbox", item["contact"]["email"])]
+
+
+async def test_the_claim_reads_only_what_a_send_needs_and_refuses_the_rest(client, admin):
+    """The executor's claim leaves out the draft's making and the names of record: a send path
+    that starts reading one of them fails here at once (not with a lazy load per row)."""
+    _, items = await queue_with_drafts(client, admin, 1, manual_review=False)
+    async with session_scope() as s:
+        [lean] = await find_outreaches(s, [items[0]["id"]], refresh=False, for_sending=True)
+        assert lean.outreach.body and lean.outreach.idempotency_key and lean.contact.email
+        for row, name in ((lean.outreach, "rationale"), (lean.contact, "first_name"),
+                          (lean.enrollment, "last_attempt_at")):
+            with pytest.raises(InvalidRequestError, match="raiseload"):
+                getattr(row, name)
+    async with session_scope() as s:  # the other readers still get whole rows
+        [whole] = await find_outreaches(s, [items[0]["id"]], refresh=False)
+        assert whole.outreach.rationale and whole.contact.first_name

@@ -19,15 +19,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, exists, literal_column, or_, select
+from sqlalchemy import JSON, bindparam, exists, inspect, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.functions import FunctionElement
 
 from agent.campaigns import remarketing
 from agent.contacts.repository import suppressed_on
 from agent.models import (Campaign, Channel, ChannelAudience, Contact, Conversation, Enrollment, Goal, GoalResult,
-                          InboundMessage, Outreach, Suppression)
+                          InboundMessage, Outreach, Schedule, Suppression)
 from agent.models.base import UTCDateTime
 from agent.states import CampaignType, InboundKind, OutreachStatus
 from planner import repository
@@ -97,7 +99,12 @@ def _head() -> Any:
                .label("awaiting_evaluation"),
                called.label("called"), messaged.label("messaged"))
         .join(Campaign, Campaign.id == Enrollment.campaign_id).join(Contact, Contact.id == Enrollment.contact_id)
-        .where(Enrollment.id == bindparam("enrollment_id")))
+        .where(Enrollment.id == bindparam("enrollment_id"))
+        # The linked schedule is read by ``load`` when the campaign has one: its selectin loader
+        # ran with every plan (building an IN query for none), and few campaigns link one. Left
+        # lazy, a read that forgot it would fail (no lazy load in async code) instead of quietly
+        # taking the inline hours.
+        .options(lazyload(Campaign.linked_schedule)))
 
 
 def _channels(rows: list[dict[str, Any]] | None) -> list[ChannelFacts]:
@@ -120,6 +127,8 @@ async def load(s: AsyncSession, enrollment_id: str, now: dt.datetime) -> Loaded 
     if row is None:
         return None
     enrollment, campaign, contact = row[0], row[1], row[2]
+    if campaign.schedule_id is not None and "linked_schedule" not in inspect(campaign).dict:
+        set_committed_value(campaign, "linked_schedule", await s.get(Schedule, campaign.schedule_id))
     channels = _channels(row.channels)
     remarketed = False
     if row.has_audiences:

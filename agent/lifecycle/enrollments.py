@@ -12,13 +12,14 @@ the same transaction, so the log and the row never disagree.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 from agent import activity
 from agent.db import utcnow
@@ -100,20 +101,23 @@ async def move_enrollment(session: AsyncSession, enrollment: Enrollment | str, a
     if seen is None or seen.status not in move.sources or only_from not in (None, seen.status):
         return None
     now = now or utcnow()
-    q = update(Enrollment).where(Enrollment.id == seen.id, Enrollment.status == seen.status,
-                                 Enrollment.version == seen.version)
+    values = values or {}
+    bound = {k: v for k, v in values.items() if not isinstance(v, ClauseElement)}
+    q = _move_statement(tuple(sorted(bound)))
     if where is not None:
         q = q.where(where)
-    row = (await session.execute(
-        q.values(**(values or {}), status=move.target, substatus=substatus, version=Enrollment.version + 1,
-                 updated_at=now)
-        .returning(Enrollment.version).execution_options(synchronize_session=False))).first()
+    if len(bound) < len(values):  # SQL expressions are part of the statement, not its parameters
+        q = q.values(**{k: v for k, v in values.items() if k not in bound})
+    params = {f"m_{k}": v for k, v in bound.items()}
+    params.update(m_id=seen.id, m_status=seen.status, m_version=seen.version, m_target=move.target,
+                  m_substatus=substatus, m_now=now)
+    row = (await session.execute(q, params)).first()
     if row is None:
         return None
     if not isinstance(enrollment, str):
         # Keep the caller's object in step with the row it now describes, without marking it
         # dirty (a flush would write the same row a second time).
-        for key, value in {**(values or {}), "status": move.target, "substatus": substatus, "version": row[0],
+        for key, value in {**values, "status": move.target, "substatus": substatus, "version": row[0],
                            "updated_at": now}.items():
             set_committed_value(enrollment, key, value)
     event = dict(workspace_id=seen.workspace_id, actor=actor, kind=MOVED, campaign_id=seen.campaign_id,
@@ -125,6 +129,21 @@ async def move_enrollment(session: AsyncSession, enrollment: Enrollment | str, a
     else:
         events.append(event)
     return Moved(seen.id, seen.status, move.target, substatus, row[0])
+
+
+@functools.lru_cache(maxsize=64)
+def _move_statement(keys: tuple[str, ...]) -> Update:
+    """:func:`move_enrollment`'s compare-and-set, built once per set of ``values`` keys and reused
+    with new parameters: building and cache-keying the UPDATE (and the ORM's bulk-update path,
+    which adds nothing with ``synchronize_session=False``) cost more CPU than SQLite takes to
+    run it. The row's id, the status and version it was seen at, the target, the substatus, the
+    moment and each value are bound (``m_``-prefixed)."""
+    t = Enrollment.__table__
+    return (update(t).where(t.c.id == bindparam("m_id"), t.c.status == bindparam("m_status"),
+                            t.c.version == bindparam("m_version"))
+            .values(**{k: bindparam(f"m_{k}") for k in keys}, status=bindparam("m_target"),
+                    substatus=bindparam("m_substatus"), version=t.c.version + 1, updated_at=bindparam("m_now"))
+            .returning(t.c.version).execution_options(synchronize_session=False))
 
 
 async def move_enrollments(session: AsyncSession, enrollment_ids: list[str], action: EnrollmentAction, *,

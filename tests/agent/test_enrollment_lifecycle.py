@@ -142,6 +142,60 @@ async def test_a_bulk_move_takes_only_rows_still_in_its_source_status(client, ad
             await move_enrollments(s, ids, A.complete, before=E.not_started)
 
 
+async def test_moves_of_one_shape_share_one_statement_and_set_each_rows_own_values(client, admin):
+    import datetime as dt
+
+    from agent.lifecycle.enrollments import _move_statement
+
+    _, ids = await _enrolled(client, admin)
+    until = [dt.datetime(2030, 1, 1, 12, i, tzinfo=dt.UTC) for i in range(2)]
+    async with session_scope() as s:
+        first = (await s.execute(select(Enrollment).where(Enrollment.id == ids[0]))).scalar_one()
+        await move_enrollment(s, first, A.claim, values={"lease_until": until[0]})
+        hits = _move_statement.cache_info().hits
+        await move_enrollment(s, ids[1], A.claim, values={"lease_until": until[1]})
+        assert _move_statement.cache_info().hits == hits + 1  # built once for the shape
+        assert (first.status, first.version, first.lease_until) == (E.planning, 2, until[0])  # the object in step
+    async with session_scope() as s:
+        rows = dict((await s.execute(select(Enrollment.id, Enrollment.lease_until)
+                                     .where(Enrollment.id.in_(ids)))).all())
+    assert [r.replace(tzinfo=dt.UTC) if r else r for r in (rows[ids[0]], rows[ids[1]], rows[ids[2]])] == [*until, None]
+
+
+async def test_a_move_takes_sql_expressions_as_values_and_narrows_by_where(client, admin):
+    _, (first, *_) = await _enrolled(client, admin)
+    async with session_scope() as s:  # the narrowing condition holds no longer: nothing moves
+        assert await move_enrollment(s, first, A.claim, where=Enrollment.attempts == 5,
+                                     values={"attempts": Enrollment.attempts + 2}) is None
+    async with session_scope() as s:
+        moved = await move_enrollment(s, first, A.claim, where=Enrollment.attempts == 0,
+                                      values={"attempts": Enrollment.attempts + 2})
+    assert moved is not None and moved.version == 2
+    async with session_scope() as s:
+        row = (await s.execute(select(Enrollment).where(Enrollment.id == first))).scalar_one()
+    assert (row.status, row.attempts, row.version) == ("planning", 2, 2)
+    assert [m["action"] for m in await _moves(first)] == ["claim"]
+
+
+async def test_a_move_writes_the_sessions_pending_changes_before_its_own(client, admin):
+    """The UPDATE is a Core statement now; the session still flushes what is pending first, as it
+    did for the ORM UPDATE (SQLAlchemy autoflushes before either)."""
+    from agent.ids import new_id
+
+    _, (first, second, _) = await _enrolled(client, admin)
+    async with session_scope() as s:
+        seen = (await s.execute(select(Enrollment).where(Enrollment.id == first))).scalar_one()
+        other = (await s.execute(select(Enrollment).where(Enrollment.id == second))).scalar_one()
+        other.attempts = 4
+        pending = ActivityEvent(id=new_id("evt"), workspace_id=other.workspace_id, actor="key_x",
+                                kind="test.pending", payload={})
+        s.add(pending)
+        assert await move_enrollment(s, seen, A.claim) is not None  # no read of its own first
+        assert pending not in s.new and other not in s.dirty  # flushed before the UPDATE
+    async with session_scope() as s:
+        assert (await s.get(Enrollment, second)).attempts == 4
+
+
 def _sources() -> list[Path]:
     return [p for pkg in ("agent", "review", "planner", "evaluators", "api") for p in sorted((ROOT / pkg).rglob("*.py"))
             if "migrations" not in p.parts]

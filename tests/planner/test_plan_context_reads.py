@@ -107,3 +107,22 @@ async def test_a_move_handed_its_event_to_the_caller_writes_it_only_with_the_cal
         await record_all(s, events)
     [claim] = (await _events(eid))[before:]
     assert (claim.kind, claim.payload["to"], claim.workspace_id) == (MOVED, "planning", await workspace_of(cid))
+
+
+async def test_a_linked_schedule_is_read_with_the_context_only_when_the_campaign_links_one(client, admin):
+    hours = {"mon": [{"start": "10:00", "end": "11:00"}]}
+    r = await client.post("/v1/schedules", headers=admin, json={
+        "name": "Late morning", "timezone": "America/Chicago", "business_hours": hours})
+    assert r.status_code == 201, r.text
+    linked = await live_campaign(client, admin, contacts=people(1), schedule_id=r.json()["id"])
+    inline = await live_campaign(client, admin, contacts=people(1))
+    for cid, expected in ((linked, 2), (inline, 1)):
+        eid = (await enrollments(client, admin, cid))["Ann"]["id"]
+        async with session_scope() as s:
+            with Statements() as sql:
+                ctx = await load_context(s, eid, 1, None)
+        assert len([q for q in sql.seen if q.startswith("SELECT")]) == expected, sql.seen
+        if cid == linked:
+            assert ctx.schedule == {"timezone": "America/Chicago", "business_hours": hours, "holidays": []}
+        else:
+            assert (ctx.schedule or {}).get("timezone") != "America/Chicago"

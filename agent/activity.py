@@ -12,6 +12,7 @@ from agent.bulk import insert_rows
 from agent.db import utcnow
 from agent.ids import new_id, new_ids
 from agent.models import ActivityEvent, Outreach
+from agent.sqlite_trips import DEFER
 
 SYSTEM = "system"
 
@@ -39,7 +40,9 @@ async def write(session: AsyncSession, *, workspace_id: str, actor: str, kind: s
     return event_id
 
 
-_INSERT_ONE = insert(ActivityEvent.__table__)  # built once: its compiled form is cached by the keys given
+# Built once: its compiled form is cached by the keys given. On SQLite it rides with the
+# transaction's next call, the commit as a rule (agent.sqlite_trips.DEFER): one hand-off fewer.
+_INSERT_ONE = insert(ActivityEvent.__table__).execution_options(**{DEFER: True})
 
 
 async def write_now(session: AsyncSession, *, workspace_id: str, actor: str, kind: str, campaign_id: str | None = None,
@@ -47,7 +50,11 @@ async def write_now(session: AsyncSession, *, workspace_id: str, actor: str, kin
                     payload: dict[str, Any] | None = None, now: dt.datetime | None = None) -> str:
     """:func:`write` by a statement built once, the values passed as parameters (a request that
     writes one event, an approve, need not build and cache-key an INSERT each time); the
-    event's id. ``now``: the change's own time, so the event and the row it records agree."""
+    event's id. ``now``: the change's own time, so the event and the row it records agree.
+
+    On SQLite, inside a transaction already open, the INSERT waits for the transaction's next
+    statement or its commit and runs with it in one hand-off: an error of its own (there is
+    none to expect of a fresh event id) is raised by that call instead, and nothing commits."""
     event_id = new_id("evt")
     await session.execute(_INSERT_ONE, {
         "id": event_id, "workspace_id": workspace_id, "actor": actor, "kind": kind, "campaign_id": campaign_id,

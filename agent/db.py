@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import AsyncAdaptedQueuePool
-from sqlalchemy.util import await_only
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from agent.settings import get_settings
 from agent.sqlite_trips import one_trip
@@ -101,11 +103,57 @@ async def committed(session: AsyncSession) -> AsyncIterator[AsyncSession]:
         raise
 
 
-@asynccontextmanager
-async def session_scope(url: str | None = None) -> AsyncIterator[AsyncSession]:
-    """A session whose transaction commits on success and rolls back on error."""
-    async with sessionmaker(url)() as session, committed(session):
-        yield session
+class session_scope:  # noqa: N801 - used as ``async with session_scope() as session``, as it always was
+    """A session whose transaction commits on success and rolls back on error, then closes.
+
+    The commit (or rollback) and the close run in one greenlet, in a task of their own that is
+    seen through even if the caller is cancelled meanwhile (as SQLAlchemy runs a session's close
+    on exit): ``committed`` plus the session's own exit made two greenlets and two generator
+    frames a request, some 15 us of CPU each time, about 2% of an approve on SQLite. A commit
+    that fails is rolled back before the close, as ``committed`` does."""
+
+    __slots__ = ("_url", "_session")
+
+    def __init__(self, url: str | None = None) -> None:
+        self._url = url
+
+    async def __aenter__(self) -> AsyncSession:
+        self._session = sessionmaker(self._url)()
+        return self._session
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        await _to_completion(greenlet_spawn(_end, self._session.sync_session, exc_type is None))
+
+
+def _end(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            try:
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def _to_completion(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` in a task of its own to its end, re-raising a cancellation received meanwhile
+    only then (anyio cancels again and again: the first must not leave the work half done)."""
+    task = asyncio.ensure_future(coro)
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            await asyncio.shield(task)
+            break
+        except asyncio.CancelledError as err:
+            if task.done():
+                raise
+            cancelled = err
+    if cancelled is not None:
+        raise cancelled
 
 
 _writers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]]" = (

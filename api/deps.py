@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.auth import Principal, resolve_key
-from agent.db import committed, sessionmaker
+from agent.db import session_scope
 from agent.errors import Forbidden, Unauthorized
 from agent.states import Role
 from api import ratelimit
@@ -17,10 +17,9 @@ from api.guard import PRINCIPAL
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with sessionmaker()() as session:
+    async with session_scope() as session:
         request.state.session = session  # api.idempotency stores a POST's answer in this transaction
-        async with committed(session):
-            yield session
+        yield session
 
 
 # scope="function": the commit happens before the response is sent, so a 2xx means it landed.

@@ -396,7 +396,7 @@ async def approve(session: AsyncSession, who: Principal, outreach_id: str, *, ve
                                           values={"approved_by": who.key_id, "approved_at": now})
     if moved is None:
         return await _not_approved(session, who, outreach_id, version)
-    c = ContactCols(*(moved._mapping[f"c_{name}"] for name in ContactCols._fields))
+    c = ContactCols._make(moved[-len(ContactCols._fields):])  # RETURNING ends with them (_APPROVED_COLUMNS)
     await activity.write_now(session, workspace_id=who.workspace_id, actor=who.key_id, kind="outreach.approved",
                              campaign_id=moved.campaign_id, contact_id=c.id, enrollment_id=moved.enrollment_id,
                              outreach_id=moved.id, payload={"version": moved.version}, now=now)

@@ -3,6 +3,7 @@ aiosqlite's own, counted hand-offs, empty commits skipped, long results streamed
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,69 @@ async def test_closing_and_disposing_raise_nothing(tmp_path: Path, caplog: pytes
     with caplog.at_level("ERROR"):
         await eng.dispose()  # the pool closes its connection: an error there is only logged
     assert not [r for r in caplog.records if "closing connection" in r.getMessage()]
+
+
+_DEFERRED = {sqlite_trips.DEFER: True}
+
+
+async def test_a_deferred_insert_rides_with_the_commit_and_the_next_statement_sees_it(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        driver = await _driver(conn)
+        await conn.execute(text("INSERT INTO t (name) VALUES ('first')"))  # the transaction is open
+        before = driver.trips
+        kept = await conn.execute(text("INSERT INTO t (name) VALUES ('later')"), execution_options=_DEFERRED)
+        assert driver.trips == before and kept.rowcount == -1  # nothing handed off yet; no count to tell
+        # The next statement runs it first, in its own hand-off, and reads its row.
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+        assert driver.trips - before == 1
+        await conn.execute(text("INSERT INTO t (name) VALUES ('last')"), execution_options=_DEFERRED)
+        await conn.commit()  # it and the commit: one hand-off
+        assert driver.trips - before == 2
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all() == ["first", "later", "last"]
+
+
+async def test_a_rollback_drops_a_deferred_insert_with_its_transaction(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        driver = await _driver(conn)
+        await conn.execute(text("INSERT INTO t (name) VALUES ('undone')"))
+        await conn.execute(text("INSERT INTO t (name) VALUES ('dropped')"), execution_options=_DEFERRED)
+        assert len(driver.deferred) == 1
+        await conn.rollback()
+        assert driver.deferred == []
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 0
+
+
+async def test_a_close_drops_a_deferred_insert_with_its_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "close.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (name TEXT)").connection.close()
+    driver = await sqlite_trips._connect(path)
+    await driver.execute("INSERT INTO t VALUES ('rolled back')")  # the transaction opens
+    assert driver.defer("INSERT INTO t VALUES (?)", ("dropped",))
+    await driver.close()  # would have raised had it run the INSERT on a closed connection, or kept it
+    assert driver.deferred == []
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+async def test_a_deferred_inserts_error_is_raised_by_the_commit_and_nothing_commits(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('taken')"))
+        await conn.commit()
+        await conn.execute(text("INSERT INTO t (name) VALUES ('fresh')"))
+        await conn.execute(text("INSERT INTO t (name) VALUES ('taken')"), execution_options=_DEFERRED)
+        with pytest.raises(IntegrityError):
+            await conn.commit()
+        await conn.rollback()
+        assert (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all() == ["taken"]
+
+
+async def test_outside_a_transaction_a_deferred_statement_runs_at_once(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        driver = await _driver(conn)
+        await conn.execute(text("INSERT INTO t (name) VALUES ('taken')"))
+        await conn.commit()
+        assert not driver.in_tx
+        before = driver.trips
+        with pytest.raises(IntegrityError):  # raised by its own execute, not a later call
+            await conn.execute(text("INSERT INTO t (name) VALUES ('taken')"), execution_options=_DEFERRED)
+        assert driver.trips - before == 1 and driver.deferred == []

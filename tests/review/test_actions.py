@@ -256,3 +256,25 @@ async def test_reject_and_regenerate_brings_a_new_draft_back_to_the_queue(client
     # The new draft can be approved; the old one can not.
     assert (await client.post(f"/v1/outreaches/{new['id']}/approve", headers=admin)).status_code == 200
     assert (await client.post(f"/v1/outreaches/{old['id']}/approve", headers=admin)).status_code == 409
+
+
+async def test_an_approve_on_sqlite_hands_off_twice_and_its_event_lands_with_the_commit(client, admin, db_url):
+    """The UPDATE, then the event's INSERT with the commit (agent.sqlite_trips.DEFER); on
+    PostgreSQL the INSERT is sent as it comes. Either way the event is on record with the move."""
+    from agent.auth import resolve_key
+    from review import service
+
+    _, items = await queue_with_drafts(client, admin, 2)
+    async with session_scope() as s:
+        who = await resolve_key(s, admin["Authorization"][7:])
+    async with session_scope() as s:
+        driver = (await (await s.connection()).get_raw_connection()).driver_connection
+        before = getattr(driver, "trips", 0)
+        assert (await service.approve(s, who, items[0]["id"])).status == "approved"
+        if db_url.startswith("sqlite"):
+            assert driver.trips - before == 1 and len(driver.deferred) == 1  # the UPDATE; the INSERT waits
+    if db_url.startswith("sqlite"):
+        assert driver.trips - before == 2 and driver.deferred == []  # and rode with the commit
+    [event] = await events(items[0]["id"], "outreach.approved")
+    assert (event.actor, event.payload) == (who.key_id, {"version": 2})
+    assert (await outreach_row(items[1]["id"])).status == "awaiting_approval"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
-from sqlalchemy import Join, Select, select
+from sqlalchemy import Join, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -76,19 +77,28 @@ async def find_outreaches(session: AsyncSession, outreach_ids: list[str], *,
     opens one per batch): the rows are fresh anyway, and a campaign repeated on every row is then
     built once instead of re-populated (its JSON decoded again) for each. ``for_sending`` leaves
     out what a send never reads (:data:`_NOT_FOR_SENDING`): for a session of the executor's own."""
+    q = _find_statement(status is not None, refresh, for_sending)
     found: dict[str, OutreachInContext] = {}
     for i in range(0, len(outreach_ids), 500):
-        q = (with_contact(Outreach, Campaign, Contact, Enrollment)
-             .join(Campaign, Campaign.id == Outreach.campaign_id)
-             .where(Outreach.id.in_(outreach_ids[i:i + 500])))
-        if refresh:
-            q = q.execution_options(populate_existing=True)
-        if for_sending:
-            q = q.options(*_NOT_FOR_SENDING)
-        if status is not None:
-            q = q.where(Outreach.status == status)
-        found.update((row[0].id, OutreachInContext(*row)) for row in (await session.execute(q)).all())
+        params = {"ids": outreach_ids[i:i + 500], **({"status": status} if status is not None else {})}
+        rows = await session.execute(q, params)
+        found.update((row[0].id, OutreachInContext(*row)) for row in rows.all())
     return [found[i] for i in dict.fromkeys(outreach_ids) if i in found]
+
+
+@functools.lru_cache(maxsize=8)
+def _find_statement(by_status: bool, refresh: bool, for_sending: bool) -> Select:
+    """:func:`find_outreaches`' query, built once per variant and run with the ids (and status)
+    bound: building the four-entity join and its cache key again for every batch cost the
+    executor's claim about 0.4 ms of its ~1.4 ms read of ten outreaches."""
+    q = (with_contact(Outreach, Campaign, Contact, Enrollment)
+         .join(Campaign, Campaign.id == Outreach.campaign_id)
+         .where(Outreach.id.in_(bindparam("ids", expanding=True))))
+    if by_status:
+        q = q.where(Outreach.status == bindparam("status"))
+    if refresh:
+        q = q.execution_options(populate_existing=True)
+    return q.options(*_NOT_FOR_SENDING) if for_sending else q
 
 
 async def get_outreach(session: AsyncSession, workspace_id: str, outreach_id: str) -> OutreachInContext:

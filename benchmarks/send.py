@@ -292,6 +292,7 @@ async def _child_run(side: str, warm: list[Any], work: list[Any], opts: dict[str
         t0 = time.perf_counter()
         cpu, outcomes = await do(work)
         conn.send((t0, time.perf_counter(), cpu, outcomes))
+        conn.recv()  # stay connected until the parent has read the database backends' CPU
     finally:
         await smtp_channel().close()
         await dispose_engines()
@@ -331,13 +332,18 @@ class Processes:
             if not conn.poll(1800):
                 raise RuntimeError("a process did not finish its share in 30 minutes")
             answers.append(conn.recv())
-        for proc in self.procs:
-            proc.join(timeout=60)
         outcomes: dict[str, int] = {}
         for *_, done in answers:
             for outcome, count in done.items():
                 outcomes[outcome] = outcomes.get(outcome, 0) + count
         return (max(a[1] for a in answers) - min(a[0] for a in answers), sum(a[2] for a in answers), outcomes)
+
+    def close(self) -> None:
+        """Let the processes end (each closes its connections and SMTP pool) and wait for them."""
+        for conn in self.conns:
+            conn.send("bye")
+        for proc in self.procs:
+            proc.join(timeout=60)
 
 
 # -- checks ---------------------------------------------------------------------------------------
@@ -454,6 +460,8 @@ async def run(args: argparse.Namespace, server: SmtpServerProcess, pg_url: str |
             profiler.disable()
             profiler.dump_stats(args.profile)
         await service_other.stop()
+        if children is not None:
+            children.close()
         received = {"service": server.take()}
         problems += check_received("service", want, received["service"])
         sent = await count_sent(ids)
@@ -484,6 +492,8 @@ async def run(args: argparse.Namespace, server: SmtpServerProcess, pg_url: str |
             else:
                 seconds, cpu = await run_bare(server.port, payloads, args.concurrency, pool_size)
             await other.stop()
+            if children is not None:
+                children.close()
             got = server.take()
             problems += check_received(f"bare ({procs} process{'es' if procs > 1 else ''})", want, got)
             bare_runs.append((procs, seconds, cpu, other.smtp, got[0]))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent import activity, metrics
@@ -37,9 +37,8 @@ from agent.channels import (
 from agent.channels.rules import check_message
 from agent.db import session_scope, utcnow
 from agent.contacts.repository import suppressed_in, suppressions_of
-from agent.lifecycle import rows_as_seen
 from agent.lifecycle.enrollments import move_enrollment, move_seen_enrollments
-from agent.lifecycle.outreaches import move_outreach, move_outreaches, move_seen_outreaches
+from agent.lifecycle.outreaches import move_outreach, move_outreaches_at, move_seen_outreaches
 from agent.models import Campaign, Channel, Contact, Enrollment, Outreach
 from agent.numbers import pacing
 from agent.outreaches.repository import OutreachInContext, find_outreaches
@@ -73,6 +72,12 @@ UNKNOWN_REASON = "the worker stopped while sending; check the provider before re
 MAX_SEND_TRIES = 5
 RETRY_BASE_S = 30.0
 RETRY_MAX_S = 3600.0
+# One object for every batch, so the enrollments' cached UPDATE (``move_seen_enrollments``) is
+# the same statement each time.
+_ONE_MORE_ATTEMPT = Enrollment.__table__.c.attempts + 1
+_CHANNELS = select(Channel).where(Channel.id.in_(bindparam("ids", expanding=True)))  # a batch's channel rows
+
+
 def send_batch() -> int:
     """Outreaches handed to one ``executor.send_outreaches`` batch (``OVERTURE_SEND_BATCH``): one
     claim transaction for them all (review's execute-all and the scheduler hand over this many).
@@ -179,7 +184,7 @@ async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dic
     # High-priority contacts first: they take the caller numbers' daily caps before the others.
     loaded.sort(key=lambda item: PRIORITY_ORDER.index(Priority(item.contact.priority)))
     channel_ids = {item.outreach.channel_id for item in loaded if item.outreach.channel_id}
-    channels = {c.id: c for c in (await s.execute(select(Channel).where(Channel.id.in_(channel_ids)))).scalars()} \
+    channels = {c.id: c for c in (await s.execute(_CHANNELS, {"ids": sorted(channel_ids)})).scalars()} \
         if channel_ids else {}
     suppressions = await suppressions_of(s, [item.contact for item in loaded])
     ready: list[tuple[OutreachInContext, Channel | None, pacing.Slot]] = []
@@ -193,8 +198,8 @@ async def _vet_and_claim(s: AsyncSession, outreach_ids: list[str], outcomes: dic
             ready.append((item, channel_row, refused))
     if not ready:
         return []
-    moved = await move_outreaches(s, OutreachAction.claim, rows_as_seen(Outreach.id, (Outreach.version,), [
-        (item.outreach.id, item.outreach.version) for item, _, _ in ready]))
+    moved = await move_outreaches_at(s, OutreachAction.claim, [(item.outreach.id, item.outreach.version)
+                                                               for item, _, _ in ready])
     version_of = {r.id: r.version for r in moved}  # the others: another worker holds them
     ready = [(item, row, slot) for item, row, slot in ready if item.outreach.id in version_of]
     events: list[dict[str, Any]] = []  # the enrollments' moves and the claims, written together
@@ -484,7 +489,7 @@ async def _after_attempts(s: AsyncSession, sent: list[_Claimed], now: dt.datetim
 
     Each enrollment is compared-and-set against the row the claim left (``executing`` at the
     claim's version): one that moved while its message was out is not counted."""
-    counted = {"attempts": Enrollment.attempts + 1, "last_attempt_at": now}
+    counted = {"attempts": _ONE_MORE_ATTEMPT, "last_attempt_at": now}
     groups: dict[tuple[str, str], list[Enrollment]] = {}
     settings_of: dict[str, CampaignSettings] = {}
     for c in sent:

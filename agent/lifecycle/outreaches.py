@@ -12,7 +12,7 @@ import functools
 import json
 from typing import Any
 
-from sqlalchemy import Integer, Row, String, Update, bindparam, column, text, update
+from sqlalchemy import Integer, Row, String, Update, bindparam, column, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
@@ -94,6 +94,29 @@ async def move_outreaches(session: AsyncSession, action: OutreachAction, where: 
         .execution_options(synchronize_session=False))).all())
 
 
+async def move_outreaches_at(session: AsyncSession, action: OutreachAction, seen: list[tuple[str, int]], *,
+                             now: dt.datetime | None = None) -> list[Row]:
+    """Move each outreach of ``seen`` (id, version) from the version it was seen at, as
+    :func:`move_outreaches` answers; by a statement built once per action (the executor's claim,
+    once a batch)."""
+    if not seen:
+        return []
+    return list((await session.execute(_at_statement(action), {
+        "m_ids": [i for i, _ in seen], "m_seen": seen, "m_now": now or utcnow()})).all())
+
+
+@functools.lru_cache(maxsize=16)
+def _at_statement(action: OutreachAction) -> Update:
+    sources, target = OUTREACH_TRANSITIONS[action]
+    t = Outreach.__table__
+    # ids first: SQLite serves a plain IN by the primary key, a row-value IN alone by a scan.
+    return (update(t).where(t.c.id.in_(bindparam("m_ids", expanding=True)),
+                            tuple_(t.c.id, t.c.version).in_(bindparam("m_seen", expanding=True)),
+                            t.c.status.in_(sorted(sources)))
+            .values(status=target, version=t.c.version + 1, updated_at=bindparam("m_now"))
+            .returning(t.c.id, t.c.enrollment_id, t.c.version))
+
+
 async def move_seen_outreaches(session: AsyncSession, action: OutreachAction, seen: list[dict[str, Any]], *,
                                values: dict[str, Any] | None = None) -> list[Row]:
     """Move each outreach of ``seen`` from the version it was seen at, setting columns of its own
@@ -108,29 +131,43 @@ async def move_seen_outreaches(session: AsyncSession, action: OutreachAction, se
     statement is the same for every batch and SQLAlchemy compiles it once."""
     if not seen:
         return []
-    own = [k for k in seen[0] if k not in ("id", "version")]
+    own = tuple(k for k in seen[0] if k not in ("id", "version"))
+    dialect = (await session.connection()).dialect.name
+    names = ("id", "version", *own)
+    params: dict[str, Any] = {f"m_{k}": v for k, v in (values or {}).items()}
+    params["m_now"] = utcnow()
+    if dialect == "postgresql":
+        params.update({f"seen_{n}": [r[n] for r in seen] for n in names})
+    else:
+        params["seen_rows"] = json.dumps([[r[n] for n in names] for r in seen])
+    stmt = _seen_statement(action, dialect, own, tuple(sorted(values or {})))
+    return list((await session.execute(stmt, params)).all())
+
+
+@functools.lru_cache(maxsize=32)
+def _seen_statement(action: OutreachAction, dialect: str, own: tuple[str, ...], keys: tuple[str, ...]) -> Update:
+    """:func:`move_seen_outreaches`' UPDATE, built once per shape (the action, the dialect, the
+    rows' own columns, the common values' keys) and run with the rows and values bound."""
     table = Outreach.__table__
-    rows = _seen_rows((await session.connection()).dialect.name, own, seen)
+    rows = _seen_rows(dialect, own)
     sources, target = OUTREACH_TRANSITIONS[action]
-    return list((await session.execute(
-        update(table).where(table.c.id == rows.c.id, table.c.version == rows.c.version,
-                            table.c.status.in_(sources))
-        .values(status=target, version=table.c.version + 1, updated_at=utcnow(), **(values or {}),
-                **{k: rows.c[k] for k in own})
-        .returning(table.c.id, table.c.enrollment_id, table.c.version))).all())
+    return (update(table).where(table.c.id == rows.c.id, table.c.version == rows.c.version,
+                                table.c.status.in_(sorted(sources)))
+            .values(status=target, version=table.c.version + 1, updated_at=bindparam("m_now"),
+                    **{k: bindparam(f"m_{k}", type_=table.c[k].type) for k in keys}, **{k: rows.c[k] for k in own})
+            .returning(table.c.id, table.c.enrollment_id, table.c.version))
 
 
-def _seen_rows(dialect: str, own: list[str], seen: list[dict[str, Any]]) -> Subquery:
-    """``seen`` as a derived table ``seen(id, version, *own)``: ``unnest`` of one array per column
-    on PostgreSQL, ``json_each`` over one JSON list of rows on SQLite."""
+def _seen_rows(dialect: str, own: tuple[str, ...]) -> Subquery:
+    """The rows seen as a derived table ``seen(id, version, *own)``: ``unnest`` of one array per
+    column on PostgreSQL (parameters ``seen_<column>``), ``json_each`` over one JSON list of rows
+    on SQLite (parameter ``seen_rows``)."""
     names = ["id", "version", *own]
     columns = [column("id", String), column("version", Integer), *[column(k, String) for k in own]]
     if dialect == "postgresql":
         arrays = ", ".join(f"CAST(:seen_{n} AS {'INTEGER' if n == 'version' else 'VARCHAR'}[])" for n in names)
-        query = text(f"SELECT * FROM unnest({arrays}) AS seen({', '.join(names)})").bindparams(
-            **{f"seen_{n}": [r[n] for r in seen] for n in names})
+        query = text(f"SELECT * FROM unnest({arrays}) AS seen({', '.join(names)})")
     else:
         picks = ", ".join(f"json_extract(value, '$[{i}]') AS {n}" for i, n in enumerate(names))
-        query = text(f"SELECT {picks} FROM json_each(:seen_rows)").bindparams(
-            seen_rows=json.dumps([[r[n] for n in names] for r in seen]))
+        query = text(f"SELECT {picks} FROM json_each(:seen_rows)")
     return query.columns(*columns).subquery("seen")

@@ -280,3 +280,25 @@ async def test_a_persons_move_after_a_lost_race_is_decided_from_the_new_status(c
     async with session_scope() as s:
         campaign, seen = await _seen_then_moved_by_another(s, cid, (await _enrolled_ids(cid))[1])
         assert (await act(s, campaign, seen.contact_id, ContactAction.disable, actor="key_x")).status == "disabled"
+
+
+async def test_moves_of_seen_rows_share_one_statement_per_shape_and_check_each_rows_version(client, admin):
+    from agent.lifecycle.enrollments import _seen_statement, move_seen_enrollments
+
+    attempts = Enrollment.__table__.c.attempts + 1  # one object: part of the statement's shape
+    cid, ids = await _enrolled(client, admin)
+    async with session_scope() as s:
+        rows = list((await s.execute(select(Enrollment).where(Enrollment.id.in_(ids)))).scalars())
+    rows.sort(key=lambda e: ids.index(e.id))
+    async with session_scope() as s:  # the third changed since it was read: it stays as it is
+        await s.execute(Enrollment.__table__.update().where(Enrollment.id == ids[2]).values(version=9))
+    hits = _seen_statement.cache_info().hits
+    for row in rows:
+        async with session_scope() as s:
+            s.add(row)
+            await move_seen_enrollments(s, [row], EnrollmentAction.claim, values={"attempts": attempts, "lease_until": None})
+    assert _seen_statement.cache_info().hits >= hits + len(rows) - 1
+    async with session_scope() as s:
+        after = {e.id: e for e in (await s.execute(select(Enrollment).where(Enrollment.id.in_(ids)))).scalars()}
+    assert [(after[i].status, after[i].attempts) for i in ids[:2]] == [("planning", 1), ("planning", 1)]
+    assert (after[ids[2]].status, after[ids[2]].attempts, after[ids[2]].version) == ("not_started", 0, 9)

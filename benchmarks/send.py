@@ -264,13 +264,18 @@ def _child(side: str, settings: dict[str, str], warm: list[Any], work: list[Any]
     import logging
 
     logging.basicConfig(level=logging.ERROR)
+    use_bench_settings(settings)
+    asyncio.run(_child_run(side, warm, work, opts, conn))
+
+
+def use_bench_settings(settings: dict[str, str]) -> None:
+    """Install the benchmark's settings (``data_dir``, ``database_url``, ``smtp_url``) in this process."""
     from pydantic import SecretStr
 
     from agent.settings import Settings, use_settings
 
     use_settings(Settings(_env_file=None, data_dir=Path(settings["data_dir"]), database_url=settings["database_url"],
                           broker_url=None, smtp_url=SecretStr(settings["smtp_url"]), public_url=PUBLIC_URL))
-    asyncio.run(_child_run(side, warm, work, opts, conn))
 
 
 async def _child_run(side: str, warm: list[Any], work: list[Any], opts: dict[str, Any], conn: Any) -> None:
@@ -566,10 +571,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # The executor logs every refusal; a benchmark prints only its figures.
     logging.basicConfig(level=logging.ERROR)
-    from pydantic import SecretStr
-
     from agent.migrate import upgrade
-    from agent.settings import Settings, _async_url, use_settings
+    from agent.settings import _async_url
 
     with tempfile.TemporaryDirectory() as tmp, SmtpServerProcess() as server:
         if args.backend == "sqlite":
@@ -579,8 +582,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(reset_schema(url))
         upgrade(url, args.revision)
         args.child_settings = {"data_dir": tmp, "database_url": url, "smtp_url": f"smtp://127.0.0.1:{server.port}"}
-        use_settings(Settings(_env_file=None, data_dir=Path(tmp), database_url=url, broker_url=None,
-                              smtp_url=SecretStr(args.child_settings["smtp_url"]), public_url=PUBLIC_URL))
+        use_bench_settings(args.child_settings)
         problems = asyncio.run(run(args, server, url if args.backend == "postgresql" else None))
     for p in problems:
         print(f"FAIL {p}", file=sys.stderr)

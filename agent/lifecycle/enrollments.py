@@ -102,12 +102,12 @@ async def move_enrollment(session: AsyncSession, enrollment: Enrollment | str, a
         return None
     now = now or utcnow()
     values = values or {}
-    bound = {k: v for k, v in values.items() if not isinstance(v, ClauseElement)}
+    bound, exprs = _split(values)
     q = _move_statement(tuple(sorted(bound)))
     if where is not None:
         q = q.where(where)
-    if len(bound) < len(values):  # SQL expressions are part of the statement, not its parameters
-        q = q.values(**{k: v for k, v in values.items() if k not in bound})
+    if exprs:  # SQL expressions are part of the statement, not its parameters
+        q = q.values(**dict(exprs))
     params = {f"m_{k}": v for k, v in bound.items()}
     params.update(m_id=seen.id, m_status=seen.status, m_version=seen.version, m_target=move.target,
                   m_substatus=substatus, m_now=now)
@@ -129,6 +129,13 @@ async def move_enrollment(session: AsyncSession, enrollment: Enrollment | str, a
     else:
         events.append(event)
     return Moved(seen.id, seen.status, move.target, substatus, row[0])
+
+
+def _split(values: dict[str, Any]) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
+    """``values`` as (the plain ones, bound as ``m_<key>`` parameters; the SQL expressions, which
+    are part of a cached statement's shape, in key order)."""
+    bound = {k: v for k, v in values.items() if not isinstance(v, ClauseElement)}
+    return bound, tuple(sorted((k, v) for k, v in values.items() if k not in bound))
 
 
 @functools.lru_cache(maxsize=64)
@@ -191,8 +198,7 @@ async def move_seen_enrollments(session: AsyncSession, enrollments: list[Enrollm
     pending = list(seen.values())
     moved: list[Moved] = []
     values = values or {}
-    bound = {k: v for k, v in values.items() if not isinstance(v, ClauseElement)}
-    exprs = tuple(sorted((k, v) for k, v in values.items() if k not in bound))
+    bound, exprs = _split(values)
     for i in range(0, len(pending), _CHUNK):
         chunk = pending[i:i + _CHUNK]
         if where is None:

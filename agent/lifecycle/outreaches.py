@@ -94,15 +94,14 @@ async def move_outreaches(session: AsyncSession, action: OutreachAction, where: 
         .execution_options(synchronize_session=False))).all())
 
 
-async def move_outreaches_at(session: AsyncSession, action: OutreachAction, seen: list[tuple[str, int]], *,
-                             now: dt.datetime | None = None) -> list[Row]:
+async def move_outreaches_at(session: AsyncSession, action: OutreachAction, seen: list[tuple[str, int]]) -> list[Row]:
     """Move each outreach of ``seen`` (id, version) from the version it was seen at, as
     :func:`move_outreaches` answers; by a statement built once per action (the executor's claim,
     once a batch)."""
     if not seen:
         return []
     return list((await session.execute(_at_statement(action), {
-        "m_ids": [i for i, _ in seen], "m_seen": seen, "m_now": now or utcnow()})).all())
+        "m_ids": [i for i, _ in seen], "m_seen": seen, "m_now": utcnow()})).all())
 
 
 @functools.lru_cache(maxsize=16)
